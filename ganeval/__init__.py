@@ -1,0 +1,42 @@
+"""ganeval: exact, fast evaluation of generative image models.
+
+Public API (see README):
+    compute_stats(source, ...)   -> FeatureStats     images → float64 mean/covariance
+    fid(a, b, ...)               -> float            stats files, FeatureStats or image sources
+    frechet_distance(mu1, sigma1, mu2, sigma2) -> float
+    FeatureStats                 update(images) / add_features / merge / save / load
+    InceptionExtractor           uint8 images → float32 [N, 2048] pool3 features
+    open_source(obj)             folders, zips, .npy/.npz, arrays, tensors, iterables
+
+Names are imported lazily, so ``import ganeval.errors`` stays light.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "compute_stats": "ganeval.api",
+    "fid": "ganeval.api",
+    "fid_from_stats": "ganeval.api",
+    "get_inception": "ganeval.api",
+    "stats_of": "ganeval.api",
+    "BadImageError": "ganeval.errors",
+    "GanevalError": "ganeval.errors",
+    "InceptionExtractor": "ganeval.extractors.inception_extractor",
+    "open_source": "ganeval.io.sources",
+    "frechet_distance": "ganeval.metrics.frechet",
+    "FeatureStats": "ganeval.stats",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ganeval' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

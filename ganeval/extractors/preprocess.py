@@ -1,0 +1,129 @@
+"""Resize and normalise uint8 images into the input the TF Inception network expects.
+
+Every mode takes uint8 RGB ``[N, 3, H, W]`` and returns float32 ``[N, 3, 299, 299]``
+in roughly [-1, 1]. The modes differ only in how they resize, and each reproduces
+the preprocessing of one widely used FID tool:
+
+- ``tf1`` (default): the original TF FID (TTUR). Bilinear resize as TF1's
+  ``tf.image.resize_bilinear(align_corners=False)`` inside the 2015 Inception graph:
+  no half-pixel offset, float32 source coordinates; then ``(x - 128) / 128``.
+- ``nvidia``: StyleGAN2-ADA / StyleGAN3 metrics. ``F.interpolate`` bilinear with
+  ``align_corners=False`` (half-pixel centres, no antialias) on 0..255; then ``(x - 128) / 128``.
+- ``pytorch-fid``: mseitzer/pytorch-fid. Same resize as ``nvidia`` but on ``x / 255``,
+  then ``2x - 1``.
+- ``clean``: clean-fid's default ``mode="clean"``. Each channel resized as a float32
+  PIL image with bicubic (antialiased when downscaling), clipped to [0, 255];
+  then ``(x - 128) / 128``. Runs on the CPU.
+
+Images that are already 299x299 are only normalised, in every mode (each tool's resize
+is the identity there too).
+
+Input conventions are settled earlier, by the source layer: grayscale is replicated
+to three channels, alpha is dropped, 16-bit images are scaled to 8 bits, and float
+images are converted to uint8 before they reach :func:`preprocess`.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ganeval.errors import GanevalError
+
+MODES = ("tf1", "nvidia", "pytorch-fid", "clean")
+DEFAULT_MODE = "tf1"
+INPUT_SIZE = 299
+
+
+def preprocess(images: torch.Tensor, mode: str = DEFAULT_MODE) -> torch.Tensor:
+    """Turn uint8 ``[N, 3, H, W]`` (0..255, any device) into float32 ``[N, 3, 299, 299]``
+    normalised for the Inception network, on the same device."""
+    if mode not in MODES:
+        raise GanevalError(f"unknown preprocessing mode {mode!r}; choose one of: {', '.join(MODES)}")
+    _check_images(images)
+
+    x = images.to(torch.float32)
+    needs_resize = tuple(x.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE)
+    if mode == "pytorch-fid":
+        x = x / 255
+        if needs_resize:
+            x = _resize_half_pixel_bilinear(x)
+        return 2 * x - 1
+    if needs_resize:
+        if mode == "tf1":
+            x = tf1_resize_bilinear(x, INPUT_SIZE, INPUT_SIZE)
+        elif mode == "nvidia":
+            x = _resize_half_pixel_bilinear(x)
+        else:
+            x = _resize_clean(x)
+    return normalise(x)
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """Map float32 0..255 to roughly [-1, 1] as ``(x - 128) / 128`` (the TF graph's own constants)."""
+    return (x - 128) / 128
+
+
+def tf1_resize_bilinear(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """Resize float32 ``[N, C, H, W]`` to ``[N, C, out_h, out_w]`` exactly as TF1's
+    ``resize_bilinear(align_corners=False)``; values keep their range.
+
+    Output index ``i`` samples source coordinate ``i * (in / out)`` computed in float32,
+    as TF does; neighbours ``floor`` and ``min(floor + 1, in - 1)``. Works for up- and
+    downscaling (downscaling skips pixels: no antialiasing, as in TF).
+    """
+    # Two-tap gathers and lerps, width then height, mirror TF's own float32 arithmetic
+    # and avoid matmuls, whose TF32 mode on GPUs would cost ~1e-3 relative precision.
+    x = _tf1_lerp_along(x, dim=3, out_size=out_w)
+    return _tf1_lerp_along(x, dim=2, out_size=out_h)
+
+
+def _tf1_lerp_along(x: torch.Tensor, dim: int, out_size: int) -> torch.Tensor:
+    in_size = x.shape[dim]
+    scale = torch.tensor(in_size / out_size, dtype=torch.float32)
+    src = torch.arange(out_size, dtype=torch.float32) * scale
+    lower = src.floor()
+    weight = (src - lower).to(x.device)
+    lower_index = lower.to(torch.int64).clamp(max=in_size - 1)
+    upper_index = (lower_index + 1).clamp(max=in_size - 1)
+
+    lower_values = x.index_select(dim, lower_index.to(x.device))
+    upper_values = x.index_select(dim, upper_index.to(x.device))
+    weight_shape = [1] * x.dim()
+    weight_shape[dim] = out_size
+    return lower_values + (upper_values - lower_values) * weight.view(weight_shape)
+
+
+def _resize_half_pixel_bilinear(x: torch.Tensor) -> torch.Tensor:
+    """float32 ``[N, C, H, W]`` -> ``[N, C, 299, 299]`` with half-pixel centres, no antialias."""
+    return F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+
+
+def _resize_clean(x: torch.Tensor) -> torch.Tensor:
+    """float32 0..255 ``[N, C, H, W]`` -> ``[N, C, 299, 299]`` via PIL bicubic per channel,
+    clipped to [0, 255] as clean-fid does; computed on the CPU, returned on ``x.device``."""
+    planes = x.detach().cpu().numpy()
+    resized = np.empty(planes.shape[:2] + (INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
+    for n in range(planes.shape[0]):
+        for c in range(planes.shape[1]):
+            # A 2-D float32 array becomes a mode "F" image, whose resampling stays in float.
+            plane = Image.fromarray(np.ascontiguousarray(planes[n, c]))
+            plane = plane.resize((INPUT_SIZE, INPUT_SIZE), resample=Image.Resampling.BICUBIC)
+            resized[n, c] = np.asarray(plane)
+    np.clip(resized, 0, 255, out=resized)
+    return torch.from_numpy(resized).to(x.device)
+
+
+def _check_images(images) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise GanevalError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.dtype != torch.uint8:
+        raise GanevalError(
+            f"images must be uint8 in 0..255, got {images.dtype}; convert them to uint8 first"
+        )
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise GanevalError(
+            f"images must have shape [N, 3, H, W] (RGB), got {list(images.shape)}"
+        )
+    if images.shape[2] == 0 or images.shape[3] == 0:
+        raise GanevalError(f"images must have non-zero height and width, got shape {list(images.shape)}")

@@ -1,0 +1,348 @@
+"""Image sources: turn what the user points at into batches of uint8 RGB images.
+
+A source is a folder (searched recursively), a ``.zip`` archive, a ``.npy``/``.npz``
+array of uint8 images, or, from Python, an array, a tensor, any iterable of image
+tensors, or a function returning such an iterable (a generator function).
+
+Every source yields batches as lists of ``torch.uint8`` tensors ``[3, H, W]`` (one per
+image, sizes may differ) and keeps, as it goes, a fingerprint of the content it read
+and the list of files it skipped.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from ganeval.errors import BadImageError, GanevalError
+from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
+
+ImageBatch = list  # list[torch.Tensor], each uint8 [3, H, W]
+
+
+def default_workers() -> int:
+    """Decoding processes used when the caller does not say: up to 4, never more than the cores."""
+    return min(4, os.cpu_count() or 1)
+
+
+class ImageSource(abc.ABC):
+    """Base class. ``description`` goes into provenance; ``count`` is None when unknown."""
+
+    description: str = ""
+    count: int | None = None
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.images_read = 0
+        self.skipped: list[str] = []
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the per-image content digests, in order, of everything read so far."""
+        return "sha256:" + self._digest.hexdigest()
+
+    def _record(self, digest: bytes) -> None:
+        self._digest.update(digest)
+
+    @abc.abstractmethod
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
+        """Yield lists of at most ``batch_size`` uint8 [3, H, W] tensors, in source order."""
+
+
+def _subset_indices(total: int, max_images: int | None, seed: int) -> np.ndarray:
+    """All indices, or a seeded random subset of ``max_images`` of them kept in source order."""
+    if max_images is None or max_images >= total:
+        return np.arange(total)
+    if max_images < 1:
+        raise GanevalError(f"--max-images must be at least 1, got {max_images}")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(total, size=max_images, replace=False))
+
+
+# --------------------------------------------------------------------------- files
+
+
+class FileSource(ImageSource):
+    """Image files in a folder or a zip archive, decoded in DataLoader worker processes."""
+
+    def __init__(self, path: Path, names: list[str], max_images: int | None, seed: int):
+        super().__init__()
+        self.path = path
+        self.description = str(path.resolve())
+        self.names = [names[i] for i in _subset_indices(len(names), max_images, seed)]
+        self.count = len(self.names)
+
+    @abc.abstractmethod
+    def display_name(self, name: str) -> str:
+        """How error messages name the entry ``name``."""
+
+    @abc.abstractmethod
+    def read_bytes(self, name: str) -> bytes:
+        """The encoded bytes of entry ``name``; OSError when it cannot be read."""
+
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
+        workers = default_workers() if workers is None else workers
+        loader = torch.utils.data.DataLoader(
+            _DecodeDataset(self),
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=min(workers, max(1, len(self.names) // batch_size)) if workers > 0 else 0,
+            collate_fn=list,
+        )
+        for items in loader:
+            batch = []
+            for image, digest, error in items:
+                self._record(digest)
+                if error is not None:
+                    if not skip_bad:
+                        raise error
+                    self.skipped.append(error.path)
+                    continue
+                batch.append(image)
+                self.images_read += 1
+            if batch:
+                yield batch
+
+
+class _DecodeDataset(torch.utils.data.Dataset):
+    """Item i → (uint8 [3, H, W] tensor or None, sha256 of the file bytes, BadImageError or None)."""
+
+    def __init__(self, source: FileSource):
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source.names)
+
+    def __getitem__(self, index: int):
+        name = self.source.names[index]
+        shown = self.source.display_name(name)
+        try:
+            data = self.source.read_bytes(name)
+        except OSError as err:
+            return None, hashlib.sha256(b"").digest(), BadImageError(shown, f"cannot read: {err.strerror or err}")
+        digest = hashlib.sha256(data).digest()
+        try:
+            array = decode_image_bytes(data, shown)
+        except BadImageError as err:
+            return None, digest, err
+        return torch.from_numpy(array).permute(2, 0, 1).contiguous(), digest, None
+
+
+class FolderSource(FileSource):
+    """Every image file under a folder, recursively, in sorted relative-path order."""
+
+    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0):
+        names = sorted(
+            p.relative_to(path).as_posix()
+            for p in path.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
+        if not names:
+            what = "is empty" if not any(path.iterdir()) else "has no image files"
+            raise GanevalError(
+                f"{path}: folder {what} ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)} are read, recursively); "
+                "point at the folder that holds the images"
+            )
+        super().__init__(path, names, max_images, seed)
+
+    def display_name(self, name: str) -> str:
+        return str(self.path / name)
+
+    def read_bytes(self, name: str) -> bytes:
+        return (self.path / name).read_bytes()
+
+
+class ZipSource(FileSource):
+    """Every image file inside a zip archive, in sorted member-name order."""
+
+    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = archive.namelist()
+        except (zipfile.BadZipFile, OSError) as err:
+            raise GanevalError(f"{path}: not a readable zip archive ({err}); re-create or re-download it") from None
+        names = sorted(
+            m for m in members
+            if not m.endswith("/") and not m.startswith("__MACOSX/")
+            and os.path.splitext(m)[1].lower() in IMAGE_EXTENSIONS
+        )
+        if not names:
+            raise GanevalError(f"{path}: zip archive has no image files ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)})")
+        self._archive: zipfile.ZipFile | None = None
+        self._archive_pid = -1
+        super().__init__(path, names, max_images, seed)
+
+    def display_name(self, name: str) -> str:
+        return f"{self.path}:{name}"
+
+    def read_bytes(self, name: str) -> bytes:
+        # One handle per process: worker processes must not share the parent's file offset.
+        if self._archive is None or self._archive_pid != os.getpid():
+            self._archive = zipfile.ZipFile(self.path)
+            self._archive_pid = os.getpid()
+        try:
+            return self._archive.read(name)
+        except (zipfile.BadZipFile, EOFError, ValueError) as err:  # bad CRC, truncated member
+            raise OSError(str(err)) from None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_archive"] = None
+        return state
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+class ArraySource(ImageSource):
+    """uint8 images held in an array: [N, H, W], NHWC or NCHW (see ``array_to_uint8_images``)."""
+
+    def __init__(self, array, description: str, max_images: int | None = None, seed: int = 0):
+        super().__init__()
+        self.description = description
+        shape = np.shape(array)
+        if len(shape) not in (3, 4) or shape[0] == 0:
+            raise GanevalError(f"{description}: expected a non-empty array of images, got shape {tuple(shape)}")
+        self.array = array
+        self.indices = _subset_indices(shape[0], max_images, seed)
+        self.count = len(self.indices)
+
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
+        for start in range(0, len(self.indices), batch_size):
+            chunk = array_to_uint8_images(np.asarray(self.array[self.indices[start:start + batch_size]]), self.description)
+            batch = []
+            for image in chunk:
+                self._record(hashlib.sha256(image.tobytes()).digest())
+                batch.append(torch.from_numpy(image).permute(2, 0, 1).contiguous())
+            self.images_read += len(batch)
+            yield batch
+
+
+def _load_array_file(path: Path):
+    """The image array inside a .npy or .npz file (memory-mapped for .npy)."""
+    try:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise GanevalError(f"{path}: cannot read the array file ({err}); re-create it with numpy.save/savez") from None
+    keys = list(archive.keys())
+    if "mu" in keys and "sigma" in keys:
+        raise GanevalError(
+            f"{path}: this is a statistics file from another tool (pytorch-fid/TTUR .npz with mu and sigma), "
+            "not images; compute ganeval statistics from the images with `ganeval stats`"
+        )
+    for key in ("images", "arr_0", "x"):
+        if key in keys:
+            return archive[key]
+    if len(keys) == 1:
+        return archive[keys[0]]
+    raise GanevalError(f"{path}: .npz holds several arrays {keys}; store the images under the key 'images'")
+
+
+# --------------------------------------------------------------------------- Python iterables
+
+
+class IterableSource(ImageSource):
+    """Images from Python: each item is a tensor/array [N, C, H, W] or [C, H, W], C in {1, 3}.
+
+    uint8 items are used as they are. Float items must lie in [0, 1] and are quantised the
+    way ``torchvision.utils.save_image`` writes PNGs, ``floor(x * 255 + 0.5)`` clamped to
+    0..255, so in-memory images give the same FID as the same images saved to disk.
+    """
+
+    def __init__(self, items: Iterable, description: str = "<python iterable>", max_images: int | None = None):
+        super().__init__()
+        self.items = items
+        self.description = description
+        self.max_images = max_images
+        if max_images is not None and max_images < 1:
+            raise GanevalError(f"--max-images must be at least 1, got {max_images}")
+
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
+        pending: list[torch.Tensor] = []
+        for item in self.items:
+            for image in to_uint8_chw(item, self.description):
+                if self.max_images is not None and self.images_read >= self.max_images:
+                    break
+                self._record(hashlib.sha256(image.cpu().numpy().tobytes()).digest())
+                pending.append(image)
+                self.images_read += 1
+                if len(pending) == batch_size:
+                    yield pending
+                    pending = []
+            if self.max_images is not None and self.images_read >= self.max_images:
+                break
+        if pending:
+            yield pending
+
+
+def to_uint8_chw(item, description: str = "images") -> list[torch.Tensor]:
+    """A tensor/array [N, C, H, W] or [C, H, W] (uint8, or float in [0, 1]) → list of uint8 [3, H, W]."""
+    tensor = torch.as_tensor(item).detach()
+    if tensor.ndim == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 4 or tensor.shape[1] not in (1, 3):
+        raise GanevalError(
+            f"{description}: expected image tensors [N, C, H, W] or [C, H, W] with C = 1 or 3, got {tuple(tensor.shape)}"
+        )
+    if tensor.dtype.is_floating_point:
+        lo, hi = float(tensor.min()), float(tensor.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise GanevalError(
+                f"{description}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+                "for generator output in [-1, 1] pass (x + 1) / 2"
+            )
+        tensor = (tensor * 255 + 0.5).clamp_(0, 255).to(torch.uint8)
+    elif tensor.dtype != torch.uint8:
+        raise GanevalError(f"{description}: images must be uint8 or float in [0, 1], got {tensor.dtype}")
+    if tensor.shape[1] == 1:
+        tensor = tensor.expand(-1, 3, -1, -1)
+    return list(tensor.contiguous().unbind(0))
+
+
+# --------------------------------------------------------------------------- entry point
+
+STATS_SUFFIXES = (".h5", ".hdf5")
+
+
+def open_source(source, *, max_images: int | None = None, seed: int = 0) -> ImageSource:
+    """Turn a path, array, tensor, iterable or generator function into an :class:`ImageSource`.
+
+    ``max_images`` keeps a seeded random subset (in source order) of file and array sources,
+    and the first ``max_images`` images of iterables, whose length is not known in advance.
+    """
+    if isinstance(source, ImageSource):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise GanevalError(f"{path}: no such file or folder")
+        if path.is_dir():
+            return FolderSource(path, max_images, seed)
+        suffix = path.suffix.lower()
+        if suffix == ".zip":
+            return ZipSource(path, max_images, seed)
+        if suffix in (".npy", ".npz"):
+            return ArraySource(_load_array_file(path), str(path.resolve()), max_images, seed)
+        if suffix in STATS_SUFFIXES:
+            raise GanevalError(f"{path}: is a statistics file, not an image source")
+        raise GanevalError(
+            f"{path}: not an image source; give a folder of images, a .zip archive, or a .npy/.npz array of uint8 images"
+        )
+    if isinstance(source, np.ndarray):
+        return ArraySource(source, "<numpy array>", max_images, seed)
+    if isinstance(source, torch.Tensor):
+        return IterableSource([source], "<tensor>", max_images)
+    if callable(source):
+        return IterableSource(source(), f"<{getattr(source, '__name__', 'generator function')}>", max_images)
+    if isinstance(source, Iterable):
+        return IterableSource(source, "<python iterable>", max_images)
+    raise GanevalError(f"cannot read images from a {type(source).__name__}; see ganeval.open_source for what is accepted")

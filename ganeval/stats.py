@@ -1,0 +1,185 @@
+"""FeatureStats: streaming float64 mean and covariance of feature vectors.
+
+Memory is O(d²) whatever the number of images: each batch is reduced to its count,
+mean and centred scatter matrix, and folded into the running totals with Chan et al.'s
+parallel update, which is also how two accumulators (shards, ranks) merge:
+
+    n = nA + nB,  δ = meanB − meanA,  mean = meanA + δ·nB/n,
+    M2 = M2A + M2B + δδᵀ·nA·nB/n,       covariance = M2 / (n − 1)
+
+Centring each batch on its own mean avoids the cancellation of the raw-moment formula
+(Σxxᵀ − n·μμᵀ) that loses digits when features have a large common offset.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganeval.errors import GanevalError
+
+# Provenance keys that must agree before two sets of statistics may be compared or merged.
+COMPATIBILITY_KEYS = ("extractor", "weights_sha256", "mode", "precision", "feature_dim")
+
+
+class FeatureStats:
+    """Running count, mean (float64 [d]) and scatter (float64 [d, d]) of features.
+
+    ``extractor`` (optional) turns images into features so that ``update(images)`` works;
+    its ``provenance`` dict (extractor name, weights digest, mode, precision, dim) is copied
+    into ``self.provenance``, which is saved with the statistics.
+    """
+
+    def __init__(self, dim: int | None = None, *, extractor=None, keep_features: bool = False,
+                 provenance: dict[str, Any] | None = None):
+        self.extractor = extractor
+        self.provenance: dict[str, Any] = dict(extractor.provenance) if extractor is not None else {}
+        self.provenance.update(provenance or {})
+        self.dim = dim if dim is not None else self.provenance.get("feature_dim")
+        self.count = 0
+        self._mean: torch.Tensor | None = None  # float64 [d]
+        self._scatter: torch.Tensor | None = None  # float64 [d, d], Σ (x − mean)(x − mean)ᵀ
+        self.keep_features = keep_features
+        self._features: list[np.ndarray] = []
+
+    # ---------------------------------------------------------------- accumulation
+
+    def update(self, images) -> torch.Tensor:
+        """Add a batch of images (uint8 [N, 3, H, W] or a list of [3, H, W]); returns their features.
+
+        Needs an extractor (``FeatureStats(extractor=...)``, as ``ganeval.compute_stats`` builds).
+        """
+        if self.extractor is None:
+            raise GanevalError("these statistics have no feature extractor attached; use add_features(features)")
+        features = self.extractor(images)
+        self.add_features(features)
+        return features
+
+    def add_features(self, features) -> None:
+        """Add feature vectors: float tensor or array [N, d] (any device; reduced in float64 there)."""
+        x = torch.as_tensor(features).detach()
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise GanevalError(f"features must be a non-empty [N, d] array, got shape {tuple(x.shape)}")
+        if self.dim is None:
+            self.dim = int(x.shape[1])
+        if x.shape[1] != self.dim:
+            raise GanevalError(f"features have dimension {x.shape[1]}, these statistics have {self.dim}")
+        if self.keep_features:
+            self._features.append(x.float().cpu().numpy())
+        x = x.to(torch.float64)
+        batch_mean = x.mean(dim=0)
+        centred = x - batch_mean
+        self._fold(x.shape[0], batch_mean, centred.T @ centred)
+
+    def _fold(self, n_b: int, mean_b: torch.Tensor, scatter_b: torch.Tensor) -> None:
+        if self.count == 0:
+            self.count, self._mean, self._scatter = n_b, mean_b.clone(), scatter_b.clone()
+            return
+        mean_b = mean_b.to(self._mean.device)
+        scatter_b = scatter_b.to(self._mean.device)
+        n_a = self.count
+        n = n_a + n_b
+        delta = mean_b - self._mean
+        self._mean += delta * (n_b / n)
+        self._scatter += scatter_b
+        self._scatter += torch.outer(delta, delta) * (n_a * n_b / n)
+        self.count = n
+
+    def merge(self, other: "FeatureStats") -> "FeatureStats":
+        """Fold ``other`` into ``self`` (exact up to rounding) and return ``self``.
+
+        Refuses statistics made by a different extractor, weights, mode or precision.
+        """
+        check_compatible(self.provenance, other.provenance, "these statistics", "the other statistics")
+        if other.count == 0:
+            return self
+        if self.dim is None:
+            self.dim = other.dim
+        if other.dim != self.dim:
+            raise GanevalError(f"cannot merge statistics of dimension {other.dim} into dimension {self.dim}")
+        self._fold(other.count, other._mean, other._scatter)
+        if self.keep_features:
+            self._features.extend(other._features)
+        return self
+
+    # ---------------------------------------------------------------- results
+
+    @property
+    def mu(self) -> np.ndarray:
+        """Mean feature vector, float64 [d]."""
+        self._require(1)
+        return self._mean.cpu().numpy().copy()
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """Unbiased covariance (divides by n − 1, like numpy.cov), float64 [d, d]."""
+        self._require(2)
+        scatter = self._scatter.cpu().numpy()
+        return (scatter + scatter.T) / (2.0 * (self.count - 1))  # symmetrise away rounding asymmetry
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """All added features, float32 [N, d], when created with ``keep_features=True``."""
+        if not self.keep_features:
+            return None
+        if not self._features:
+            return np.zeros((0, self.dim or 0), np.float32)
+        return np.concatenate(self._features)
+
+    def _require(self, n: int) -> None:
+        if self.count < n:
+            raise GanevalError(f"statistics need at least {n} image(s), have {self.count}")
+
+    @classmethod
+    def from_moments(cls, count: int, mu, sigma, provenance: dict[str, Any] | None = None,
+                     features: np.ndarray | None = None) -> "FeatureStats":
+        """Rebuild statistics from a count, mean [d] and covariance [d, d] (e.g. read from a file)."""
+        mu = torch.as_tensor(np.asarray(mu, dtype=np.float64))
+        sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float64))
+        stats = cls(int(mu.shape[0]), provenance=provenance, keep_features=features is not None)
+        stats.count = int(count)
+        stats._mean = mu.clone()
+        stats._scatter = sigma * (count - 1)
+        if features is not None:
+            stats._features = [np.asarray(features, dtype=np.float32)]
+        return stats
+
+    # ---------------------------------------------------------------- files
+
+    def save(self, path, *, overwrite: bool = True) -> None:
+        """Write to an HDF5 stats file atomically (see ``ganeval.io.statsfile``)."""
+        from ganeval.io.statsfile import save_stats
+
+        save_stats(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path) -> "FeatureStats":
+        """Read an HDF5 stats file written by :meth:`save`."""
+        from ganeval.io.statsfile import load_stats
+
+        return load_stats(path)
+
+    def __repr__(self) -> str:
+        mode = self.provenance.get("mode", "?")
+        return f"FeatureStats(count={self.count}, dim={self.dim}, mode={mode!r})"
+
+
+def check_compatible(a: dict, b: dict, name_a: str, name_b: str) -> None:
+    """Raise GanevalError when two provenance dicts disagree on a compatibility key.
+
+    A key missing on one side (statistics built by hand from features) is not a conflict.
+    """
+    for key in COMPATIBILITY_KEYS:
+        if key in a and key in b and str(a[key]) != str(b[key]):
+            raise GanevalError(
+                f"{name_a} and {name_b} differ in {key} ({a[key]} vs {b[key]}): the numbers are not comparable; "
+                "recompute one of them with matching settings, or pass --allow-mismatch"
+            )
+
+
+def utc_timestamp() -> str:
+    """Current time, ISO 8601 in UTC, seconds resolution."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
