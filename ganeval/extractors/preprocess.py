@@ -12,8 +12,8 @@ the preprocessing of one widely used FID tool:
 - ``pytorch-fid``: mseitzer/pytorch-fid. Same resize as ``nvidia`` but on ``x / 255``,
   then ``2x - 1``.
 - ``clean``: clean-fid's default ``mode="clean"``. Each channel resized as a float32
-  PIL image with bicubic (antialiased when downscaling), clipped to [0, 255];
-  then ``(x - 128) / 128``. Runs on the CPU.
+  PIL image with bicubic (antialiased when downscaling), clipped to [0, 255] as current
+  clean-fid does (its earliest releases did not clip); then ``(x - 128) / 128``. Runs on the CPU.
 
 Images that are already 299x299 are only normalised, in every mode (each tool's resize
 is the identity there too).
