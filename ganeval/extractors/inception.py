@@ -16,7 +16,8 @@ the other published layouts to these names.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ FEATURE_DIM = 2048
 NUM_LOGITS = 1008  # TF's ImageNet head: 1000 classes plus 8 unused entries
 INPUT_SIZE = 299
 
-_IntPair = Union[int, Tuple[int, int]]
+_IntPair = Union[int, tuple[int, int]]
 
 
 class _ConvBNReLU(nn.Module):
@@ -72,7 +73,7 @@ def _avg_pool_3x3() -> nn.AvgPool2d:
     return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
 
-def _chain(*named: Tuple[str, nn.Module]) -> nn.Sequential:
+def _chain(*named: tuple[str, nn.Module]) -> nn.Sequential:
     return nn.Sequential(OrderedDict(named))
 
 
@@ -229,19 +230,24 @@ def _backbone() -> nn.Sequential:
 class InceptionV3TF(nn.Module):
     """TF ``inception-2015-12-05`` up to pool3, with an optional logits head.
 
-    Build it from a state dict in NVIDIA naming (see the module docstring).
-    When that dict holds ``output.weight`` / ``output.bias`` the 2048 -> 1008
+    Build it from a state dict in NVIDIA naming (see the module docstring);
+    the module then uses that dict's tensors themselves, without copying.
+    When the dict holds ``output.weight`` / ``output.bias`` the 2048 -> 1008
     classifier is attached and :meth:`logits` works. Without a state dict the
     tensors are placeholders (zero weights) to be filled by
     :meth:`load_state_dict`.
     """
 
-    def __init__(self, state_dict: Optional[Mapping[str, Tensor]] = None):
+    def __init__(self, state_dict: Mapping[str, Tensor] | None = None):
         super().__init__()
-        self.layers = _backbone()
-        self.output: Optional[nn.Linear] = None
-        if state_dict is not None:
-            self.load_state_dict(state_dict)
+        self.output: nn.Linear | None = None
+        if state_dict is None:
+            self.layers = _backbone()
+            return
+        # Meta-device placeholders cost no memory; assign=True swaps in the given tensors.
+        with torch.device("meta"):
+            self.layers = _backbone()
+        self.load_state_dict(state_dict, assign=True)
 
     @property
     def has_logits(self) -> bool:
@@ -253,7 +259,7 @@ class InceptionV3TF(nn.Module):
         first when ``state_dict`` holds ``output.*`` entries."""
         if self.output is None and any(key.startswith("output.") for key in state_dict):
             reference = self.layers.conv.weight
-            self.output = nn.Linear(FEATURE_DIM, NUM_LOGITS).to(reference.device, reference.dtype)
+            self.output = nn.Linear(FEATURE_DIM, NUM_LOGITS, device=reference.device, dtype=reference.dtype)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, x: Tensor) -> Tensor:

