@@ -48,7 +48,7 @@ class FeatureStats:
     # ---------------------------------------------------------------- accumulation
 
     def update(self, images) -> torch.Tensor:
-        """Add a batch of images (uint8 [N, 3, H, W] or a list of [3, H, W]); returns their features.
+        """Add images (uint8, or float in [0, 1]; [N, C, H, W] or a list of [C, H, W]); returns their features.
 
         Needs an extractor (``FeatureStats(extractor=...)``, as ``ganeval.compute_stats`` builds).
         """

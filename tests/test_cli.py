@@ -99,7 +99,10 @@ def test_fid_of_two_sources_saves_stats_on_request(demo_dirs, tmp_path, capsys):
 def test_mismatched_modes_are_refused_unless_allowed(demo_dirs, tmp_path, capsys):
     _, real, _ = demo_dirs
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    assert run(["stats", str(real), "-o", str(a), "--workers", "0", "--max-images", "4"], capsys)[0] == 0
+    assert run(["stats", str(real), "-o", str(a), "--workers", "0", "--max-images", "4", "--save-features"],
+               capsys)[0] == 0
+    with h5py.File(a) as h5:
+        assert h5["features"].shape == (4, 2048) and h5["features"].dtype == np.float32
     assert run(["stats", str(real), "-o", str(b), "--mode", "clean", "--workers", "0", "--max-images", "4"],
                capsys)[0] == 0
     code, out, err = run(["fid", str(a), str(b)], capsys)

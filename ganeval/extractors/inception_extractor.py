@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess
+from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
 from ganeval.extractors.weights import load_inception
 
 
@@ -52,14 +52,16 @@ class InceptionExtractor:
 
     @torch.inference_mode()
     def __call__(self, images) -> torch.Tensor:
-        """images: uint8 [N, 3, H, W] tensor, or a list of uint8 [3, H, W] (sizes may differ).
+        """images: a tensor [N, C, H, W], or a list of [C, H, W] (sizes may differ); C in {1, 3};
+        uint8 0..255, or float in [0, 1] (quantised to uint8 like a saved PNG).
 
         Returns float32 [N, 2048] on ``self.device``, in input order.
         """
         if isinstance(images, torch.Tensor):
-            return self._run(images)
+            return self._run(to_uint8_batch(images))
         if not images:
             return torch.zeros(0, self.feature_dim, device=self.device)
+        images = [to_uint8_batch(image)[0] for image in images]
         shapes = {tuple(img.shape) for img in images}
         if len(shapes) == 1:
             return self._run(torch.stack(images))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ganeval.errors import BadImageError, GanevalError
+from ganeval.extractors.preprocess import to_uint8_chw
 from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
 
 ImageBatch = list  # list[torch.Tensor], each uint8 [3, H, W]
@@ -251,12 +252,8 @@ def _load_array_file(path: Path):
 
 
 class IterableSource(ImageSource):
-    """Images from Python: each item is a tensor/array [N, C, H, W] or [C, H, W], C in {1, 3}.
-
-    uint8 items are used as they are. Float items must lie in [0, 1] and are quantised the
-    way ``torchvision.utils.save_image`` writes PNGs, ``floor(x * 255 + 0.5)`` clamped to
-    0..255, so in-memory images give the same FID as the same images saved to disk.
-    """
+    """Images from Python: each item is a tensor/array [N, C, H, W] or [C, H, W], C in {1, 3},
+    uint8 or float in [0, 1] (see ``ganeval.extractors.preprocess.to_uint8_batch``)."""
 
     def __init__(self, items: Iterable, description: str = "<python iterable>", max_images: int | None = None):
         super().__init__()
@@ -282,30 +279,6 @@ class IterableSource(ImageSource):
                 break
         if pending:
             yield pending
-
-
-def to_uint8_chw(item, description: str = "images") -> list[torch.Tensor]:
-    """A tensor/array [N, C, H, W] or [C, H, W] (uint8, or float in [0, 1]) → list of uint8 [3, H, W]."""
-    tensor = torch.as_tensor(item).detach()
-    if tensor.ndim == 3:
-        tensor = tensor.unsqueeze(0)
-    if tensor.ndim != 4 or tensor.shape[1] not in (1, 3):
-        raise GanevalError(
-            f"{description}: expected image tensors [N, C, H, W] or [C, H, W] with C = 1 or 3, got {tuple(tensor.shape)}"
-        )
-    if tensor.dtype.is_floating_point:
-        lo, hi = float(tensor.min()), float(tensor.max())
-        if lo < -1e-3 or hi > 1 + 1e-3:
-            raise GanevalError(
-                f"{description}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-                "for generator output in [-1, 1] pass (x + 1) / 2"
-            )
-        tensor = (tensor * 255 + 0.5).clamp_(0, 255).to(torch.uint8)
-    elif tensor.dtype != torch.uint8:
-        raise GanevalError(f"{description}: images must be uint8 or float in [0, 1], got {tensor.dtype}")
-    if tensor.shape[1] == 1:
-        tensor = tensor.expand(-1, 3, -1, -1)
-    return list(tensor.contiguous().unbind(0))
 
 
 # --------------------------------------------------------------------------- entry point
