@@ -74,4 +74,17 @@ class InceptionExtractor:
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True)
-        return self.network(preprocess(batch, self.mode))
+        with exact_fp32():
+            return self.network(preprocess(batch, self.mode))
+
+
+def exact_fp32():
+    """Context that keeps CUDA convolutions in true fp32.
+
+    PyTorch lets cuDNN use TF32 for fp32 convolutions by default (10-bit mantissa on
+    Ampere and newer GPUs), which changes features in the third decimal; "fp32" in our
+    provenance must mean IEEE fp32. The other cuDNN settings are kept as they are.
+    """
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                       deterministic=cudnn.deterministic, allow_tf32=False)
