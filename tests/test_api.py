@@ -54,3 +54,15 @@ def test_extractor_on_its_own(photos):
     mixed = extractor([uint8[0], torch.zeros(3, 40, 30, dtype=torch.uint8), uint8[1]])
     torch.testing.assert_close(mixed[[0, 2]], features, rtol=0, atol=1e-5)
     assert extractor.provenance["mode"] == "nvidia" and extractor.provenance["feature_dim"] == 2048
+
+
+def test_exact_fp32_turns_cudnn_tf32_off_and_restores_settings():
+    """On GPUs cuDNN's default TF32 moved features by 3.4e-2 (README, GPU table); fp32 must be IEEE."""
+    from ganeval.extractors.inception_extractor import exact_fp32
+
+    cudnn = torch.backends.cudnn
+    before = (cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic, cudnn.enabled)
+    with exact_fp32():
+        assert cudnn.allow_tf32 is False
+        assert (cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before[1:]
+    assert (cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before
