@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import DEFAULT_MODE
+from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file, load_stats
 from ganeval.metrics.frechet import frechet_distance
@@ -35,36 +37,88 @@ def get_inception(weights=None, *, mode: str = DEFAULT_MODE, device=None,
 def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None, batch_size: int = 50,
                   workers: int | None = None, max_images: int | None = None, seed: int = 0,
                   skip_bad: bool = False, save_features: bool = False, allow_unknown_weights: bool = False,
-                  extractor=None, progress: Callable[[int], None] | None = None) -> FeatureStats:
+                  extractor=None, progress: Callable[[int], None] | None = None,
+                  distributed: bool | None = None, checkpoint=None, checkpoint_every: int = 100,
+                  resume: bool = False, keep_checkpoint: bool = False) -> FeatureStats:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
 
     Returns a FeatureStats (float64 mean [2048] and covariance [2048, 2048]) whose provenance
     records the extractor, weights digest, mode, source, content fingerprint and skipped files.
     ``progress(n)`` is called with the number of images added after each batch.
+
+    Process groups (``distributed=None``: use the initialised group, or the one torchrun's
+    environment describes; False: this process alone). Every rank must call this with the same
+    arguments; the combined statistics are returned on every rank. Folders, zips and arrays
+    are split across ranks by whole batches; an iterable/generator is read by each rank for
+    itself (each rank contributes its own images, e.g. its own generated samples), with
+    ``max_images`` shared between the ranks.
+
+    Resume: with ``checkpoint`` (a path, e.g. "real.h5.partial"; one file per rank in a group)
+    the partial state is written atomically every ``checkpoint_every`` batches; ``resume=True``
+    continues from it (bit-identical final result), refusing one made with other settings.
+    Without ``resume`` an existing checkpoint is an error. The checkpoint is removed on success
+    unless ``keep_checkpoint`` (then remove it with ``ganeval.io.checkpoint.remove_checkpoints``).
     """
     if batch_size < 1:
         raise GanevalError(f"--batch-size must be at least 1, got {batch_size}")
+    if checkpoint is not None and checkpoint_every < 1:
+        raise GanevalError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
+    if distributed is None or distributed:
+        in_group = dist_helpers.init_from_env(device)
+        if distributed and not in_group:
+            raise GanevalError("distributed=True but no process group of more than one process; launch with torchrun")
+    else:
+        in_group = False
+    rank, world = (dist_helpers.rank(), dist_helpers.world_size()) if in_group else (0, 1)
+    if in_group:
+        device = dist_helpers.resolve_device(device)
     image_source = open_source(source, max_images=max_images, seed=seed)
     if extractor is None:
         extractor = get_inception(weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights)
     stats = FeatureStats(extractor=extractor, keep_features=save_features)
-    for batch in image_source.batches(batch_size, workers=workers, skip_bad=skip_bad):
+
+    own_checkpoint = settings = None
+    if checkpoint is not None:
+        setup_error = None
+        try:
+            own_checkpoint, settings = open_checkpoint(
+                checkpoint, stats, image_source, resume=resume, rank=rank, world=world,
+                run=dict(batch_size=batch_size, max_images=max_images, seed=seed, skip_bad=skip_bad,
+                         save_features=save_features))
+        except GanevalError as err:
+            setup_error = err
+        dist_helpers.any_rank_failed(setup_error)  # every rank stops together (just raises outside a group)
+
+    start_batch = image_source.batches_done
+    last_saved = start_batch
+    for batch in image_source.batches(batch_size, workers=workers, skip_bad=skip_bad,
+                                      rank=rank, world=world, start_batch=start_batch):
         stats.update(batch)
+        if own_checkpoint is not None and image_source.batches_done - last_saved >= checkpoint_every:
+            save_checkpoint(own_checkpoint, stats, image_source, settings)
+            last_saved = image_source.batches_done
         if progress is not None:
             progress(len(batch))
+
+    if in_group:
+        stats, fingerprint, skipped = dist_helpers.reduce_stats(stats, image_source)
+    else:
+        fingerprint, skipped = image_source.fingerprint, list(image_source.skipped)
     if stats.count < 2:
         found = "no images" if stats.count == 0 else "only one image"
-        skipped = f" ({len(image_source.skipped)} undecodable skipped)" if image_source.skipped else ""
-        raise GanevalError(f"{image_source.description}: {found} to compute statistics from{skipped}; "
+        skipped_note = f" ({len(skipped)} undecodable skipped)" if skipped else ""
+        raise GanevalError(f"{image_source.description}: {found} to compute statistics from{skipped_note}; "
                            "FID needs at least 2 images (thousands for a meaningful value)")
     stats.provenance.update(
         source=image_source.description,
-        source_fingerprint=image_source.fingerprint,
+        source_fingerprint=fingerprint,
         created=utc_timestamp(),
-        skipped_files=list(image_source.skipped),
+        skipped_files=skipped,
     )
     if max_images is not None:
         stats.provenance.update(max_images=max_images, seed=seed)
+    if own_checkpoint is not None and not keep_checkpoint:
+        own_checkpoint.unlink(missing_ok=True)
     return stats
 
 

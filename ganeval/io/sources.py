@@ -7,6 +7,13 @@ tensors, or a function returning such an iterable (a generator function).
 Every source yields batches as lists of ``torch.uint8`` tensors ``[3, H, W]`` (one per
 image, sizes may differ) and keeps, as it goes, a fingerprint of the content it read
 and the list of files it skipped.
+
+Under torch.distributed (see ``ganeval.distributed``) file and array sources are split
+by whole batches: the global batch k (items ``[k·B, (k+1)·B)`` of the, possibly subset,
+list) is read by rank ``k mod world``. Every item is read by exactly one rank, in a batch
+of exactly the composition a single process would use, and each item keeps its global
+position so that digests, skipped files and features can be put back in source order.
+Iterables cannot be split (each rank has its own): every rank reads its own items.
 """
 
 from __future__ import annotations
@@ -34,27 +41,64 @@ def default_workers() -> int:
 
 
 class ImageSource(abc.ABC):
-    """Base class. ``description`` goes into provenance; ``count`` is None when unknown."""
+    """Base class. ``description`` goes into provenance; ``count`` is None when unknown.
+
+    As items are read, ``digests``/``positions`` record each item's sha256 content digest
+    (32 bytes) and its position in the source; ``skipped``/``skipped_positions`` the
+    undecodable files; ``batches_done`` the source batches consumed (the resume point).
+    ``shardable`` sources accept ``rank``/``world``/``start_batch`` in :meth:`batches`.
+    """
 
     description: str = ""
     count: int | None = None
+    shardable: bool = False
 
     def __init__(self) -> None:
-        self._digest = hashlib.sha256()
         self.images_read = 0
+        self.batches_done = 0
+        self.digests: list[bytes] = []
+        self.positions: list[int] = []
         self.skipped: list[str] = []
+        self.skipped_positions: list[int] = []
 
     @property
     def fingerprint(self) -> str:
-        """sha256 over the per-image content digests, in order, of everything read so far."""
-        return "sha256:" + self._digest.hexdigest()
+        """sha256 over the per-image content digests, in source order, of everything read so far."""
+        return combine_digests(self.positions, self.digests)
 
-    def _record(self, digest: bytes) -> None:
-        self._digest.update(digest)
+    def _record(self, digest: bytes, position: int) -> None:
+        self.digests.append(digest)
+        self.positions.append(int(position))
+
+    def identity(self) -> dict:
+        """What a resume checkpoint compares to make sure it continues the same source."""
+        return {"source": self.description, "source_count": self.count}
 
     @abc.abstractmethod
-    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
-        """Yield lists of at most ``batch_size`` uint8 [3, H, W] tensors, in source order."""
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
+                rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
+        """Yield lists of at most ``batch_size`` uint8 [3, H, W] tensors, in source order.
+
+        ``rank``/``world``: read only this rank's share; ``start_batch``: skip this many of the
+        rank's own batches (resume). Shardable sources split by whole batches (module docstring).
+        """
+
+
+def combine_digests(positions, digests) -> str:
+    """"sha256:" + hex of sha256 over the 32-byte digests ordered by position (stable)."""
+    order = sorted(range(len(positions)), key=positions.__getitem__)
+    total = hashlib.sha256()
+    for i in order:
+        total.update(digests[i])
+    return "sha256:" + total.hexdigest()
+
+
+def rank_batches(count: int, batch_size: int, rank: int = 0, world: int = 1) -> list[range]:
+    """Position ranges of the global batches ``k`` with ``k mod world == rank``, in order."""
+    if not 0 <= rank < world:
+        raise ValueError(f"rank {rank} outside a world of {world}")
+    return [range(start, min(start + batch_size, count))
+            for start in range(rank * batch_size, count, world * batch_size)]
 
 
 def _subset_indices(total: int, max_images: int | None, seed: int) -> np.ndarray:
@@ -73,12 +117,18 @@ def _subset_indices(total: int, max_images: int | None, seed: int) -> np.ndarray
 class FileSource(ImageSource):
     """Image files in a folder or a zip archive, decoded in DataLoader worker processes."""
 
+    shardable = True
+
     def __init__(self, path: Path, names: list[str], max_images: int | None, seed: int):
         super().__init__()
         self.path = path
         self.description = str(path.resolve())
         self.names = [names[i] for i in _subset_indices(len(names), max_images, seed)]
         self.count = len(self.names)
+
+    def identity(self) -> dict:
+        listing = hashlib.sha256("\n".join(self.names).encode()).hexdigest()
+        return {**super().identity(), "source_listing_sha256": listing}
 
     @abc.abstractmethod
     def display_name(self, name: str) -> str:
@@ -88,26 +138,32 @@ class FileSource(ImageSource):
     def read_bytes(self, name: str) -> bytes:
         """The encoded bytes of entry ``name``; OSError when it cannot be read."""
 
-    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
+                rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
         workers = default_workers() if workers is None else workers
+        plan = [list(r) for r in rank_batches(len(self.names), batch_size, rank, world)[start_batch:]]
+        self.batches_done = start_batch
+        if not plan:
+            return
         loader = torch.utils.data.DataLoader(
             _DecodeDataset(self),
-            batch_size=batch_size,
-            shuffle=False,
-            num_workers=min(workers, max(1, len(self.names) // batch_size)) if workers > 0 else 0,
+            batch_sampler=plan,
+            num_workers=min(workers, len(plan)) if workers > 0 else 0,
             collate_fn=list,
         )
-        for items in loader:
+        for positions, items in zip(plan, loader):
             batch = []
-            for image, digest, error in items:
-                self._record(digest)
+            for position, (image, digest, error) in zip(positions, items):
+                self._record(digest, position)
                 if error is not None:
                     if not skip_bad:
                         raise error
                     self.skipped.append(error.path)
+                    self.skipped_positions.append(position)
                     continue
                 batch.append(image)
                 self.images_read += 1
+            self.batches_done += 1
             if batch:
                 yield batch
 
@@ -205,6 +261,8 @@ class ZipSource(FileSource):
 class ArraySource(ImageSource):
     """uint8 images held in an array: [N, H, W], NHWC or NCHW (see ``array_to_uint8_images``)."""
 
+    shardable = True
+
     def __init__(self, array, description: str, max_images: int | None = None, seed: int = 0):
         super().__init__()
         self.description = description
@@ -215,14 +273,21 @@ class ArraySource(ImageSource):
         self.indices = _subset_indices(shape[0], max_images, seed)
         self.count = len(self.indices)
 
-    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
-        for start in range(0, len(self.indices), batch_size):
-            chunk = array_to_uint8_images(np.asarray(self.array[self.indices[start:start + batch_size]]), self.description)
+    def identity(self) -> dict:
+        return {**super().identity(), "source_shape": list(np.shape(self.array))}
+
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
+                rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
+        self.batches_done = start_batch
+        for positions in rank_batches(len(self.indices), batch_size, rank, world)[start_batch:]:
+            chunk = array_to_uint8_images(np.asarray(self.array[self.indices[positions.start:positions.stop]]),
+                                          self.description)
             batch = []
-            for image in chunk:
-                self._record(hashlib.sha256(image.tobytes()).digest())
+            for position, image in zip(positions, chunk):
+                self._record(hashlib.sha256(image.tobytes()).digest(), position)
                 batch.append(torch.from_numpy(image).permute(2, 0, 1).contiguous())
             self.images_read += len(batch)
+            self.batches_done += 1
             yield batch
 
 
@@ -263,21 +328,33 @@ class IterableSource(ImageSource):
         if max_images is not None and max_images < 1:
             raise GanevalError(f"--max-images must be at least 1, got {max_images}")
 
-    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False) -> Iterator[ImageBatch]:
+    def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
+                rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
+        """Under a process group each rank reads its own iterable (e.g. its own generated samples);
+        ``max_images`` is then the total, shared as evenly as possible (rank r takes one extra
+        while r < max_images mod world). ``start_batch`` must be 0: an iterable cannot be repositioned."""
+        if start_batch:
+            raise GanevalError(f"{self.description}: an iterable cannot be resumed part-way; "
+                               "resume needs a folder, zip or array source")
+        limit = self.max_images
+        if limit is not None and world > 1:
+            limit = limit // world + (1 if rank < limit % world else 0)
         pending: list[torch.Tensor] = []
         for item in self.items:
             for image in to_uint8_chw(item, self.description):
-                if self.max_images is not None and self.images_read >= self.max_images:
+                if limit is not None and self.images_read >= limit:
                     break
-                self._record(hashlib.sha256(image.cpu().numpy().tobytes()).digest())
+                self._record(hashlib.sha256(image.cpu().numpy().tobytes()).digest(), self.images_read)
                 pending.append(image)
                 self.images_read += 1
                 if len(pending) == batch_size:
+                    self.batches_done += 1
                     yield pending
                     pending = []
-            if self.max_images is not None and self.images_read >= self.max_images:
+            if limit is not None and self.images_read >= limit:
                 break
         if pending:
+            self.batches_done += 1
             yield pending
 
 

@@ -1,0 +1,188 @@
+"""Resume checkpoints: the partial state of a long statistics run, written atomically.
+
+A checkpoint (HDF5, next to the output: ``real.h5.partial``, or one file per rank
+``real.h5.partial-rank3of8`` under a process group) holds
+
+* ``count``, ``mean`` float64 [d], ``scatter`` float64 [d, d]: the exact accumulator state;
+* ``positions`` int64 [n] and ``digests`` uint8 [n, 32]: each item read so far (its position
+  in the source and the sha256 of its content), for the source fingerprint;
+* ``skipped_positions`` int64 and the attribute ``skipped_files`` (JSON): undecodable files;
+* ``features`` float32 [count, d] when features are kept;
+* attributes ``batches_done`` (this rank's source batches consumed) and ``settings`` (JSON:
+  extractor, weights, mode, precision, source identity, batch size, subset, rank/world).
+
+Resuming restores all of this and continues at the next batch with the same batch
+boundaries, so the final statistics are bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from ganeval.errors import GanevalError
+
+FORMAT_NAME = "ganeval-checkpoint"
+FORMAT_VERSION = 1
+
+
+def checkpoint_path(base, rank: int = 0, world: int = 1) -> Path:
+    """This rank's checkpoint file: ``base`` itself in a single process, ``base-rank{r}of{W}`` in a group."""
+    base = Path(base)
+    return base if world == 1 else base.with_name(f"{base.name}-rank{rank}of{world}")
+
+
+def existing_checkpoints(base) -> dict[Path, int]:
+    """Checkpoint files of ``base`` on disk, each with the world size that wrote it."""
+    base = Path(base)
+    found = {base: 1} if base.is_file() else {}
+    if base.parent.is_dir():
+        pattern = re.compile(re.escape(base.name) + r"-rank(\d+)of(\d+)$")
+        for path in base.parent.iterdir():
+            match = pattern.match(path.name)
+            if match:
+                found[path] = int(match.group(2))
+    return found
+
+
+def check_before_start(base, *, resume: bool, world: int) -> None:
+    """Refuse to start when leftover checkpoints would be overwritten, or belong to another world size."""
+    found = existing_checkpoints(base)
+    if not found:
+        return
+    if not resume:
+        first = sorted(found)[0]
+        raise GanevalError(
+            f"{first}: an interrupted run left this checkpoint; pass --resume (resume=True) to continue it, "
+            "or delete it to start over"
+        )
+    other = sorted(p for p, w in found.items() if w != world)
+    if other:
+        raise GanevalError(
+            f"{other[0]}: checkpoint of a run with {found[other[0]]} process(es), this run has {world}; "
+            f"resume with the same number of processes, or delete the {Path(base).name}* checkpoints to start over"
+        )
+
+
+def open_checkpoint(base, stats, source, *, resume: bool, rank: int, world: int, run: dict) -> tuple[Path, dict]:
+    """Check the checkpoint situation before a run and restore the state when resuming.
+
+    Returns this rank's checkpoint path and the settings a checkpoint must match (the
+    extractor's compatibility keys, the source identity, ``run`` and rank/world).
+    """
+    from ganeval.stats import COMPATIBILITY_KEYS
+
+    if not source.shardable:
+        raise GanevalError(f"{source.description}: checkpoints need a folder, zip or array source; "
+                           "an iterable cannot be repositioned")
+    own = checkpoint_path(base, rank, world)
+    if not own.parent.is_dir():
+        raise GanevalError(f"{own}: folder {own.parent} does not exist; create it first")
+    check_before_start(base, resume=resume, world=world)
+    settings = {key: stats.provenance.get(key) for key in COMPATIBILITY_KEYS}
+    settings.update(source.identity())
+    settings.update(run, rank=rank, world=world)
+    if resume and own.is_file():
+        load_checkpoint(own, stats, source, settings)
+    return own, settings
+
+
+def save_checkpoint(path, stats, source, settings: dict) -> None:
+    """Write the state of ``stats`` (FeatureStats) and ``source`` (ImageSource) atomically to ``path``."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp_name, "w") as h5:
+            h5.attrs["format"] = FORMAT_NAME
+            h5.attrs["format_version"] = FORMAT_VERSION
+            h5.attrs["settings"] = json.dumps(settings, sort_keys=True)
+            h5.attrs["batches_done"] = int(source.batches_done)
+            h5.attrs["images_read"] = int(source.images_read)
+            h5.attrs["skipped_files"] = json.dumps(list(source.skipped))
+            h5.create_dataset("count", data=np.int64(stats.count))
+            if stats.count:
+                h5.create_dataset("mean", data=stats._mean.cpu().numpy())
+                h5.create_dataset("scatter", data=stats._scatter.cpu().numpy())
+            h5.create_dataset("positions", data=np.asarray(source.positions, dtype=np.int64))
+            h5.create_dataset("digests", data=np.frombuffer(b"".join(source.digests), np.uint8).reshape(-1, 32))
+            h5.create_dataset("skipped_positions", data=np.asarray(source.skipped_positions, dtype=np.int64))
+            if stats.keep_features and stats.count:
+                h5.create_dataset("features", data=stats.features)
+            h5.flush()
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+
+
+def load_checkpoint(path, stats, source, settings: dict) -> None:
+    """Restore ``stats`` and ``source`` from ``path`` after checking that ``settings`` match."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as h5:
+            if h5.attrs.get("format") != FORMAT_NAME:
+                raise GanevalError(f"{path}: not a ganeval checkpoint; delete it to start over")
+            saved = json.loads(h5.attrs["settings"])
+            _check_settings(path, saved, settings)
+            count = int(h5["count"][()])
+            mean = h5["mean"][()] if count else None
+            scatter = h5["scatter"][()] if count else None
+            features = h5["features"][()] if "features" in h5 else None
+            positions = h5["positions"][()].tolist()
+            digests = [bytes(row) for row in h5["digests"][()]]
+            skipped_positions = h5["skipped_positions"][()].tolist()
+            skipped = json.loads(h5.attrs["skipped_files"])
+            batches_done = int(h5.attrs["batches_done"])
+            images_read = int(h5.attrs["images_read"])
+    except GanevalError:
+        raise
+    except (OSError, KeyError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise GanevalError(f"{path}: unreadable checkpoint ({reason}); delete it to start over") from None
+    if count:
+        device = _stats_device(stats)
+        stats.count = count
+        stats._mean = torch.from_numpy(mean).to(device)
+        stats._scatter = torch.from_numpy(scatter).to(device)
+        if stats.keep_features:
+            stats._features = [features]
+    source.positions, source.digests = positions, digests
+    source.skipped, source.skipped_positions = skipped, skipped_positions
+    source.batches_done, source.images_read = batches_done, images_read
+
+
+def checkpoint_count(path) -> int:
+    """Images already accumulated in a checkpoint (for messages)."""
+    with h5py.File(path, "r") as h5:
+        return int(h5["count"][()])
+
+
+def _stats_device(stats) -> torch.device:
+    extractor = stats.extractor
+    return torch.device(getattr(extractor, "device", "cpu")) if extractor is not None else torch.device("cpu")
+
+
+def _check_settings(path: Path, saved: dict, current: dict) -> None:
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            raise GanevalError(
+                f"{path}: checkpoint was made with {key}={saved.get(key)!r}, this run has {current.get(key)!r}; "
+                "resume with the same settings and source, or delete the checkpoint to start over"
+            )
+
+
+def remove_checkpoints(base) -> None:
+    """Delete every checkpoint file of ``base`` (all ranks' when on a shared folder)."""
+    for path in existing_checkpoints(base):
+        path.unlink(missing_ok=True)
