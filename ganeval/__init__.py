@@ -3,6 +3,9 @@
 Public API (see README):
     compute_stats(source, ...)   -> FeatureStats     images → float64 mean/covariance
     fid(a, b, ...)               -> float            stats files, FeatureStats or image sources
+    evaluate(a, b, metrics=...)  -> dict             FID (+bootstrap, FID∞), KID, PRDC, IS from one feature pass
+    inception_score_of(source)   -> dict             needs weights with the logits head
+    merge_stats / import_npz / export_npz            shards and pytorch-fid/clean-fid .npz
     frechet_distance(mu1, sigma1, mu2, sigma2) -> float
     FeatureStats                 update(images) / add_features / merge / save / load
     InceptionExtractor           uint8 images → float32 [N, 2048] pool3 features
@@ -21,12 +24,18 @@ _EXPORTS = {
     "fid_from_stats": "ganeval.api",
     "get_inception": "ganeval.api",
     "stats_of": "ganeval.api",
+    "evaluate": "ganeval.evaluation",
+    "inception_score_of": "ganeval.evaluation",
+    "merge_stats": "ganeval.io.interchange",
+    "import_npz": "ganeval.io.interchange",
+    "export_npz": "ganeval.io.interchange",
     "BadImageError": "ganeval.errors",
     "GanevalError": "ganeval.errors",
     "InceptionExtractor": "ganeval.extractors.inception_extractor",
     "open_source": "ganeval.io.sources",
     "frechet_distance": "ganeval.metrics.frechet",
     "FeatureStats": "ganeval.stats",
+    "FIDCallback": "ganeval.callback",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -92,24 +92,54 @@ def cli():
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="HDF5 statistics file to write (atomically).")
 @click.option("--save-features", is_flag=True, help="Also store the raw float32 features (for KID, PR, ...).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from its checkpoint OUTPUT.partial (start afresh if there is none).")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Write the checkpoint OUTPUT.partial every N batches (0: never).")
 @extraction_options
-def stats(source, output, save_features, **kw):
-    """Compute feature statistics of SOURCE (folder, .zip, .npy/.npz) into an HDF5 file."""
+def stats(source, output, save_features, resume, checkpoint_every, **kw):
+    """Compute feature statistics of SOURCE (folder, .zip, .npy/.npz) into an HDF5 file.
+
+    Under torchrun every process reads its share of SOURCE and rank 0 writes OUTPUT.
+    """
+    from ganeval import distributed
+    from ganeval.io.checkpoint import checkpoint_count, checkpoint_path
+
     if is_stats_file(source) and Path(source).is_file():
         raise GanevalError(f"{source}: is already a statistics file; give a folder, .zip or .npy/.npz of images")
     if not Path(output).parent.exists():
         raise GanevalError(f"{output}: folder {Path(output).parent} does not exist; create it first")
+    if resume and checkpoint_every == 0:
+        raise GanevalError("--resume needs checkpoints; drop --checkpoint-every 0")
     start = time.perf_counter()
-    progress = Progress(f"stats {source}", kw["quiet"])
+    in_group = distributed.init_from_env(kw["device"])
+    rank, world = distributed.rank(), distributed.world_size()
+    quiet = kw["quiet"] or rank != 0
+    checkpoint = f"{output}.partial" if checkpoint_every else None
+    own_checkpoint = checkpoint_path(checkpoint, rank, world) if checkpoint else None
+    if resume and not quiet and own_checkpoint.is_file():
+        click.echo(f"resuming from {own_checkpoint} ({checkpoint_count(own_checkpoint)} images done)", err=True)
+    label = f"stats {source}" + (f" (rank 0 of {world})" if in_group else "")
+    progress = Progress(label, quiet)
     try:
-        result = api.compute_stats(source, save_features=save_features, progress=progress, **_compute_options(kw))
+        result = api.compute_stats(source, save_features=save_features, progress=progress, checkpoint=checkpoint,
+                                   checkpoint_every=max(checkpoint_every, 1), resume=resume, keep_checkpoint=True,
+                                   **_compute_options(kw))
     finally:
         progress.close()
-    result.save(output)
-    _report_skipped(result, kw["quiet"])
-    if not kw["quiet"]:
+    save_error = None
+    if rank == 0:
+        try:
+            result.save(output)
+        except Exception as err:  # every rank must learn it before deleting its checkpoint
+            save_error = err
+    distributed.any_rank_failed(save_error)
+    if own_checkpoint is not None:
+        own_checkpoint.unlink(missing_ok=True)
+    _report_skipped(result, quiet)
+    if not quiet:
         click.echo(f"{output}: {result.count} images, mode {result.provenance['mode']}, "
-                   f"{time.perf_counter() - start:.1f} s", err=True)
+                   f"{time.perf_counter() - start:.1f} s" + (f", {world} processes" if in_group else ""), err=True)
 
 
 @cli.command()
@@ -123,9 +153,15 @@ def stats(source, output, save_features, **kw):
 def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
     """FID between A and B, each a stats file (.h5) or an image source (computed on the fly).
 
-    Prints the FID alone on stdout (or a JSON record with --json).
+    Prints the FID alone on stdout (or a JSON record with --json). Under torchrun every process
+    reads its share of the image sources and gets the FID; rank 0 prints it and writes --save-stats.
     """
+    from ganeval import distributed
+
     start = time.perf_counter()
+    distributed.init_from_env(kw["device"])
+    main_rank = distributed.is_main_process()
+    quiet = kw["quiet"] or not main_rank
     sides = [load_stats(x) if is_stats_file(x) else x for x in (a, b)]
     to_compute = [i for i, side in enumerate(sides) if not isinstance(side, FeatureStats)]
     if len(save_stats) > len(to_compute):
@@ -139,13 +175,15 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
         loaded_modes = [s.provenance.get("mode") for s in sides if isinstance(s, FeatureStats)]
         options["mode"] = loaded_modes[0] if loaded_modes and loaded_modes[0] else DEFAULT_MODE
     for i in to_compute:
-        progress = Progress(f"features {sides[i]}", kw["quiet"])
+        progress = Progress(f"features {sides[i]}", quiet)
         try:
             sides[i] = api.compute_stats(sides[i], progress=progress, **options)
         finally:
             progress.close()
-        _report_skipped(sides[i], kw["quiet"])
+        _report_skipped(sides[i], quiet)
     value = api.fid_from_stats(sides[0], sides[1], allow_mismatch=allow_mismatch, names=(a, b))
+    if not main_rank:
+        return
     for i, path in zip(to_compute, save_stats):
         sides[i].save(path)
     if as_json:
@@ -211,6 +249,237 @@ def demo(out_dir, n_images, device, workers, quiet):
         other = api.compute_stats(str(folder), progress=progress, **options)
         progress.close()
         click.echo(f"{api.fid_from_stats(load_stats(stats_path), other):.6f}")
+
+
+# ---------------------------------------------------------------- more metrics and interchange (issue 4)
+
+
+def _metric_options(func):
+    """Options of the metric commands (kid, prdc, is, eval)."""
+    options = [
+        click.option("--metric-seed", type=int, default=0, show_default=True,
+                     help="Seed of KID subsets, bootstrap resamples and FID∞ subsets."),
+        click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True,
+                     help="KID: number of random subsets."),
+        click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
+                     help="KID: rows per subset (fewer when a side has fewer features)."),
+        click.option("--k", "k_pr", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Precision/recall: k-th nearest neighbour radius."),
+        click.option("--dc-k", "k_dc", type=click.IntRange(min=1), default=5, show_default=True,
+                     help="Density/coverage: k-th nearest neighbour radius."),
+        click.option("--splits", "is_splits", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="Inception Score: number of splits."),
+        click.option("--allow-mismatch", is_flag=True,
+                     help="Compare statistics even if weights/mode/dimension differ."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON record instead of text."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _format_report(report: dict) -> list[str]:
+    lines = []
+    if "fid" in report:
+        lines.append(f"fid        {report['fid']:.6f}")
+    if "fid_bootstrap" in report:
+        boot = report["fid_bootstrap"]
+        lines.append(f"fid {boot['confidence']:.0%} interval [{boot['low']:.6f}, {boot['high']:.6f}] "
+                     f"(bootstrap std {boot['std']:.6f}, {boot['resamples']} resamples)")
+    if "fid_inf" in report:
+        inf = report["fid_inf"]
+        lines.append(f"fid_inf    {inf['value']:.6f} (FID_N ≈ FID∞ + {inf['slope']:.4g}/N, "
+                     f"N = {inf['counts'][0]}..{inf['counts'][-1]}, {len(inf['counts'])} sizes)")
+    if "kid" in report:
+        k = report["kid"]
+        lines.append(f"kid        {k['mean']:.6g} ± {k['std']:.6g} ({k['subsets']} subsets of {k['subset_size']})")
+    if "prdc" in report:
+        p = report["prdc"]
+        lines.append(f"precision  {p['precision']:.6f} (k={p['k_pr']})")
+        lines.append(f"recall     {p['recall']:.6f} (k={p['k_pr']})")
+        lines.append(f"density    {p['density']:.6f} (k={p['k_dc']})")
+        lines.append(f"coverage   {p['coverage']:.6f} (k={p['k_dc']})")
+    for side, value in report.get("is", {}).items():
+        name = report.get(side, side)
+        lines.append(f"is         {value['mean']:.6f} ± {value['std']:.6f} ({value['splits']} splits, {name})")
+    return lines
+
+
+def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=False, fid_inf_points=15):
+    """Shared body of kid/prdc/eval: load or compute both sides once, then report."""
+    from ganeval import evaluation as ev
+
+    start = time.perf_counter()
+    metrics = ev.parse_metrics(metrics)
+    sides = [load_stats(x, with_features=True) if is_stats_file(x) else x for x in (a, b)]
+    options = _compute_options(kw)
+    if kw["mode"] is None:
+        modes = [s.provenance.get("mode") for s in sides if isinstance(s, FeatureStats)]
+        options["mode"] = modes[0] if modes and modes[0] else DEFAULT_MODE
+    need = bool({"kid", "prdc"} & set(metrics))
+    extractor = None
+    if "is" in metrics:  # fail on weights without a logits head before spending time on features
+        extractor = api.get_inception(options["weights"], mode=options["mode"], device=options["device"],
+                                      allow_unknown_weights=options["allow_unknown_weights"])
+        extractor.require_logits()
+    loaded = []
+    for side in sides:
+        progress = Progress(f"features {side}", kw["quiet"]) if not isinstance(side, FeatureStats) else None
+        try:
+            stats_side = ev.load_side(side, need_features=need, progress=progress, **options)
+        finally:
+            if progress is not None:
+                progress.close()
+        _report_skipped(stats_side, kw["quiet"])
+        loaded.append(stats_side)
+    report = ev.evaluate_stats(
+        loaded[0], loaded[1], metrics, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
+        fid_inf_points=fid_inf_points, kid_subsets=kw["kid_subsets"], kid_subset_size=kw["kid_subset_size"],
+        k_pr=kw["k_pr"], k_dc=kw["k_dc"], is_splits=kw["is_splits"], metric_seed=kw["metric_seed"],
+        allow_mismatch=kw["allow_mismatch"], names=(a, b), extractor=extractor, device=options["device"])
+    report["seconds"] = round(time.perf_counter() - start, 3)
+    if kw["as_json"]:
+        click.echo(json.dumps(report))
+    else:
+        for line in _format_report(report):
+            click.echo(line)
+
+
+@cli.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@_metric_options
+@extraction_options
+def kid(a, b, **kw):
+    """KID (unbiased MMD², cubic kernel) between A and B: image sources or stats files with features."""
+    _run_metrics(a, b, ("kid",), kw)
+
+
+@cli.command()
+@click.argument("real", type=click.Path())
+@click.argument("generated", type=click.Path())
+@_metric_options
+@extraction_options
+def prdc(real, generated, **kw):
+    """Precision, recall, density and coverage of GENERATED against REAL (images or stats with features)."""
+    _run_metrics(real, generated, ("prdc",), kw)
+
+
+@cli.command(name="is")
+@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@_metric_options
+@extraction_options
+def inception_score_command(sources, **kw):
+    """Inception Score of each SOURCE (images, or a stats file with features).
+
+    Needs weights with the 1008-class logits head: --weights pt_inception-2015-12-05-6726825d.pth
+    (pytorch-fid) or inception-2015-12-05.pt (NVIDIA).
+    """
+    from ganeval import evaluation as ev
+
+    records = []
+    for source in sources:
+        options = _compute_options(kw)
+        options["mode"] = kw["mode"]
+        progress = Progress(f"features {source}", kw["quiet"])
+        try:
+            record = ev.inception_score_of(source, splits=kw["is_splits"], allow_mismatch=kw["allow_mismatch"],
+                                           progress=progress, **options)
+        finally:
+            progress.close()
+        records.append({"source": source, **record})
+    if kw["as_json"]:
+        click.echo(json.dumps(records if len(records) > 1 else records[0]))
+    else:
+        for record in records:
+            click.echo(f"{record['mean']:.6f} ± {record['std']:.6f}  {record['source']} "
+                       f"({record['count']} images, {record['splits']} splits)")
+
+
+@cli.command(name="eval")
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@click.option("--metrics", default="fid,kid,prdc", show_default=True,
+              help="Comma-separated: fid, kid, prdc, is (is needs weights with the logits head).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0,
+              help="Bootstrap FID over B resamples of the features: interval and std.")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Confidence of the bootstrap interval.")
+@click.option("--fid-inf", is_flag=True, help="Also FID∞ (Chong & Forsyth): FID of subsets of B extrapolated to N → ∞.")
+@click.option("--fid-inf-points", type=click.IntRange(min=2), default=15, show_default=True,
+              help="FID∞: number of subset sizes.")
+@_metric_options
+@extraction_options
+def eval_command(a, b, metrics, bootstrap, confidence, fid_inf, fid_inf_points, **kw):
+    """Every metric between A (reference) and B from one feature pass: text or --json.
+
+    A and B are image sources or stats files; KID/PRDC/IS/--bootstrap/--fid-inf need the raw
+    features of a stats file (`ganeval stats --save-features`).
+    """
+    _run_metrics(a, b, metrics, kw, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
+                 fid_inf_points=fid_inf_points)
+
+
+@cli.command()
+@click.argument("shards", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Merged HDF5 stats file.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+def merge(shards, output, quiet):
+    """Merge shard statistics into one file, exactly as one run over all their images."""
+    from ganeval.io.interchange import merge_stats
+
+    if not Path(output).parent.exists():
+        raise GanevalError(f"{output}: folder {Path(output).parent} does not exist; create it first")
+    merged = merge_stats(shards)
+    merged.save(output)
+    if not quiet:
+        click.echo(f"{output}: {merged.count} images from {len(shards)} shards", err=True)
+
+
+@cli.command(name="import-stats")
+@click.argument("npz", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 stats file to write.")
+@click.option("--mode", required=True, type=click.Choice(MODES),
+              help="Preprocessing the file was made with: pytorch-fid's tool → pytorch-fid, TTUR → tf1, "
+                   "clean-fid clean → clean, legacy_tensorflow → nvidia, legacy_pytorch → pytorch-fid.")
+@click.option("--network", required=True, type=click.Choice(["tf-inception", "unknown"]),
+              help="tf-inception when the file was made with the standard FID Inception (pytorch-fid, TTUR, "
+                   "clean-fid inception_v3); unknown refuses comparisons without --allow-mismatch.")
+@click.option("--count", type=click.IntRange(min=2), default=None,
+              help="Number of images behind mu/sigma (the .npz does not record it).")
+def import_stats(npz, output, mode, network, count):
+    """Convert pytorch-fid/TTUR or clean-fid .npz statistics into a ganeval stats file."""
+    from ganeval.io.interchange import import_npz
+
+    if not Path(output).parent.exists():
+        raise GanevalError(f"{output}: folder {Path(output).parent} does not exist; create it first")
+    stats = import_npz(npz, mode=mode, network=network, count=count)
+    stats.save(output)
+    click.echo(f"{output}: {stats.count} images (declared), mode {mode}, network {network}, "
+               f"sha256 of {npz} recorded", err=True)
+
+
+@cli.command(name="export-stats")
+@click.argument("stats_file", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="pytorch-fid: the .npz to write; clean-fid: the folder (e.g. cleanfid's stats folder).")
+@click.option("--format", "fmt", type=click.Choice(["pytorch-fid", "clean-fid"]), default="pytorch-fid",
+              show_default=True, help="pytorch-fid/TTUR .npz, or clean-fid custom statistics.")
+@click.option("--name", default=None, help="clean-fid: the custom statistics name.")
+def export_stats(stats_file, output, fmt, name):
+    """Write a ganeval stats file as pytorch-fid/TTUR .npz or clean-fid custom statistics (mu, sigma exact)."""
+    from ganeval.io.interchange import export_cleanfid, export_npz
+
+    if fmt == "pytorch-fid":
+        if name is not None:
+            raise GanevalError("--name is for --format clean-fid only")
+        written = [export_npz(stats_file, output)]
+    else:
+        if name is None:
+            raise GanevalError("--format clean-fid needs --name NAME (clean-fid looks statistics up by name)")
+        written = export_cleanfid(stats_file, output, name)
+    for path in written:
+        click.echo(str(path))
 
 
 def main(argv=None) -> None:

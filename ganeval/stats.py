@@ -44,6 +44,7 @@ class FeatureStats:
         self._scatter: torch.Tensor | None = None  # float64 [d, d], Σ (x − mean)(x − mean)ᵀ
         self.keep_features = keep_features
         self._features: list[np.ndarray] = []
+        self._given_sigma: np.ndarray | None = None  # a covariance read from a file, reported bit for bit
 
     # ---------------------------------------------------------------- accumulation
 
@@ -75,6 +76,7 @@ class FeatureStats:
         self._fold(x.shape[0], batch_mean, centred.T @ centred)
 
     def _fold(self, n_b: int, mean_b: torch.Tensor, scatter_b: torch.Tensor) -> None:
+        self._given_sigma = None
         if self.count == 0:
             self.count, self._mean, self._scatter = n_b, mean_b.clone(), scatter_b.clone()
             return
@@ -117,6 +119,8 @@ class FeatureStats:
     def sigma(self) -> np.ndarray:
         """Unbiased covariance (divides by n − 1, like numpy.cov), float64 [d, d]."""
         self._require(2)
+        if self._given_sigma is not None:
+            return self._given_sigma.copy()
         scatter = self._scatter.cpu().numpy()
         return (scatter + scatter.T) / (2.0 * (self.count - 1))  # symmetrise away rounding asymmetry
 
@@ -136,15 +140,21 @@ class FeatureStats:
     @classmethod
     def from_moments(cls, count: int, mu, sigma, provenance: dict[str, Any] | None = None,
                      features: np.ndarray | None = None) -> "FeatureStats":
-        """Rebuild statistics from a count, mean [d] and covariance [d, d] (e.g. read from a file)."""
+        """Rebuild statistics from a count, mean [d] and covariance [d, d] (e.g. read from a file).
+
+        ``sigma`` is reported back bit for bit until more data is merged in (the scatter
+        sigma·(n − 1) would round some entries by one unit in the last place on the way back).
+        """
+        given_sigma = np.array(sigma, dtype=np.float64)
         mu = torch.as_tensor(np.asarray(mu, dtype=np.float64))
-        sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float64))
+        sigma = torch.as_tensor(given_sigma)
         stats = cls(int(mu.shape[0]), provenance=provenance, keep_features=features is not None)
         stats.count = int(count)
         stats._mean = mu.clone()
         stats._scatter = sigma * (count - 1)
         if features is not None:
             stats._features = [np.asarray(features, dtype=np.float32)]
+        stats._given_sigma = given_sigma
         return stats
 
     # ---------------------------------------------------------------- files

@@ -140,3 +140,12 @@ def test_bad_stats_files_give_one_line_naming_the_file(tmp_path):
 def test_save_refuses_missing_folder(tmp_path):
     with pytest.raises(GanevalError, match="does not exist"):
         save_stats(accumulate(features(5)), tmp_path / "nope" / "x.h5")
+
+
+def test_loaded_covariance_is_bit_exact(tmp_path):
+    stats = accumulate(features(30, seed=7))
+    stats.save(tmp_path / "s.h5")
+    loaded = load_stats(tmp_path / "s.h5")
+    assert np.array_equal(loaded.sigma, stats.sigma) and np.array_equal(loaded.mu, stats.mu)
+    loaded.save(tmp_path / "again.h5")
+    assert np.array_equal(load_stats(tmp_path / "again.h5").sigma, stats.sigma)

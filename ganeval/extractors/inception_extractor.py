@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
@@ -76,6 +77,51 @@ class InceptionExtractor:
         batch = batch.to(self.device, non_blocking=True)
         with exact_fp32():
             return self.network(preprocess(batch, self.mode))
+
+    # ------------------------------------------------------------ logits (Inception Score)
+
+    @property
+    def has_logits(self) -> bool:
+        """Whether the weights carry the 2048 → 1008 classifier head."""
+        return self.network.has_logits
+
+    def require_logits(self) -> None:
+        """Raise a one-line GanevalError when the weights have no logits head, saying how to get one."""
+        if not self.network.has_logits:
+            raise GanevalError(
+                f"{self.weights.path}: these Inception weights have no logits head (2048->1008 classifier), "
+                "which the Inception Score needs; pass --weights with pytorch-fid's "
+                "pt_inception-2015-12-05-6726825d.pth or NVIDIA's inception-2015-12-05.pt"
+            )
+
+    @property
+    def logits_head_sha256(self) -> str:
+        """sha256 of the head's weight and bias (little-endian float32); the network digest leaves the head out."""
+        self.require_logits()
+        hasher = hashlib.sha256()
+        for tensor in (self.network.output.weight, self.network.output.bias):
+            hasher.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tobytes())
+        return hasher.hexdigest()
+
+    @torch.inference_mode()
+    def logits_from_features(self, features) -> torch.Tensor:
+        """Pool3 features float [N, 2048] → logits float32 [N, 1008] (the head is linear on pool3)."""
+        self.require_logits()
+        x = torch.as_tensor(features).to(self.device, torch.float32)
+        with exact_fp32():
+            return self.network.output(x)
+
+    @torch.inference_mode()
+    def features_and_logits(self, images) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass: (pool3 features float32 [N, 2048], logits float32 [N, 1008]); images as for ``__call__``."""
+        self.require_logits()
+        features = self(images)
+        with exact_fp32():
+            return features, self.network.output(features)
+
+    def logits(self, images) -> torch.Tensor:
+        """Logits float32 [N, 1008] of images (as for ``__call__``); needs weights with the head."""
+        return self.features_and_logits(images)[1]
 
 
 def exact_fp32():

@@ -302,8 +302,9 @@ def _load_array_file(path: Path):
     keys = list(archive.keys())
     if "mu" in keys and "sigma" in keys:
         raise GanevalError(
-            f"{path}: this is a statistics file from another tool (pytorch-fid/TTUR .npz with mu and sigma), "
-            "not images; compute ganeval statistics from the images with `ganeval stats`"
+            f"{path}: this is a statistics file from another tool (pytorch-fid/TTUR/clean-fid .npz with mu and "
+            f"sigma), not images; convert it with `ganeval import-stats {path} -o {path.with_suffix('.h5')} "
+            "--mode MODE --network tf-inception --count N`, or recompute from the images with `ganeval stats`"
         )
     for key in ("images", "arr_0", "x"):
         if key in keys:

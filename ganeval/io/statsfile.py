@@ -8,7 +8,8 @@ Layout (format version 1):
   and the provenance: ``extractor``, ``weights_sha256`` (digest of the network's
   tensors), ``weights_file_sha256``, ``mode``, ``precision``, ``feature_dim``,
   ``image_count``, ``source``, ``source_fingerprint``, ``created``, ``skipped_files``
-  (JSON list), ``max_images`` and ``seed`` when a subset was taken.
+  (JSON list), ``max_images`` and ``seed`` when a subset was taken; ``merged_from`` (JSON list
+  of {source, source_fingerprint, count, file}) in files written by ``ganeval merge``.
 
 Files are written to a temporary name in the target folder, flushed, fsynced and then
 renamed, so an interrupted run never leaves a partial file under the final name.
@@ -31,7 +32,7 @@ from ganeval.stats import FeatureStats
 FORMAT_NAME = "ganeval-stats"
 FORMAT_VERSION = 1
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_JSON_ATTRS = ("skipped_files",)
+_JSON_ATTRS = ("skipped_files", "merged_from")
 
 
 def is_stats_file(path) -> bool:
@@ -94,7 +95,9 @@ def load_stats(path, *, with_features: bool = False) -> FeatureStats:
     if head != HDF5_SIGNATURE:
         if zipfile.is_zipfile(path) and _looks_like_npz_stats(path):
             raise GanevalError(
-                f"{path}: is a pytorch-fid/TTUR .npz statistics file, not a ganeval .h5 file; {redo}"
+                f"{path}: is a pytorch-fid/TTUR/clean-fid .npz statistics file, not a ganeval .h5 file; convert it "
+                f"with `ganeval import-stats {path} -o {path.with_suffix('.h5')} --mode MODE --network tf-inception "
+                "--count N` (stating how it was made), or recompute it with `ganeval stats SOURCE -o FILE.h5`"
             )
         what = "empty" if path.stat().st_size == 0 else "not an HDF5 file"
         raise GanevalError(f"{path}: not a ganeval stats file ({what}); {redo}")

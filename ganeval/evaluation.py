@@ -1,0 +1,179 @@
+"""Every metric from one set of features: FID (with bootstrap interval and FID∞), KID,
+precision/recall/density/coverage and Inception Score.
+
+    import ganeval.evaluation as ev
+    report = ev.evaluate("real/", "samples/", metrics=("fid", "kid", "prdc"), bootstrap=100)
+    report["kid"]["mean"], report["prdc"]["precision"]
+
+Each side is an image source (features computed once and kept), a FeatureStats, or a stats
+file; KID and PRDC need the raw features of both sides (``ganeval stats --save-features``).
+A is the reference (real) side: PRDC measures B against A, FID∞ subsamples B against A's
+full statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ganeval import api
+from ganeval.errors import GanevalError
+from ganeval.extractors.preprocess import DEFAULT_MODE
+from ganeval.io.statsfile import is_stats_file, load_stats
+from ganeval.metrics.bootstrap import bootstrap_fid, fid_infinity
+from ganeval.metrics.inception_score import inception_score
+from ganeval.metrics.kid import kid
+from ganeval.metrics.prdc import prdc
+from ganeval.stats import FeatureStats, check_compatible
+
+__all__ = ["METRICS", "evaluate", "evaluate_stats", "load_side", "parse_metrics", "inception_score_of"]
+
+METRICS = ("fid", "kid", "prdc", "is")
+_NEED_FEATURES = {"kid", "prdc"}
+
+
+def parse_metrics(text: str | Sequence[str]) -> tuple[str, ...]:
+    """'fid,kid' or ['fid', 'kid'] → ('fid', 'kid'), checked against METRICS, order kept, no repeats."""
+    names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise GanevalError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(METRICS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | None = None, **options) -> FeatureStats:
+    """``obj`` as FeatureStats: images are computed with their features kept; a stats file is loaded
+    with its features. ``need_features``: refuse statistics without raw features."""
+    name = str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
+    if isinstance(obj, FeatureStats):
+        stats = obj
+        name = str(stats.provenance.get("file", name))
+    elif isinstance(obj, (str, Path)) and is_stats_file(obj):
+        stats = load_stats(obj, with_features=True)
+    else:
+        return api.compute_stats(obj, save_features=True, progress=progress, **options)
+    if need_features and stats.features is None:
+        raise GanevalError(f"{name}: these statistics hold no raw features, which KID/PRDC/IS/bootstrap/FID∞ need; "
+                           f"recompute them with `ganeval stats SOURCE -o {name} --save-features`, or pass the images")
+    return stats
+
+
+def _inception_score(stats: FeatureStats, extractor, name: str, splits: int, allow_mismatch: bool) -> dict:
+    extractor.require_logits()
+    if not allow_mismatch:
+        check_compatible(stats.provenance, extractor.provenance, name, f"weights {extractor.weights.path}")
+    if stats.features is None:
+        raise GanevalError(f"{name}: the Inception Score needs raw features or images; recompute with "
+                           "`ganeval stats SOURCE -o FILE --save-features`")
+    logits = extractor.logits_from_features(stats.features).double().cpu().numpy()
+    result = inception_score(logits, splits)
+    return {"mean": result.mean, "std": result.std, "splits": splits, "count": stats.count,
+            "logits_head_sha256": extractor.logits_head_sha256}
+
+
+def evaluate_stats(stats_a: FeatureStats, stats_b: FeatureStats, metrics: Sequence[str] = ("fid", "kid", "prdc"), *,
+                   bootstrap: int = 0, confidence: float = 0.95, fid_inf: bool = False, fid_inf_points: int = 15,
+                   kid_subsets: int = 100, kid_subset_size: int = 1000, k_pr: int = 3, k_dc: int = 5,
+                   is_splits: int = 10, metric_seed: int = 0, allow_mismatch: bool = False,
+                   names: tuple[str, str] = ("A", "B"), extractor=None, device=None) -> dict:
+    """The metrics of two loaded statistics (see :func:`evaluate`); returns a JSON-ready dict."""
+    metrics = parse_metrics(metrics)
+    if not allow_mismatch:
+        check_compatible(stats_a.provenance, stats_b.provenance, names[0], names[1])
+    if stats_a.dim != stats_b.dim:
+        raise GanevalError(f"{names[0]} has {stats_a.dim}-d features and {names[1]} has {stats_b.dim}-d")
+    feats = [s.features for s in (stats_a, stats_b)]
+    for metric in metrics:
+        if metric in _NEED_FEATURES:
+            for f, name in zip(feats, names):
+                if f is None:
+                    raise GanevalError(f"{name}: {metric.upper()} needs raw features; recompute with "
+                                       f"`ganeval stats SOURCE -o {name} --save-features`, or pass the images")
+    report: dict = {"a": names[0], "b": names[1], "count_a": stats_a.count, "count_b": stats_b.count,
+                    "mode": stats_a.provenance.get("mode"), "weights_sha256": stats_a.provenance.get("weights_sha256")}
+    if "fid" in metrics:
+        report["fid"] = api.fid_from_stats(stats_a, stats_b, allow_mismatch=True, names=names)
+        if bootstrap:
+            sides = [f if f is not None else (s.mu, s.sigma) for f, s in zip(feats, (stats_a, stats_b))]
+            result = bootstrap_fid(sides[0], sides[1], num_resamples=bootstrap, confidence=confidence,
+                                   seed=metric_seed)
+            report["fid_bootstrap"] = {"low": result.low, "high": result.high, "std": result.std,
+                                       "bias": result.bias, "confidence": confidence, "resamples": bootstrap,
+                                       "resampled": [n for f, n in zip(feats, names) if f is not None]}
+        if fid_inf:
+            if feats[1] is None:
+                raise GanevalError(f"{names[1]}: FID∞ needs the raw features of B; recompute with --save-features")
+            result = fid_infinity((stats_a.mu, stats_a.sigma), feats[1], num_points=fid_inf_points, seed=metric_seed)
+            report["fid_inf"] = {"value": result.fid_inf, "slope": result.slope,
+                                 "counts": result.counts.tolist(), "fids": result.fids.tolist()}
+    elif bootstrap or fid_inf:
+        raise GanevalError("--bootstrap and --fid-inf refine FID; include fid in --metrics")
+    if "kid" in metrics:
+        result = kid(feats[0], feats[1], num_subsets=kid_subsets, subset_size=kid_subset_size, seed=metric_seed,
+                     device=device)
+        report["kid"] = {"mean": result.mean, "std": result.std, "subsets": result.num_subsets,
+                         "subset_size": result.subset_size}
+    if "prdc" in metrics:
+        result = prdc(feats[0], feats[1], k_pr=k_pr, k_dc=k_dc, device=device)
+        report["prdc"] = result._asdict()
+    if "is" in metrics:
+        if extractor is None:
+            raise GanevalError("the Inception Score needs the Inception network with its logits head (weights)")
+        report["is"] = {}
+        for stats, name, key in ((stats_a, names[0], "a"), (stats_b, names[1], "b")):
+            if stats.features is not None or key == "b":
+                report["is"][key] = _inception_score(stats, extractor, name, is_splits, allow_mismatch)
+    return report
+
+
+def evaluate(a, b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *, bootstrap: int = 0, confidence: float = 0.95,
+             fid_inf: bool = False, kid_subsets: int = 100, kid_subset_size: int = 1000, k_pr: int = 3,
+             k_dc: int = 5, is_splits: int = 10, metric_seed: int = 0, allow_mismatch: bool = False,
+             **options) -> dict:
+    """Compute the features of ``a`` and ``b`` once and report every requested metric.
+
+    ``a``/``b``: image sources, FeatureStats or stats files (with ``--save-features`` for KID,
+    PRDC, IS, bootstrap, FID∞). ``options`` go to :func:`ganeval.compute_stats` (mode,
+    weights, device, batch_size, ...); a stats file's mode is used when ``mode`` is not given.
+    Returns a dict: ``fid``, ``fid_bootstrap``, ``fid_inf``, ``kid``, ``prdc``, ``is``, counts, ``seconds``.
+    """
+    start = time.perf_counter()
+    metrics = parse_metrics(metrics)
+    names = tuple(str(x) if isinstance(x, (str, Path)) else type(x).__name__ for x in (a, b))
+    sides = [load_stats(x, with_features=True) if isinstance(x, (str, Path)) and is_stats_file(x) else x
+             for x in (a, b)]
+    known_modes = [s.provenance["mode"] for s in sides if isinstance(s, FeatureStats) and "mode" in s.provenance]
+    if options.get("mode") is None:
+        options["mode"] = known_modes[0] if known_modes else DEFAULT_MODE
+    need = bool(_NEED_FEATURES & set(metrics))
+    extractor = None
+    if "is" in metrics:  # fail on weights without a logits head before spending time on features
+        extractor = api.get_inception(options.get("weights"), mode=options["mode"], device=options.get("device"),
+                                      allow_unknown_weights=options.get("allow_unknown_weights", False))
+        extractor.require_logits()
+    stats = [load_side(side, need_features=need, **options) for side in sides]
+    report = evaluate_stats(stats[0], stats[1], metrics, bootstrap=bootstrap, confidence=confidence,
+                            fid_inf=fid_inf, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr,
+                            k_dc=k_dc, is_splits=is_splits, metric_seed=metric_seed,
+                            allow_mismatch=allow_mismatch, names=names, extractor=extractor,
+                            device=options.get("device"))
+    report["seconds"] = round(time.perf_counter() - start, 3)
+    return report
+
+
+def inception_score_of(source, *, splits: int = 10, allow_mismatch: bool = False, **options) -> dict:
+    """Inception Score of an image source or a stats file with features: {"mean", "std", "splits", "count", ...}.
+
+    Needs weights with the logits head (``weights=`` pytorch-fid's or NVIDIA's file).
+    """
+    if options.get("mode") is None:
+        options["mode"] = DEFAULT_MODE
+        if isinstance(source, (str, Path)) and is_stats_file(source):
+            options["mode"] = load_stats(source).provenance.get("mode", DEFAULT_MODE)
+    extractor = api.get_inception(options.get("weights"), mode=options["mode"], device=options.get("device"),
+                                  allow_unknown_weights=options.get("allow_unknown_weights", False))
+    extractor.require_logits()  # before spending time on features
+    stats = load_side(source, need_features=True, **options)
+    name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
+    return _inception_score(stats, extractor, name, splits, allow_mismatch)

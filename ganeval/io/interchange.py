@@ -1,0 +1,260 @@
+"""Statistics in other tools' formats, and exact merging of shards.
+
+* pytorch-fid / TTUR: ``.npz`` with ``mu`` float64 [d] and ``sigma`` float64 [d, d]
+  (``np.savez_compressed``); nothing records the image count, the network or the resize.
+* clean-fid: the same ``mu``/``sigma`` ``.npz`` (``mu`` float32 there), named
+  ``{name}_{mode}_custom_na.npz`` in its ``stats`` folder, plus ``{name}_{mode}_custom_na_kid.npz``
+  with the raw features ``feats`` float32 [N, 2048] for KID. clean-fid's modes map to ours:
+  ``clean`` → ``clean``, ``legacy_tensorflow`` → ``nvidia``, ``legacy_pytorch`` → ``pytorch-fid``.
+
+Imported files carry no provenance, so the user states it: the preprocessing mode, the
+network ("tf-inception" when the file was made with the standard FID Inception, else
+"unknown", which then refuses comparison without --allow-mismatch) and, for mu/sigma
+files, the image count. The import records ``imported_from`` and the file's sha256.
+Round trips are exact: mu and sigma are copied bit for bit both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import h5py
+import numpy as np
+
+from ganeval.errors import GanevalError
+from ganeval.extractors.inception_extractor import InceptionExtractor
+from ganeval.extractors.preprocess import MODES
+from ganeval.extractors.weights import TF_INCEPTION_DIGEST
+from ganeval.io.statsfile import HDF5_SIGNATURE, load_stats
+from ganeval.stats import COMPATIBILITY_KEYS, FeatureStats, utc_timestamp
+
+__all__ = ["NETWORKS", "CLEANFID_MODES", "import_npz", "export_npz", "export_cleanfid", "merge_stats",
+           "cleanfid_file_names"]
+
+NETWORKS = ("tf-inception", "unknown")
+#: clean-fid mode → ganeval mode.
+CLEANFID_MODES = {"clean": "clean", "legacy_tensorflow": "nvidia", "legacy_pytorch": "pytorch-fid"}
+_CLEANFID_NAME = re.compile(r"_(clean|legacy_tensorflow|legacy_pytorch)_[a-z0-9]+_[a-z0-9]+(_kid)?\.npz$")
+# Provenance that belongs to one shard's images, not to a merge of several.
+_PER_SOURCE_KEYS = ("source", "source_fingerprint", "file", "created", "skipped_files", "max_images", "seed",
+                    "imported_from", "imported_file_sha256", "imported_format", "merged_from")
+
+
+def _sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def cleanfid_mode_of(path) -> str | None:
+    """clean-fid mode named in a clean-fid stats file name, or None when the name is not clean-fid's."""
+    match = _CLEANFID_NAME.search(Path(path).name.lower())
+    return match.group(1) if match else None
+
+
+def import_npz(path, *, mode: str, network: str, count: int | None = None) -> FeatureStats:
+    """Read a pytorch-fid/TTUR or clean-fid ``.npz`` into FeatureStats with declared provenance.
+
+    ``mode``: the ganeval preprocessing mode the file was made with (one of MODES).
+    ``network``: "tf-inception" or "unknown" (see the module docstring).
+    ``count``: images behind mu/sigma (required for those files; a ``feats`` file knows it).
+    """
+    path = Path(path)
+    if mode not in MODES:
+        raise GanevalError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if network not in NETWORKS:
+        raise GanevalError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
+    if not path.is_file():
+        raise GanevalError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        if handle.read(8) == HDF5_SIGNATURE:
+            raise GanevalError(f"{path}: is already an HDF5 stats file; use it directly")
+    if not zipfile.is_zipfile(path):
+        raise GanevalError(f"{path}: not an .npz file (expected pytorch-fid/TTUR or clean-fid statistics)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise GanevalError(f"{path}: unreadable .npz file ({str(err).splitlines()[0]})") from None
+    named_mode = cleanfid_mode_of(path)
+    if named_mode is not None and CLEANFID_MODES[named_mode] != mode:
+        raise GanevalError(f"{path}: the clean-fid file name says mode {named_mode}, which is ganeval mode "
+                           f"{CLEANFID_MODES[named_mode]}, but --mode {mode} was given; pass --mode "
+                           f"{CLEANFID_MODES[named_mode]} (or rename the file if the name is wrong)")
+
+    file_format = "clean-fid" if named_mode else "pytorch-fid/TTUR"
+    features = None
+    if "feats" in arrays:
+        features = np.asarray(arrays["feats"], dtype=np.float32)
+        if features.ndim != 2 or features.shape[0] < 2:
+            raise GanevalError(f"{path}: 'feats' has shape {features.shape}; expected [N ≥ 2, d]")
+        if count is not None and count != features.shape[0]:
+            raise GanevalError(f"{path}: holds {features.shape[0]} feature vectors but --count {count} was given")
+        count = features.shape[0]
+    elif "mu" in arrays and "sigma" in arrays:
+        if count is None:
+            raise GanevalError(f"{path}: the file does not record how many images made it; "
+                               "pass --count N (e.g. 50000 for statistics of a 50k-image set)")
+        if count < 2:
+            raise GanevalError(f"--count must be at least 2, got {count}")
+    else:
+        raise GanevalError(f"{path}: .npz holds {sorted(arrays)}; expected 'mu' and 'sigma' "
+                           "(pytorch-fid/TTUR/clean-fid) or 'feats' (clean-fid KID file)")
+
+    provenance = {
+        "imported_from": str(path.resolve()),
+        "imported_file_sha256": _sha256(path),
+        "imported_format": file_format,
+        "mode": mode,
+        "source": f"imported {path.name}",
+        "source_fingerprint": f"file-sha256:{_sha256(path)}",
+        "created": utc_timestamp(),
+    }
+    if network == "tf-inception":
+        provenance.update(extractor=InceptionExtractor.name, weights_sha256=TF_INCEPTION_DIGEST, weights_known=True)
+    else:
+        provenance.update(extractor="unknown", weights_sha256="unknown", weights_known=False)
+
+    if features is not None:
+        stats = FeatureStats(provenance=provenance, keep_features=True)
+        stats.add_features(features)
+    else:
+        mu = np.asarray(arrays["mu"], dtype=np.float64)
+        sigma = np.asarray(arrays["sigma"], dtype=np.float64)
+        d = mu.shape[0] if mu.ndim == 1 else -1
+        if mu.ndim != 1 or sigma.shape != (d, d):
+            raise GanevalError(f"{path}: mu has shape {mu.shape} and sigma {sigma.shape}; expected [d] and [d, d]")
+        if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+            raise GanevalError(f"{path}: mu or sigma contains NaN or infinity")
+        if not np.array_equal(sigma, sigma.T):
+            asymmetry = np.abs(sigma - sigma.T).max() / max(np.abs(sigma).max(), 1e-300)
+            if asymmetry > 1e-6:
+                raise GanevalError(f"{path}: sigma is not symmetric (relative asymmetry {asymmetry:.1e}); "
+                                   "not a covariance matrix")
+            sigma = (sigma + sigma.T) / 2
+        stats = FeatureStats.from_moments(count, mu, sigma, provenance)
+        stats._exact_sigma = sigma.copy()
+    if network == "tf-inception" and stats.dim != InceptionExtractor.feature_dim:
+        raise GanevalError(f"{path}: features are {stats.dim}-d, but the TF Inception pool3 features are "
+                           f"{InceptionExtractor.feature_dim}-d; pass --network unknown")
+    stats.provenance["feature_dim"] = int(stats.dim)
+    return stats
+
+
+def _exact_arrays(stats_or_path) -> tuple[np.ndarray, np.ndarray, FeatureStats]:
+    """(mu, sigma) exactly as stored in a stats file (or as a FeatureStats reports them), and the stats."""
+    if isinstance(stats_or_path, FeatureStats):
+        return stats_or_path.mu, stats_or_path.sigma, stats_or_path
+    stats = load_stats(stats_or_path, with_features=True)  # validates, one-line errors
+    with h5py.File(stats_or_path, "r") as h5:
+        return h5["mu"][()], h5["sigma"][()], stats
+
+
+def _write_npz_atomically(path: Path, **arrays) -> None:
+    if not path.parent.exists():
+        raise GanevalError(f"{path}: folder {path.parent} does not exist; create it first")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+
+
+def export_npz(stats_or_path, path) -> Path:
+    """Write pytorch-fid/TTUR ``.npz`` (``mu`` float64 [d], ``sigma`` float64 [d, d]) atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise GanevalError(f"{path}: pytorch-fid/TTUR statistics files end in .npz; name it {path.name}.npz")
+    mu, sigma, _ = _exact_arrays(stats_or_path)
+    _write_npz_atomically(path, mu=mu, sigma=sigma)
+    return path
+
+
+def cleanfid_file_names(name: str, mode: str) -> tuple[str, str]:
+    """clean-fid's (FID file, KID file) names for custom statistics ``name`` in ganeval ``mode``."""
+    reverse = {ours: theirs for theirs, ours in CLEANFID_MODES.items()}
+    if mode not in reverse:
+        raise GanevalError(f"clean-fid has no mode with ganeval's {mode!r} preprocessing; compute the statistics "
+                           f"with --mode {' or --mode '.join(reverse)} to use them in clean-fid")
+    stem = f"{name}_{reverse[mode]}_custom_na".lower()
+    return f"{stem}.npz", f"{stem}_kid.npz"
+
+
+def export_cleanfid(stats_or_path, folder, name: str) -> list[Path]:
+    """Write clean-fid custom statistics ``name`` into ``folder`` (e.g. cleanfid's ``stats`` folder).
+
+    Writes the FID file (mu, sigma) and, when the statistics hold features, the KID file
+    (``feats`` float32). Returns the paths written.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GanevalError(f"{folder}: not a folder; create it first (clean-fid keeps statistics in a folder)")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", name):
+        raise GanevalError(f"--name {name!r}: use letters, digits and '-' only (clean-fid splits names on '_')")
+    mu, sigma, stats = _exact_arrays(stats_or_path)
+    fid_name, kid_name = cleanfid_file_names(name, stats.provenance.get("mode", ""))
+    _write_npz_atomically(folder / fid_name, mu=mu, sigma=sigma)
+    written = [folder / fid_name]
+    if stats.features is not None and len(stats.features):
+        _write_npz_atomically(folder / kid_name, feats=stats.features)
+        written.append(folder / kid_name)
+    return written
+
+
+def merge_stats(items: Iterable) -> FeatureStats:
+    """Merge shard statistics (stats file paths or FeatureStats) exactly, as one run over all images.
+
+    Refuses shards that differ in extractor, weights, mode, precision or dimension, and the
+    same shard twice. Raw features are kept only when every shard has them. The result's
+    provenance lists each shard's source, fingerprint, count and file in ``merged_from``.
+    """
+    shards = [item if isinstance(item, FeatureStats) else load_stats(item, with_features=True) for item in items]
+    names = [str(s.provenance.get("file", f"shard {i + 1}")) for i, s in enumerate(shards)]
+    if len(shards) < 2:
+        raise GanevalError("merge needs at least two statistics files")
+    first = shards[0].provenance
+    for shard, name in zip(shards[1:], names[1:]):
+        for key in COMPATIBILITY_KEYS:
+            if str(first.get(key)) != str(shard.provenance.get(key)):
+                raise GanevalError(f"{names[0]} and {name} differ in {key} ({first.get(key)} vs "
+                                   f"{shard.provenance.get(key)}): shards must come from identical settings; "
+                                   "recompute the odd one out")
+    seen: dict[str, str] = {}
+    for shard, name in zip(shards, names):
+        fingerprint = shard.provenance.get("source_fingerprint")
+        if fingerprint and fingerprint in seen:
+            raise GanevalError(f"{name} and {seen[fingerprint]} hold the same images (fingerprint {fingerprint}); "
+                               "each shard may be merged once")
+        if fingerprint:
+            seen[fingerprint] = name
+    keep_features = all(s.features is not None and len(s.features) == s.count for s in shards)
+    provenance = {k: v for k, v in first.items() if k not in _PER_SOURCE_KEYS}
+    merged = FeatureStats(shards[0].dim, provenance=provenance, keep_features=keep_features)
+    for shard in shards:
+        merged.merge(shard)
+    record = [{"source": s.provenance.get("source"), "source_fingerprint": s.provenance.get("source_fingerprint"),
+               "count": s.count, "file": name} for s, name in zip(shards, names)]
+    hasher = hashlib.sha256("\n".join(str(r["source_fingerprint"]) for r in record).encode())
+    skipped = [f for s in shards for f in (s.provenance.get("skipped_files") or [])]
+    merged.provenance.update(
+        source=f"merge of {len(shards)} shards: " + ", ".join(str(r["source"]) for r in record),
+        source_fingerprint=f"merged:sha256:{hasher.hexdigest()}",
+        merged_from=record,
+        skipped_files=skipped,
+        created=utc_timestamp(),
+    )
+    return merged
