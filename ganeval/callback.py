@@ -1,0 +1,108 @@
+"""FID inside a training loop, without writing images.
+
+    import ganeval
+    fid_cb = ganeval.FIDCallback("real.h5", lambda n: (G(torch.randn(n, 64)) + 1) / 2,
+                                 num_samples=5000, every=1000)
+    for step in range(steps):
+        ...                                  # one training step
+        fid_cb(step)                         # FID at steps 0, 1000, 2000, ...; None otherwise
+
+The callback is single-process and only calls the public API (``get_inception``,
+``FeatureStats``, ``fid_from_stats``); it changes no module modes and no RNG state of
+its own accord (the ``generate`` function decides that).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ganeval.errors import GanevalError
+from ganeval.extractors.preprocess import to_uint8_batch
+from ganeval.stats import FeatureStats
+
+VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+
+
+class FIDCallback:
+    """Periodic FID of a generator against precomputed real statistics.
+
+    real_stats: a ganeval statistics file (.h5) or a FeatureStats.
+    generate: ``generate(n) -> images`` for ``n`` >= 1, a tensor [n, C, H, W] (C = 1 or 3), uint8 in
+        0..255 or float in ``value_range``; it is called under ``torch.no_grad()`` until ``num_samples``
+        images are collected (extra images in the last batch are dropped).
+    value_range: (0, 1) (default) or (-1, 1) for float images, e.g. tanh output; floats are mapped to
+        [0, 1] and quantised exactly as a saved PNG (``floor(255 x + 0.5)``), so the FID equals
+        ``ganeval fid`` on the same images written to disk. Values out of range are an error.
+    num_samples: generated images per evaluation (>= 2; thousands for a meaningful value).
+    every: evaluate when ``step % every == 0``.
+    batch_size: images requested from ``generate`` per call.
+    mode, weights, device: Inception settings; ``mode`` defaults to the real statistics' mode.
+
+    ``history`` is the list of (step, fid) computed so far, ``last`` the latest FID (or None).
+    """
+
+    def __init__(self, real_stats, generate: Callable[[int], torch.Tensor], num_samples: int = 10000,
+                 every: int = 1000, *, value_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 50,
+                 mode: str | None = None, weights=None, device=None, allow_unknown_weights: bool = False):
+        from ganeval.api import stats_of
+
+        if isinstance(real_stats, (str, Path)) and not Path(real_stats).is_file():
+            raise GanevalError(f"{real_stats}: real statistics file not found; create it with `ganeval stats`")
+        self.real = stats_of(real_stats) if isinstance(real_stats, (str, Path)) else real_stats
+        if not isinstance(self.real, FeatureStats):
+            raise GanevalError("real_stats must be a statistics file (.h5) or a ganeval.FeatureStats")
+        if tuple(float(v) for v in value_range) not in VALUE_RANGES:
+            raise GanevalError(f"value_range must be (0, 1) or (-1, 1), got {value_range}")
+        if num_samples < 2:
+            raise GanevalError(f"num_samples must be at least 2 (thousands for a meaningful FID), got {num_samples}")
+        if every < 1 or batch_size < 1:
+            raise GanevalError(f"every and batch_size must be at least 1, got {every} and {batch_size}")
+        self.generate = generate
+        self.num_samples = num_samples
+        self.every = every
+        self.value_range = tuple(float(v) for v in value_range)
+        self.batch_size = batch_size
+        self.mode = mode or self.real.provenance.get("mode")
+        self.inception_options = dict(weights=weights, device=device, allow_unknown_weights=allow_unknown_weights)
+        self.history: list[tuple[int, float]] = []
+
+    @property
+    def last(self) -> float | None:
+        return self.history[-1][1] if self.history else None
+
+    def __call__(self, step: int) -> float | None:
+        """FID if ``step`` is a multiple of ``every`` (appended to ``history``), else None."""
+        return self.compute(step) if step % self.every == 0 else None
+
+    def compute(self, step: int | None = None) -> float:
+        """Generate ``num_samples`` images, compute their statistics and the FID; record (step, fid)."""
+        from ganeval.api import fid_from_stats, get_inception
+
+        options = dict(self.inception_options)
+        if self.mode is not None:
+            options["mode"] = self.mode
+        extractor = get_inception(options.pop("weights"), **options)
+        fake = FeatureStats(extractor=extractor)
+        produced = 0
+        with torch.no_grad():
+            while produced < self.num_samples:
+                want = min(self.batch_size, self.num_samples - produced)
+                images = self.generate(want)
+                if images.shape[0] < 1:
+                    raise GanevalError("the generate function returned no images")
+                images = self._to_uint8(images[:want])
+                fake.update(images)
+                produced += images.shape[0]
+        value = fid_from_stats(self.real, fake, names=("real statistics", "generated images"))
+        self.history.append((step if step is not None else len(self.history), value))
+        return value
+
+    def _to_uint8(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 as is; floats from ``value_range`` -> [0, 1] -> uint8 [N, 3, H, W] like a PNG."""
+        images = torch.as_tensor(images).detach()
+        if images.dtype.is_floating_point and self.value_range == (-1.0, 1.0):
+            images = (images.float() + 1.0) / 2.0
+        return to_uint8_batch(images, "generated images")

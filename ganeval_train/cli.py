@@ -1,0 +1,106 @@
+"""The `ganeval-train` command line: `train` and `sample`.
+
+Exit codes: 0 success, 1 a user-fixable problem (one line on stderr), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ganeval.errors import GanevalError
+from ganeval_train.models import MODELS, PRESETS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Train reference GANs (DCGAN, WGAN-GP, cGAN, StyleGAN-lite) and write samples ganeval reads."""
+
+
+@cli.command()
+@click.argument("model", type=click.Choice(list(MODELS)))
+@click.option("--dataset", default="digits", show_default=True,
+              help="digits (offline), mnist, fashion-mnist, cifar10, celeba, or an image folder/zip (class = sub-folder).")
+@click.option("--steps", type=click.IntRange(min=0), default=2000, show_default=True, help="Generator updates in total.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory, e.g. runs/NAME.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (bit-for-bit on CPU).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="small", show_default=True,
+              help="small: 32x32 for a CPU; large: 64x64 for a GPU.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None, help="Override the preset's batch size.")
+@click.option("--resolution", type=int, default=None, help="Override the preset's resolution (28, 32, 64, ...).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Write a PNG grid of fixed-noise samples every K steps.")
+@click.option("--fid-every", type=click.IntRange(min=1), default=None, help="FID every K steps (needs --real-stats).")
+@click.option("--real-stats", type=click.Path(dir_okay=False), default=None,
+              help="ganeval statistics (.h5) of the real data, e.g. from `ganeval stats`.")
+@click.option("--fid-samples", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Generated images per FID evaluation.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder of torchvision datasets (default ./data).")
+@click.option("--download", is_flag=True, help="Let torchvision download the dataset.")
+@click.option("--max-images", type=click.IntRange(min=1), default=None, help="Use only the first N training images.")
+@click.option("--device", default=None, help="torch device (default cuda if present).")
+@click.option("--log-every", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Progress line every K steps when stderr is not a terminal.")
+@click.option("--quiet", "-q", is_flag=True)
+def train(model, dataset, steps, out, seed, resume, preset, batch_size, resolution, checkpoint_every, sample_every,
+          fid_every, real_stats, fid_samples, data_root, download, max_images, device, log_every, quiet):
+    """Train MODEL, writing checkpoints, sample grids, losses.csv (and fid.csv/fid.png) into --out."""
+    from ganeval_train.train import TrainOptions, train as run_training
+
+    summary = run_training(TrainOptions(
+        model=model, out=Path(out), dataset=dataset, steps=steps, seed=seed, resume=resume, preset=preset,
+        overrides={"batch_size": batch_size, "resolution": resolution}, checkpoint_every=checkpoint_every,
+        sample_every=sample_every, fid_every=fid_every, real_stats=Path(real_stats) if real_stats else None,
+        fid_samples=fid_samples, data_root=Path(data_root) if data_root else None, download=download,
+        max_images=max_images, device=device, log_every=log_every, quiet=quiet))
+    if not quiet:
+        fids = ", ".join(f"{s}: {v:.2f}" for s, v in summary["fid_history"])
+        click.echo(f"{out}: {summary['steps']} steps, {summary['train_seconds']:.1f} s training"
+                   + (f"; FID by step {fids}" if fids else ""), err=True)
+
+
+@cli.command()
+@click.argument("run", type=click.Path(exists=True))
+@click.option("-n", "count", type=click.IntRange(min=1), default=10000, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Folder of PNGs (--format png) or .npz file (--format npz); must not exist yet.")
+@click.option("--class", "class_index", type=click.IntRange(min=0), default=None,
+              help="cGAN: only this class (default: all classes in turn).")
+@click.option("--truncation", type=float, default=None, help="StyleGAN-lite truncation psi (1 = none).")
+@click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default="png", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--device", default=None, help="torch device (default cuda if present).")
+def sample(run, count, output, class_index, truncation, fmt, seed, batch_size, device):
+    """Write N samples of the model trained in RUN (a run directory or checkpoint) for ganeval."""
+    from ganeval_train.sample import write_samples
+
+    path = write_samples(run, count, output, class_index=class_index, truncation=truncation, fmt=fmt, seed=seed,
+                         batch_size=batch_size, device=device)
+    click.echo(f"{path}: {count} images", err=True)
+
+
+def main(argv=None) -> None:
+    try:
+        cli.main(args=argv, prog_name="ganeval-train", standalone_mode=False)
+    except GanevalError as exc:
+        click.echo(f"ganeval-train: error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,415 @@
+"""The training loop: checkpoints, fixed-noise sample grids, loss and FID logs, exact resume.
+
+A run directory holds:
+    checkpoint.pt      models, optimisers, step, RNG and data-order state (written atomically)
+    losses.csv         step and the model's losses for every training step
+    fid.csv, fid.png   FID by step (with --fid-every and --real-stats)
+    grids/step_NNNNNN.png   64 fixed-noise samples every ``sample_every`` steps
+
+``resume=True`` continues from checkpoint.pt: on the CPU with the same seed the following
+steps reproduce the losses of an uninterrupted run bit for bit (log rows written after the
+checkpoint by a killed run are dropped first).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+from ganeval.errors import GanevalError
+from ganeval_train.data import load_dataset, to_model_range, to_unit_range
+from ganeval_train.models import MODELS, GANModel, build_model, model_from_config
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+
+# ------------------------------------------------------------------ data order
+
+
+class BatchSampler:
+    """Shuffled epochs of indices from its own torch.Generator; its whole state is saved in checkpoints."""
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        if size < batch_size:
+            raise GanevalError(f"the dataset has {size} images, fewer than the batch size {batch_size}")
+        self.size, self.batch_size = size, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(size, generator=self.generator)
+        self.position = 0
+
+    def next_indices(self) -> torch.Tensor:
+        if self.position + self.batch_size > self.size:  # drop the incomplete tail, reshuffle
+            self.order = torch.randperm(self.size, generator=self.generator)
+            self.position = 0
+        indices = self.order[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return indices
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "order": self.order.clone(), "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.order, self.position = state["order"].clone(), int(state["position"])
+
+
+# ------------------------------------------------------------------ sampling helpers
+
+
+class SampleStream:
+    """Batches of samples in [-1, 1] from fixed seeds: restart() replays the same latents, labels and noise.
+
+    Uses its own CPU generator, never the global RNG, so evaluating does not change training.
+    """
+
+    def __init__(self, model: GANModel, seed: int, class_index: int | None = None, truncation: float | None = None):
+        self.model, self.seed, self.class_index, self.truncation = model, seed, class_index, truncation
+        self.restart()
+
+    def restart(self) -> None:
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.produced = 0
+
+    def __call__(self, n: int) -> torch.Tensor:
+        model = self.model
+        z = model.sample_latents(n, self.generator)
+        labels = None
+        if model.conditional:
+            if self.class_index is None:
+                labels = (torch.arange(self.produced, self.produced + n) % model.config.num_classes).to(model.device)
+            else:
+                labels = model.class_labels(n, self.class_index)
+        self.produced += n
+        kwargs = {"truncation": self.truncation} if self.truncation is not None else {}
+        if model.name == "stylegan-lite":
+            kwargs["noise_generator"] = self.generator
+        return model.generate(z, labels, **kwargs)
+
+
+def save_grid(model: GANModel, path: Path, seed: int) -> None:
+    """64 (cGAN: 8 per class) fixed-seed samples as one PNG grid; each cGAN column is one class."""
+    stream = SampleStream(model, seed)
+    if model.conditional:
+        k = model.config.num_classes
+        images, nrow = stream(8 * k), k
+    else:
+        images, nrow = stream(64), 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(make_grid(to_unit_range(images.cpu()), nrow=nrow, padding=2, pad_value=1.0), path)
+
+
+def plot_fid(history: list[tuple[int, float]], path: Path) -> None:
+    """A small line chart of FID by step (PIL only), written as PNG."""
+    from PIL import Image, ImageDraw
+
+    w, h, left, right, top, bottom = 480, 300, 60, 20, 20, 40
+    img = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([left, top, w - right, h - bottom], outline="black")
+    steps = [s for s, _ in history]
+    values = [v for _, v in history]
+    s0, s1 = min(steps), max(steps)
+    v1 = max(values) * 1.05
+    s1 = s1 if s1 > s0 else s0 + 1
+
+    def xy(step, value):
+        return (left + (step - s0) / (s1 - s0) * (w - left - right),
+                h - bottom - value / v1 * (h - top - bottom))
+
+    points = [xy(s, v) for s, v in history]
+    if len(points) > 1:
+        draw.line(points, fill=(200, 30, 30), width=2)
+    for p in points:
+        draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=(200, 30, 30))
+    for frac in (0, 0.5, 1):
+        value = v1 * frac
+        y = h - bottom - frac * (h - top - bottom)
+        draw.text((5, y - 6), f"{value:.0f}", fill="black")
+        step = s0 + frac * (s1 - s0)
+        draw.text((left + frac * (w - left - right) - 15, h - bottom + 5), f"{step:.0f}", fill="black")
+    draw.text((w // 2 - 30, h - 18), "step", fill="black")
+    draw.text((left + 5, top + 3), "FID", fill="black")
+    img.save(path)
+
+
+# ------------------------------------------------------------------ logs
+
+
+def _truncate_csv(path: Path, before_step: int) -> None:
+    """Keep the header and the rows whose step < before_step (rows after a checkpoint are replayed)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) < before_step]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+
+
+class CsvLog:
+    def __init__(self, path: Path):
+        self.path = path
+        self.columns: list[str] | None = None
+        if path.exists() and path.stat().st_size:
+            with open(path, newline="") as f:
+                self.columns = next(csv.reader(f), None)
+
+    def write(self, row: dict) -> None:
+        new = self.columns is None
+        if new:
+            self.columns = list(row)
+        with open(self.path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(self.columns)
+            writer.writerow([_fmt(row.get(c, "")) for c in self.columns])
+
+
+def _fmt(value) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class ProgressLine:
+    """Step, losses and last FID on stderr: one updating line on a terminal, else a line every ``every`` steps."""
+
+    def __init__(self, total: int, every: int = 100, quiet: bool = False):
+        self.total, self.every, self.quiet = total, every, quiet
+        self.tty = sys.stderr.isatty()
+        self.start = time.perf_counter()
+        self.first_step: int | None = None
+
+    def show(self, step: int, losses: dict, last_fid: float | None, force: bool = False) -> None:
+        if self.quiet:
+            return
+        if self.first_step is None:  # the rate counts training steps only, from the first one shown
+            self.first_step, self.start = step - 1, time.perf_counter()
+        if not (self.tty or force or step % self.every == 0):
+            return
+        done = step - self.first_step
+        rate = done / max(time.perf_counter() - self.start, 1e-9)
+        width = 24
+        filled = int(width * step / max(self.total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        loss_text = " ".join(f"{k} {v:.3f}" for k, v in losses.items() if k.startswith("loss"))
+        fid_text = f" fid {last_fid:.2f}" if last_fid is not None else ""
+        line = f"[{bar}] step {step}/{self.total} {loss_text}{fid_text} {rate:.1f} it/s"
+        sys.stderr.write(("\r" + line + "\033[K") if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty and not self.quiet:
+            sys.stderr.write("\n")
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """torch.save to a temporary file in the same folder, then an atomic rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise GanevalError(f"{path}: no checkpoint here; train first with `ganeval-train train ... --out {path.parent}`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated or foreign file
+        raise GanevalError(f"{path}: not a readable ganeval-train checkpoint ({type(exc).__name__})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise GanevalError(f"{path}: not a ganeval-train checkpoint (format {CHECKPOINT_FORMAT})")
+    return payload
+
+
+def load_model(run_dir, device=None) -> tuple[GANModel, dict]:
+    """The model of a run directory (or checkpoint file), weights restored, on ``device``."""
+    path = Path(run_dir)
+    path = path / CHECKPOINT if path.is_dir() else path
+    payload = load_checkpoint(path)
+    model = model_from_config(payload["model_name"], payload["config"])
+    model.load_training_state(payload["training_state"])
+    return model.to(device or "cpu"), payload
+
+
+# ------------------------------------------------------------------ the loop
+
+
+@dataclass
+class TrainOptions:
+    model: str
+    out: Path
+    dataset: str = "digits"
+    steps: int = 2000
+    seed: int = 0
+    resume: bool = False
+    preset: str = "small"
+    overrides: dict = field(default_factory=dict)
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    fid_every: int | None = None
+    real_stats: Path | None = None
+    fid_samples: int = 1000
+    fid_batch_size: int = 50
+    data_root: Path | None = None
+    download: bool = False
+    max_images: int | None = None
+    device: str | None = None
+    log_every: int = 100
+    quiet: bool = False
+
+
+def _capture_rng(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def train(options: TrainOptions) -> dict:
+    """Train (or resume) a run; returns a summary dict (steps, seconds, FID history, paths)."""
+    opts = options
+    out = Path(opts.out)
+    ckpt_path = out / CHECKPOINT
+    if opts.model not in MODELS:
+        raise GanevalError(f"unknown model {opts.model!r}; choose one of {', '.join(MODELS)}")
+    if opts.fid_every is not None and opts.real_stats is None:
+        raise GanevalError("--fid-every needs --real-stats REAL.h5 (make it with `ganeval stats DATASET -o REAL.h5`)")
+    if ckpt_path.exists() and not opts.resume:
+        raise GanevalError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
+    if opts.resume and not ckpt_path.exists():
+        raise GanevalError(f"{ckpt_path}: nothing to resume; start the run without --resume")
+    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    payload = load_checkpoint(ckpt_path) if opts.resume else None
+    if payload is not None and payload["model_name"] != opts.model:
+        raise GanevalError(f"{ckpt_path}: holds a {payload['model_name']} run, not {opts.model}")
+
+    # Data: its resolution and channels come from the model config (default from the preset).
+    torch.manual_seed(opts.seed)
+    if payload is None:
+        config_values = {**_preset_values(opts), **{k: v for k, v in opts.overrides.items() if v is not None}}
+    else:
+        config_values = payload["config"]
+    data = load_dataset(payload["dataset"] if payload else opts.dataset, resolution=config_values["resolution"],
+                        channels=config_values["channels"] if payload else None, data_root=opts.data_root,
+                        download=opts.download, max_images=opts.max_images)
+    if payload is None:
+        config_values.update(channels=data.channels)
+        if MODELS[opts.model].conditional:
+            if data.num_classes < 2:
+                raise GanevalError(f"dataset {opts.dataset}: cgan needs class labels (sub-folders), found {data.num_classes} class")
+            config_values.update(num_classes=data.num_classes)
+        torch.manual_seed(opts.seed)
+        model = build_model(opts.model, opts.preset, **config_values).to(device)
+    else:
+        model = model_from_config(opts.model, payload["config"]).to(device)
+        model.load_training_state(payload["training_state"])
+    cfg = model.config
+    images = data.images.to(device)
+    labels = data.labels.to(device)
+    sampler = BatchSampler(len(data), cfg.batch_size, opts.seed + 1)
+
+    def next_batch():
+        idx = sampler.next_indices().to(device)
+        return to_model_range(images[idx]), labels[idx]
+
+    out.mkdir(parents=True, exist_ok=True)
+    start_step, train_seconds, fid_history = 0, 0.0, []
+    if payload is not None:
+        start_step = payload["step"]
+        train_seconds = payload["train_seconds"]
+        fid_history = [tuple(x) for x in payload.get("fid_history", []) if x[0] < start_step]
+        sampler.load_state_dict(payload["sampler"])
+        _restore_rng(payload["rng"], device)
+        for name in ("losses.csv", "fid.csv"):
+            _truncate_csv(out / name, start_step)
+    else:
+        for name in ("losses.csv", "fid.csv"):
+            (out / name).unlink(missing_ok=True)
+        (out / "config.json").write_text(json.dumps(
+            {"model": opts.model, "preset": opts.preset, "dataset": data.name, "seed": opts.seed,
+             "config": cfg.to_dict()}, indent=2) + "\n")
+        torch.manual_seed(opts.seed + 3)  # the training RNG stream, independent of initialisation
+
+    fid_callback = fid_stream = None
+    if opts.fid_every is not None:
+        from ganeval.callback import FIDCallback
+
+        fid_stream = SampleStream(model, seed=opts.seed + 1000)
+        fid_callback = FIDCallback(opts.real_stats, fid_stream, num_samples=opts.fid_samples, every=opts.fid_every,
+                                   value_range=(-1, 1), batch_size=opts.fid_batch_size,
+                                   device=device if device.type == "cuda" else None)
+        fid_callback.history = list(fid_history)
+    losses_log, fid_log = CsvLog(out / "losses.csv"), CsvLog(out / "fid.csv")
+    progress = ProgressLine(opts.steps, opts.log_every, opts.quiet)
+    grid_seed = opts.seed + 2000
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(ckpt_path, {
+            "format": CHECKPOINT_FORMAT, "model_name": opts.model, "config": cfg.to_dict(), "preset": opts.preset,
+            "dataset": payload["dataset"] if payload else opts.dataset, "seed": opts.seed, "step": step,
+            "training_state": model.training_state(), "sampler": sampler.state_dict(),
+            "rng": _capture_rng(device), "train_seconds": train_seconds,
+            "fid_history": fid_callback.history if fid_callback else [],
+        })
+
+    def evaluate(step: int) -> None:
+        if fid_callback is not None and (step % opts.fid_every == 0 or step == opts.steps):
+            fid_stream.restart()
+            value = fid_callback.compute(step)
+            fid_log.write({"step": step, "fid": value, "num_samples": opts.fid_samples})
+            plot_fid(fid_callback.history, out / "fid.png")
+        if step % opts.sample_every == 0 or step == opts.steps:
+            save_grid(model, out / "grids" / f"step_{step:06d}.png", grid_seed)
+
+    losses: dict = {}
+    step = start_step
+    try:
+        while True:
+            evaluate(step)
+            if step != start_step and (step % opts.checkpoint_every == 0 or step == opts.steps):
+                checkpoint(step)
+            if step >= opts.steps:
+                break
+            t0 = time.perf_counter()
+            model.train()
+            losses = model.train_step(next_batch, step)
+            train_seconds += time.perf_counter() - t0
+            bad = [k for k, v in losses.items() if not torch.isfinite(torch.tensor(v))]
+            if bad:
+                raise GanevalError(f"step {step}: loss {bad[0]} is not finite; lower the learning rate or "
+                                   f"resume from the last checkpoint in {out}")
+            losses_log.write({"step": step, **losses})
+            step += 1
+            progress.show(step, losses, fid_callback.last if fid_callback else None, force=step == opts.steps)
+    finally:
+        progress.close()
+    if start_step == opts.steps and start_step != 0:
+        checkpoint(step)
+    return {"steps": step, "train_seconds": train_seconds, "fid_history": fid_callback.history if fid_callback else [],
+            "out": str(out), "grid": str(out / "grids" / f"step_{step:06d}.png")}
+
+
+def _preset_values(opts: TrainOptions) -> dict:
+    from ganeval_train.models import PRESETS
+
+    if opts.preset not in PRESETS:
+        raise GanevalError(f"unknown preset {opts.preset!r}; choose one of {', '.join(PRESETS)}")
+    return dict(PRESETS[opts.preset][opts.model])

@@ -1,0 +1,77 @@
+"""ganeval.FIDCallback with the real Inception network: its in-memory FID equals `ganeval fid`
+on the same images written to disk as PNG, and it runs in a plain training loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.utils import save_image
+
+import ganeval
+from ganeval.cli import main as ganeval_main
+from ganeval.errors import GanevalError
+from ganeval_train.data import load_digits
+
+N = 16
+
+
+@pytest.fixture(scope="module")
+def real_stats_file(tmp_path_factory):
+    """Statistics of 16 real digits (uint8, 32x32 gray), saved as a ganeval HDF5 file."""
+    path = tmp_path_factory.mktemp("callback") / "real.h5"
+    ganeval.compute_stats(load_digits().images[:N], mode="tf1", workers=0).save(path)
+    return path
+
+
+def fake_images() -> torch.Tensor:
+    """16 float images in [-1, 1]: other real digits, darkened and with noise, like a generator's tanh output."""
+    torch.manual_seed(0)
+    digits = load_digits().images[100:100 + N].float() / 127.5 - 1
+    return (0.8 * digits + 0.3 * torch.randn_like(digits)).clamp(-1, 1)
+
+
+def test_callback_fid_equals_ganeval_fid_on_the_same_images_on_disk(real_stats_file, tmp_path, capsys):
+    images = fake_images()
+    served = []
+
+    def generate(n):  # serves the fixed images in order, in batches of the size asked for
+        start = sum(served)
+        served.append(n)
+        return images[start:start + n]
+
+    callback = ganeval.FIDCallback(real_stats_file, generate, num_samples=N, every=1, value_range=(-1, 1),
+                                   batch_size=5)
+    value = callback.compute(step=7)
+    assert served == [5, 5, 5, 1] and callback.history == [(7, value)] and callback.last == value
+
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        save_image((image + 1) / 2, folder / f"{i:03d}.png")
+    with pytest.raises(SystemExit) as exit_info:
+        ganeval_main(["fid", str(real_stats_file), str(folder), "--workers", "0", "--quiet"])
+    assert exit_info.value.code in (0, None)
+    on_disk = float(capsys.readouterr().out.strip().splitlines()[-1])
+    assert value == pytest.approx(on_disk, rel=1e-5, abs=1e-6)
+    assert value > 1.0  # different images: a real distance, not a trivially equal zero
+
+
+def test_callback_in_a_plain_loop_evaluates_every_k_steps(real_stats_file):
+    stats = ganeval.FeatureStats.load(real_stats_file)  # a FeatureStats object works as well as a path
+    images = (fake_images()[:4] + 1) / 2  # float in [0, 1], the default range
+    callback = ganeval.FIDCallback(stats, lambda n: images[:n], num_samples=4, every=2)
+    results = [callback(step) for step in range(4)]
+    assert results[1] is None and results[3] is None
+    assert [s for s, _ in callback.history] == [0, 2]
+    assert results[0] == results[2] == callback.last  # same images, same FID
+
+
+def test_callback_refuses_bad_input(real_stats_file, tmp_path):
+    with pytest.raises(GanevalError, match="not found"):
+        ganeval.FIDCallback(tmp_path / "missing.h5", lambda n: None)
+    with pytest.raises(GanevalError, match="value_range"):
+        ganeval.FIDCallback(real_stats_file, lambda n: None, value_range=(0, 255))
+    tanh_like = ganeval.FIDCallback(real_stats_file, lambda n: fake_images()[:n], num_samples=4)
+    with pytest.raises(GanevalError, match=r"\[0, 1\]"):  # [-1, 1] output without value_range=(-1, 1)
+        tanh_like.compute()
+    assert tanh_like.history == []
