@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ganeval.errors import GanevalError
+from ganeval.io.atomic import atomic_write
 from ganeval_train.data import to_unit_range
 from ganeval_train.train import SampleStream, load_model
 
@@ -77,12 +78,6 @@ def write_samples(run, count: int, output, *, class_index: int | None = None, tr
                               else np.arange(start, start + n) % model.config.num_classes)
             done += n
         extra = {"labels": np.concatenate(labels).astype(np.int64)} if labels else {}
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".npz", dir=output.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp_name, images=np.concatenate(arrays), **extra)
-            os.replace(tmp_name, output)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        with atomic_write(output) as tmp_name, open(tmp_name, "wb") as handle:
+            np.savez(handle, images=np.concatenate(arrays), **extra)
     return output

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from ganeval.errors import GanevalError
+from ganeval.io.atomic import atomic_write
 from ganeval_train.data import load_dataset, to_model_range, to_unit_range
 from ganeval_train.models import MODELS, GANModel, build_model, model_from_config
 
@@ -215,9 +215,8 @@ class ProgressLine:
 
 def save_checkpoint(path: Path, payload: dict) -> None:
     """torch.save to a temporary file in the same folder, then an atomic rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp_name:
+        torch.save(payload, tmp_name)
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -18,9 +18,7 @@ boundaries, so the final statistics are bit-identical to an uninterrupted run.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -28,6 +26,7 @@ import numpy as np
 import torch
 
 from ganeval.errors import GanevalError
+from ganeval.io.atomic import atomic_write
 
 FORMAT_NAME = "ganeval-checkpoint"
 FORMAT_VERSION = 1
@@ -97,9 +96,7 @@ def open_checkpoint(base, stats, source, *, resume: bool, rank: int, world: int,
 def save_checkpoint(path, stats, source, settings: dict) -> None:
     """Write the state of ``stats`` (FeatureStats) and ``source`` (ImageSource) atomically to ``path``."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp_name:
         with h5py.File(tmp_name, "w") as h5:
             h5.attrs["format"] = FORMAT_NAME
             h5.attrs["format_version"] = FORMAT_VERSION
@@ -117,13 +114,6 @@ def save_checkpoint(path, stats, source, settings: dict) -> None:
             if stats.keep_features and stats.count:
                 h5.create_dataset("features", data=stats.features)
             h5.flush()
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
 
 
 def load_checkpoint(path, stats, source, settings: dict) -> None:

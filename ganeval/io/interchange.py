@@ -17,9 +17,7 @@ Round trips are exact: mu and sigma are copied bit for bit both ways.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Iterable
@@ -28,6 +26,7 @@ import h5py
 import numpy as np
 
 from ganeval.errors import GanevalError
+from ganeval.io.atomic import atomic_write
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import MODES
 from ganeval.extractors.weights import TF_INCEPTION_DIGEST
@@ -161,17 +160,8 @@ def _exact_arrays(stats_or_path) -> tuple[np.ndarray, np.ndarray, FeatureStats]:
 def _write_npz_atomically(path: Path, **arrays) -> None:
     if not path.parent.exists():
         raise GanevalError(f"{path}: folder {path.parent} does not exist; create it first")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_write(path) as tmp_name, open(tmp_name, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def export_npz(stats_or_path, path) -> Path:

@@ -23,7 +23,7 @@ import hashlib
 import os
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch

@@ -18,8 +18,6 @@ renamed, so an interrupted run never leaves a partial file under the final name.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import h5py
 import numpy as np
 
 from ganeval.errors import GanevalError
+from ganeval.io.atomic import atomic_write
 from ganeval.stats import FeatureStats
 
 FORMAT_NAME = "ganeval-stats"
@@ -57,9 +56,7 @@ def save_stats(stats: FeatureStats, path, *, overwrite: bool = True) -> None:
     attrs = dict(stats.provenance)
     attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, ganeval_version=__version__,
                  image_count=stats.count, feature_dim=int(mu.shape[0]))
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp_name:
         with h5py.File(tmp_name, "w") as h5:
             h5.create_dataset("mu", data=mu)
             h5.create_dataset("sigma", data=sigma)
@@ -73,13 +70,6 @@ def save_stats(stats: FeatureStats, path, *, overwrite: bool = True) -> None:
                     continue
                 h5.attrs[key] = json.dumps(value) if key in _JSON_ATTRS else value
             h5.flush()
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
 
 
 def load_stats(path, *, with_features: bool = False) -> FeatureStats:

@@ -6,6 +6,7 @@ A model owns its generator, discriminator (critic) and their optimisers. Images 
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Callable
@@ -62,7 +63,7 @@ def init_normal_002(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class GANModel(nn.Module):
+class GANModel(nn.Module, metaclass=abc.ABCMeta):
     """Base class. Subclasses build ``generator``, ``discriminator``, ``opt_g``, ``opt_d``."""
 
     name = "gan"
@@ -74,9 +75,9 @@ class GANModel(nn.Module):
         self.config = config
 
     # ---------------------------------------------------------------- training
+    @abc.abstractmethod
     def train_step(self, next_batch: BatchFn, step: int) -> dict[str, float]:
         """One generator update (and its discriminator updates); returns the losses as floats."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------- sampling
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -1,0 +1,30 @@
+"""Atomic file writes: a reader never sees a partial file under the final name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(path) -> Iterator[str]:
+    """Yield a temporary file name in ``path``'s folder to write to.
+
+    On a clean exit the file is fsynced and renamed over ``path``; on any exception,
+    KeyboardInterrupt included, it is removed and ``path`` keeps its old content.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp_name
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
