@@ -482,20 +482,22 @@ def export_stats(stats_file, output, fmt, name):
         click.echo(str(path))
 
 
-def main(argv=None) -> None:
-    """Console entry point: one-line errors and exit codes instead of tracebacks."""
+def run_click(group: click.Group, prog_name: str, argv=None) -> None:
+    """Run a click group as a console script: one-line errors and exit codes instead of tracebacks."""
     try:
-        cli.main(args=argv, prog_name="ganeval", standalone_mode=False)
+        group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except GanevalError as err:
-        click.echo(f"ganeval: error: {err}", err=True)
+        click.echo(f"{prog_name}: error: {err}", err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("ganeval: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo(f"{prog_name}: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        click.echo("ganeval: interrupted", err=True)
-        sys.exit(130)
     sys.exit(0)
+
+
+def main(argv=None) -> None:
+    """Console entry point of `ganeval`."""
+    run_click(cli, "ganeval", argv)

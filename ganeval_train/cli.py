@@ -5,12 +5,11 @@ Exit codes: 0 success, 1 a user-fixable problem (one line on stderr), 2 bad usag
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from ganeval.errors import GanevalError
+from ganeval.cli import run_click
 from ganeval_train.models import MODELS, PRESETS
 
 
@@ -86,20 +85,8 @@ def sample(run, count, output, class_index, truncation, fmt, seed, batch_size, d
 
 
 def main(argv=None) -> None:
-    try:
-        cli.main(args=argv, prog_name="ganeval-train", standalone_mode=False)
-    except GanevalError as exc:
-        click.echo(f"ganeval-train: error: {exc}", err=True)
-        sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    """Console entry point of `ganeval-train`."""
+    run_click(cli, "ganeval-train", argv)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,7 @@ from ganeval_train.models.wgan_gp import gradient_penalty
 TINY = {"width": 8, "max_width": 16, "batch_size": 8, "z_dim": 16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread is faster, and two threads on a busy 2-core machine are ~50x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(name: str, **extra):
