@@ -73,21 +73,29 @@ class FeatureStats:
         x = x.to(torch.float64)
         batch_mean = x.mean(dim=0)
         centred = x - batch_mean
-        self._fold(x.shape[0], batch_mean, centred.T @ centred)
+        if self.count == 0 or self._scatter.device != centred.device:
+            self._fold(x.shape[0], batch_mean, centred.T @ centred)
+            return
+        # The batch's scatter goes straight into the running one (one GEMM with beta = 1, no
+        # 2048x2048 temporaries): half the time of _fold's separate sum on this CPU.
+        self._scatter.addmm_(centred.T, centred)
+        self._fold(x.shape[0], batch_mean, None)
 
-    def _fold(self, n_b: int, mean_b: torch.Tensor, scatter_b: torch.Tensor) -> None:
+    def _fold(self, n_b: int, mean_b: torch.Tensor, scatter_b: torch.Tensor | None) -> None:
+        """Chan et al.'s merge of a part with n_b vectors, mean mean_b [d] and scatter (sum of
+        centred outer products) scatter_b [d, d], float64; scatter_b None: already added."""
         self._given_sigma = None
         if self.count == 0:
             self.count, self._mean, self._scatter = n_b, mean_b.clone(), scatter_b.clone()
             return
         mean_b = mean_b.to(self._mean.device)
-        scatter_b = scatter_b.to(self._mean.device)
         n_a = self.count
         n = n_a + n_b
         delta = mean_b - self._mean
         self._mean += delta * (n_b / n)
-        self._scatter += scatter_b
-        self._scatter += torch.outer(delta, delta) * (n_a * n_b / n)
+        if scatter_b is not None:
+            self._scatter += scatter_b.to(self._mean.device)
+        self._scatter.addr_(delta, delta, alpha=n_a * n_b / n)
         self.count = n
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
