@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path) -> Iterator[str]:
     """Yield a temporary file name in ``path``'s folder to write to.
@@ -19,6 +25,7 @@ def atomic_write(path) -> Iterator[str]:
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would have given
     try:
         yield tmp_name
         with open(tmp_name, "rb") as handle:
