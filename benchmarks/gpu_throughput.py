@@ -21,34 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter
+from PIL import Image
 
 import ganeval
 from ganeval.demo import lfw_photographs
-from ganeval.extractors.inception_extractor import exact_fp32
+from ganeval.demo import degrade
+from ganeval.extractors.inception_extractor import precision_context
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import load_inception
-
-
-def precision_context(name: str):
-    cudnn = torch.backends.cudnn
-    if name == "fp32":
-        return exact_fp32()
-    if name == "tf32":
-        return cudnn.flags(enabled=True, benchmark=cudnn.benchmark, deterministic=False, allow_tf32=True)
-    if name == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    raise ValueError(name)
 
 
 def real_and_perturbed() -> tuple[torch.Tensor, torch.Tensor]:
     """200 real photographs and a perturbed copy, uint8 [200, 3, 25, 25] each."""
     photos = lfw_photographs()
     rng = np.random.default_rng(0)
-    perturbed = []
-    for p in photos:
-        blurred = np.asarray(Image.fromarray(p).filter(ImageFilter.GaussianBlur(1)), np.float64)
-        perturbed.append(np.round(blurred + rng.normal(0, 8, blurred.shape)).clip(0, 255).astype(np.uint8))
+    perturbed = [degrade(p, rng) for p in photos]
     to_rgb = lambda a: torch.from_numpy(np.asarray(a))[:, None].expand(-1, 3, -1, -1).contiguous()
     return to_rgb(photos), to_rgb(np.stack(perturbed))
 
@@ -58,7 +45,7 @@ def features(network, images: torch.Tensor, device: str, precision: str, batch: 
     out = []
     for start in range(0, len(images), batch):
         x = preprocess(images[start:start + batch].to(device), "tf1")
-        with precision_context(precision) if device == "cuda" else contextlib.nullcontext():
+        with precision_context(precision, torch.device(device)) if device == "cuda" else contextlib.nullcontext():
             out.append(network(x).float().cpu())
     return torch.cat(out)
 
@@ -97,7 +84,7 @@ def network_table(batch_sizes: list[int]) -> None:
         for precision, channels_last in (("fp32", False), ("tf32", False), ("bf16", False), ("bf16", True)):
             model = net.to(memory_format=torch.channels_last) if channels_last else net.to(memory_format=torch.contiguous_format)
             xi = x.to(memory_format=torch.channels_last) if channels_last else x
-            with precision_context(precision):
+            with precision_context(precision, torch.device("cuda")):
                 for _ in range(3):
                     model(xi)
                 torch.cuda.synchronize()

@@ -7,7 +7,7 @@
         ...                                  # one training step
         fid_cb(step)                         # FID at steps 0, 1000, 2000, ...; None otherwise
 
-The callback is single-process and only calls the public API (``get_inception``,
+The callback is single-process and only calls the public API (``inception_for``,
 ``FeatureStats``, ``fid_from_stats``); it changes no module modes and no RNG state of
 its own accord (the ``generate`` function decides that).
 """
@@ -40,13 +40,15 @@ class FIDCallback:
     every: evaluate when ``step % every == 0``.
     batch_size: images requested from ``generate`` per call.
     mode, weights, device: Inception settings; ``mode`` defaults to the real statistics' mode.
+    precision: "fp32" (exact) or an opt-in preview ("bf16", ...); defaults to the real statistics' precision.
 
     ``history`` is the list of (step, fid) computed so far, ``last`` the latest FID (or None).
     """
 
     def __init__(self, real_stats, generate: Callable[[int], torch.Tensor], num_samples: int = 10000,
                  every: int = 1000, *, value_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 50,
-                 mode: str | None = None, weights=None, device=None, allow_unknown_weights: bool = False):
+                 mode: str | None = None, weights=None, device=None, allow_unknown_weights: bool = False,
+                 precision: str | None = None):
         from ganeval.api import stats_of
 
         if isinstance(real_stats, (str, Path)) and not Path(real_stats).is_file():
@@ -66,7 +68,8 @@ class FIDCallback:
         self.value_range = tuple(float(v) for v in value_range)
         self.batch_size = batch_size
         self.mode = mode or self.real.provenance.get("mode")
-        self.inception_options = dict(weights=weights, device=device, allow_unknown_weights=allow_unknown_weights)
+        self.inception_options = dict(weights=weights, device=device, allow_unknown_weights=allow_unknown_weights,
+                                      precision=precision or self.real.provenance.get("precision", "fp32"))
         self.history: list[tuple[int, float]] = []
 
     @property
@@ -79,12 +82,12 @@ class FIDCallback:
 
     def compute(self, step: int | None = None) -> float:
         """Generate ``num_samples`` images, compute their statistics and the FID; record (step, fid)."""
-        from ganeval.api import fid_from_stats, get_inception
+        from ganeval.api import fid_from_stats, inception_for
 
         options = dict(self.inception_options)
         if self.mode is not None:
             options["mode"] = self.mode
-        extractor = get_inception(options.pop("weights"), **options)
+        extractor = inception_for(options)
         fake = FeatureStats(extractor=extractor)
         produced = 0
         with torch.no_grad():

@@ -39,9 +39,32 @@ def write_demo_images(out_dir: Path, n_images: int = 100, seed: int = 0) -> tupl
     for folder in (real_dir, perturbed_dir):
         folder.mkdir(parents=True, exist_ok=True)
     for i, index in enumerate(order):
-        image = Image.fromarray(photos[index])
-        image.save(real_dir / f"{i:04d}.png")
-        blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(radius=1)), dtype=np.float64)
-        noisy = np.round(blurred + rng.normal(0, 8, blurred.shape)).clip(0, 255).astype(np.uint8)
-        Image.fromarray(noisy).save(perturbed_dir / f"{i:04d}.png")
+        Image.fromarray(photos[index]).save(real_dir / f"{i:04d}.png")
+        Image.fromarray(degrade(photos[index], rng)).save(perturbed_dir / f"{i:04d}.png")
     return real_dir, perturbed_dir
+
+
+def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian blur (sigma 1 pixel) plus Gaussian noise (sigma 8 grey levels): uint8 in, uint8 out, same shape."""
+    blurred = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=1)), dtype=np.float64)
+    return np.round(blurred + rng.normal(0, 8, blurred.shape)).clip(0, 255).astype(np.uint8)
+
+
+def colour_photo_crops(count: int, size: int, seed: int = 0) -> np.ndarray:
+    """Random square crops of scikit-image's bundled colour photographs, resized (PIL bicubic) to
+    ``size``; uint8 [count, size, size, 3]. Deterministic for a given seed; for tests and benchmarks."""
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(seed)
+    crops = np.empty((count, size, size, 3), dtype=np.uint8)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        side = int(rng.integers(min(size, 64), min(photo.shape[:2]) + 1))
+        top = int(rng.integers(0, photo.shape[0] - side + 1))
+        left = int(rng.integers(0, photo.shape[1] - side + 1))
+        crop = Image.fromarray(photo[top:top + side, left:left + side])
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        crops[i] = np.asarray(crop.resize((size, size), Image.Resampling.BICUBIC))
+    return crops

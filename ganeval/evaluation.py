@@ -149,8 +149,7 @@ def evaluate(a, b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *, bootstrap
     need = bool(_NEED_FEATURES & set(metrics))
     extractor = None
     if "is" in metrics:  # fail on weights without a logits head before spending time on features
-        extractor = api.get_inception(options.get("weights"), mode=options["mode"], device=options.get("device"),
-                                      allow_unknown_weights=options.get("allow_unknown_weights", False))
+        extractor = api.inception_for(options)
         extractor.require_logits()
     stats = [load_side(side, need_features=need, **options) for side in sides]
     report = evaluate_stats(stats[0], stats[1], metrics, bootstrap=bootstrap, confidence=confidence,
@@ -171,8 +170,7 @@ def inception_score_of(source, *, splits: int = 10, allow_mismatch: bool = False
         options["mode"] = DEFAULT_MODE
         if isinstance(source, (str, Path)) and is_stats_file(source):
             options["mode"] = load_stats(source).provenance.get("mode", DEFAULT_MODE)
-    extractor = api.get_inception(options.get("weights"), mode=options["mode"], device=options.get("device"),
-                                  allow_unknown_weights=options.get("allow_unknown_weights", False))
+    extractor = api.inception_for(options)
     extractor.require_logits()  # before spending time on features
     stats = load_side(source, need_features=True, **options)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__

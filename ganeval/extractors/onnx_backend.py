@@ -1,0 +1,93 @@
+"""Run the Inception backbone with ONNX Runtime on the CPU: same fp32 numerics, faster kernels.
+
+Measured on this project's 2-core CPU (batch 50, 299x299): ONNX Runtime 17.8 images/s
+against 6.6 for eager PyTorch, 9.2-12.2 channels-last and 14.7 with torch.compile;
+features differ from eager PyTorch by at most ~1e-5 (fp32 summation order), FID by
+< 1e-6 relative (tests/test_backends.py). The graph is exported from the loaded network
+in memory at start-up (about 2 s), so it can never be out of step with the weights.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import warnings
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ganeval.errors import GanevalError
+from ganeval.extractors.inception import INPUT_SIZE
+
+OPSET = 17
+
+
+def onnxruntime_available() -> bool:
+    """Whether both ONNX Runtime (to run) and onnx (which torch's exporter needs) are importable."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+
+
+def onnxruntime_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+class OnnxRuntimeNetwork:
+    """``network`` (float32 [N, 3, 299, 299] normalised → [N, D]) exported to ONNX and run by ONNX Runtime.
+
+    Sessions use the CPU execution provider with ``torch.get_num_threads()`` threads at call
+    time (one session per thread count), so ``torch.set_num_threads`` governs both backends.
+    """
+
+    def __init__(self, network: nn.Module):
+        if not onnxruntime_available():
+            raise GanevalError("backend onnxruntime needs the onnxruntime and onnx packages: "
+                               "pip install onnxruntime onnx (or use --backend torch)")
+        self.model_bytes = _export(network)
+        self._sessions: dict[int, object] = {}
+
+    def _session(self):
+        import onnxruntime
+
+        threads = torch.get_num_threads()
+        if threads not in self._sessions:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            # Idle threads sleep instead of spinning: the same speed on a quiet CPU, and no stolen
+            # cycles from decoding workers or other ranks sharing the cores.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._sessions[threads] = onnxruntime.InferenceSession(
+                self.model_bytes, options, providers=["CPUExecutionProvider"])
+        return self._sessions[threads]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """x: float32 [N, 3, 299, 299] on the CPU → float32 [N, D] on the CPU."""
+        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        (features,) = self._session().run(None, {"images": array})
+        return torch.from_numpy(features)
+
+
+def _export(network: nn.Module) -> bytes:
+    """The network as ONNX bytes with a dynamic batch axis (TorchScript-based exporter, opset 17)."""
+    example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+    buffer = io.BytesIO()
+    was_training = network.training
+    network.eval()
+    try:
+        with warnings.catch_warnings():
+            # The exporter warns about our input-shape check (a Python branch it traces once)
+            # and about its own deprecation; neither affects the exported graph.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                network.to("cpu"), (example,), buffer, dynamo=False, opset_version=OPSET,
+                input_names=["images"], output_names=["features"],
+                dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+            )
+    finally:
+        network.train(was_training)
+    return buffer.getvalue()
