@@ -183,3 +183,40 @@ def test_end_to_end(benchmark, folder, network):
     benchmark.extra_info["straightforward_images_per_second"] = round(base, 2)
     print(f"\n  {label}, {N_IMAGES} images: ganeval {ours:.2f} images/s, straightforward loop {base:.2f} "
           f"images/s ({ours / base:.2f}x)")
+
+
+def test_stage_breakdown(folder, capsys):
+    """Where the time goes, per image, each stage timed on its own (one thread of work at a time)."""
+    import hashlib
+
+    from ganeval.io.images import decode_image_bytes
+
+    label, root = folder
+    extractor = ganeval.get_inception()
+    paths = sorted(root.iterdir())[:100]
+    start = time.perf_counter()
+    images = []
+    for path in paths:
+        data = path.read_bytes()
+        hashlib.sha256(data).digest()
+        images.append(torch.from_numpy(decode_image_bytes(data, str(path))).permute(2, 0, 1).contiguous())
+    decode = time.perf_counter() - start
+    start = time.perf_counter()
+    batches = [preprocess(torch.stack(images[i:i + BATCH]), "tf1") for i in range(0, len(images), BATCH)]
+    resize = time.perf_counter() - start
+    extractor._forward(batches[0])  # warm-up: the runtime sizes its buffers on the first batch
+    start = time.perf_counter()
+    features = [extractor._forward(batch) for batch in batches]
+    network = time.perf_counter() - start
+    stats = ganeval.FeatureStats()
+    stats.add_features(features[0])
+    start = time.perf_counter()
+    for _ in range(4):
+        for f in features:
+            stats.add_features(f)
+    accumulate = (time.perf_counter() - start) / 4
+    with capsys.disabled():
+        n = len(paths)
+        print(f"\n  {label}, ms per image: read + sha256 + decode {1e3 * decode / n:.2f}, resize + normalise "
+              f"{1e3 * resize / n:.2f}, network ({extractor.backend}) {1e3 * network / n:.2f}, float64 "
+              f"accumulation {1e3 * accumulate / n:.2f}")

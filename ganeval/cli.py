@@ -52,7 +52,8 @@ def extraction_options(func):
         click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
                      help="Images per network batch."),
         click.option("--workers", type=click.IntRange(min=0), default=None,
-                     help=f"Decoding processes (default {default_workers()} here; 0 decodes in this process)."),
+                     help=f"Decoding processes (default: 0 when the network runs on the CPU, whose cores it keeps "
+                          f"busy; {default_workers()} here with a GPU). 0 decodes in this process."),
         click.option("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if present)."),
         click.option("--max-images", type=click.IntRange(min=1), default=None,
                      help="Use a seeded random subset of N images of each source."),

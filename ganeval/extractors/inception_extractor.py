@@ -52,7 +52,7 @@ class InceptionExtractor:
         self.compiled = bool(compile)
         self.network, self.weights = load_inception(weights, allow_unknown=allow_unknown_weights, device=self.device)
         if self.backend == "onnxruntime":
-            self._forward = OnnxRuntimeNetwork(self.network)
+            self._forward = OnnxRuntimeNetwork(self.network, self.weights.digest)
             self.memory_format = torch.contiguous_format
             return
         # Channels-last convolutions are 1.4-1.6x faster on this project's CPUs (6.6-8.0 -> 9.2-12.2

@@ -4,7 +4,9 @@ Measured on this project's 2-core CPU (batch 50, 299x299): ONNX Runtime 17.8 ima
 against 6.6 for eager PyTorch, 9.2-12.2 channels-last and 14.7 with torch.compile;
 features differ from eager PyTorch by at most ~1e-5 (fp32 summation order), FID by
 < 1e-6 relative (tests/test_backends.py). The graph is exported from the loaded network
-in memory at start-up (about 2 s), so it can never be out of step with the weights.
+at first use and cached as ``<cache>/onnx/inception-<network digest>-opset17-torch<version>.onnx``
+(``ganeval.extractors.weights.cache_dir``), so it can never be out of step with the weights;
+where the cache cannot be written, it is exported in memory each time (about 1-2 s).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +22,8 @@ from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
 from ganeval.extractors.inception import INPUT_SIZE
+from ganeval.extractors.weights import cache_dir
+from ganeval.io.atomic import atomic_write
 
 OPSET = 17
 
@@ -41,12 +46,22 @@ class OnnxRuntimeNetwork:
     time (one session per thread count), so ``torch.set_num_threads`` governs both backends.
     """
 
-    def __init__(self, network: nn.Module):
+    def __init__(self, network: nn.Module, network_digest: str):
         if not onnxruntime_available():
             raise GanevalError("backend onnxruntime needs the onnxruntime and onnx packages: "
                                "pip install onnxruntime onnx (or use --backend torch)")
-        self.model_bytes = _export(network)
+        self.cache_path = cache_dir() / "onnx" / (
+            f"inception-{network_digest[:16]}-opset{OPSET}-torch{torch.__version__.split('+')[0]}.onnx")
         self._sessions: dict[int, object] = {}
+        self.model_bytes = _read_cached(self.cache_path)
+        if self.model_bytes is not None:
+            try:
+                self._session()
+                return
+            except Exception:  # a damaged cache file: export again and replace it
+                self._sessions.clear()
+        self.model_bytes = _export(network)
+        _write_cache(self.cache_path, self.model_bytes)
 
     def _session(self):
         import onnxruntime
@@ -70,6 +85,22 @@ class OnnxRuntimeNetwork:
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         (features,) = self._session().run(None, {"images": array})
         return torch.from_numpy(features)
+
+
+def _read_cached(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _write_cache(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp_name:
+            Path(tmp_name).write_bytes(data)
+    except OSError:
+        pass  # a read-only or full cache only costs the export at the next start
 
 
 def _export(network: nn.Module) -> bytes:
