@@ -61,7 +61,7 @@ def test_peak_memory_does_not_grow_with_image_count(tmp_path, capsys):
         print()
         for count, r in results.items():
             print(f"  {count:6d} images: main process peak {r['main_peak_mib']:7.1f} MiB, "
-                  f"largest decoding worker peak {r['worker_peak_mib']:7.1f} MiB")
+                  f"largest child process peak {r['worker_peak_mib']:7.1f} MiB")
     small, large = (results[n] for n in (min(COUNTS), max(COUNTS)))
     assert large["main_peak_mib"] <= MAX_GROWTH * small["main_peak_mib"]
     assert large["worker_peak_mib"] <= MAX_GROWTH * small["worker_peak_mib"]
