@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -15,26 +16,32 @@ import torch
 
 from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
-from ganeval.extractors.inception_extractor import InceptionExtractor
+from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, InceptionExtractor, parse_features
 from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file, load_stats
 from ganeval.metrics.frechet import frechet_distance
-from ganeval.stats import FeatureStats, check_compatible, utc_timestamp
+from ganeval.stats import FeatureStats, StatsSet, check_compatible, space_of, utc_timestamp
 
 _EXTRACTORS: dict[tuple, InceptionExtractor] = {}
 
+AUTO_FEATURES_LIMIT = 50_000
+"""``save_features="auto"`` keeps the raw pool3 features of sets up to this many images
+(50k x 2048 float32: 410 MB in memory; docs/file-format.md gives measured file sizes)."""
+
 
 def get_inception(weights=None, *, mode: str = DEFAULT_MODE, device=None, allow_unknown_weights: bool = False,
-                  precision: str = "fp32", backend: str = "auto", compile: bool = False) -> InceptionExtractor:
+                  precision: str = "fp32", backend: str = "auto", compile: bool = False,
+                  features=DEFAULT_FEATURES) -> InceptionExtractor:
     """The Inception extractor for these settings, built once per process and reused."""
     key = (str(weights) if weights is not None else None, mode, str(device), allow_unknown_weights,
-           precision, backend, compile)
+           precision, backend, compile, parse_features(features))
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = InceptionExtractor(weights, mode=mode, device=device,
                                               allow_unknown_weights=allow_unknown_weights,
-                                              precision=precision, backend=backend, compile=compile)
+                                              precision=precision, backend=backend, compile=compile,
+                                              features=features)
     return _EXTRACTORS[key]
 
 
@@ -43,7 +50,8 @@ def clear_extractor_cache() -> None:
     _EXTRACTORS.clear()
 
 
-EXTRACTOR_OPTIONS = ("weights", "mode", "device", "allow_unknown_weights", "precision", "backend", "compile")
+EXTRACTOR_OPTIONS = ("weights", "mode", "device", "allow_unknown_weights", "precision", "backend", "compile",
+                     "features")
 
 
 def inception_for(options: dict) -> InceptionExtractor:
@@ -52,17 +60,22 @@ def inception_for(options: dict) -> InceptionExtractor:
     return get_inception(chosen.pop("weights", None), **chosen)
 
 
-def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None, batch_size: int = 50,
-                  workers: int | None = None, max_images: int | None = None, seed: int = 0,
-                  skip_bad: bool = False, save_features: bool = False, allow_unknown_weights: bool = False,
-                  precision: str = "fp32", backend: str = "auto", compile: bool = False, extractor=None, progress: Callable[[int], None] | None = None,
-                  distributed: bool | None = None, checkpoint=None, checkpoint_every: int = 100,
-                  resume: bool = False, keep_checkpoint: bool = False) -> FeatureStats:
+def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE, weights=None, device=None,
+                  batch_size: int = 50, workers: int | None = None, max_images: int | None = None, seed: int = 0,
+                  skip_bad: bool = False, save_features=False, allow_unknown_weights: bool = False,
+                  precision: str = "fp32", backend: str = "auto", compile: bool = False, extractor=None,
+                  progress: Callable[[int], None] | None = None, distributed: bool | None = None,
+                  checkpoint=None, checkpoint_every: int = 100, resume: bool = False,
+                  keep_checkpoint: bool = False) -> StatsSet:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
 
-    Returns a FeatureStats (float64 mean [2048] and covariance [2048, 2048]) whose provenance
-    records the extractor, weights digest, mode, source, content fingerprint and skipped files.
-    ``progress(n)`` is called with the number of images added after each batch.
+    Returns a StatsSet: one FeatureStats (float64 mean [d], covariance [d, d]) per feature space in
+    ``features`` ("pool3" 2048-d for FID/KID/PRDC, "spatial" 2023-d for sFID, "logits"), all from
+    one network pass; ``.mu``/``.sigma``/``.count`` are pool3's. The provenance records the
+    extractor, weights digest, mode, source, content fingerprint and skipped files.
+    ``save_features``: keep the raw pool3 features (True), not (False), or "auto": when the
+    source holds at most :data:`AUTO_FEATURES_LIMIT` images. ``progress(n)`` is called with the
+    number of images added after each batch.
 
     Speed: ``backend`` "auto" runs fp32 on the CPU with ONNX Runtime (same numbers, ~1.5-2.7x
     faster than PyTorch there). ``precision`` "bf16"/"fp16"/"tf32" and ``compile`` are opt-in;
@@ -85,45 +98,25 @@ def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None
         raise GanevalError(f"--batch-size must be at least 1, got {batch_size}")
     if checkpoint is not None and checkpoint_every < 1:
         raise GanevalError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
-    if distributed is None or distributed:
-        in_group = dist_helpers.init_from_env(device)
-        if distributed and not in_group:
-            raise GanevalError("distributed=True but no process group of more than one process; launch with torchrun")
-    else:
-        in_group = False
-    rank, world = (dist_helpers.rank(), dist_helpers.world_size()) if in_group else (0, 1)
-    if in_group:
-        device = dist_helpers.resolve_device(device)
+    in_group, rank, world, device = _process_group(distributed, device)
     image_source = open_source(source, max_images=max_images, seed=seed)
     if extractor is None:
         extractor = get_inception(weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights,
-                                  precision=precision, backend=backend, compile=compile)
-    stats = FeatureStats(extractor=extractor, keep_features=save_features)
+                                  precision=precision, backend=backend, compile=compile, features=features)
+    stats = StatsSet.for_extractor(extractor, keep_features=_kept_spaces(save_features, image_source, max_images))
     if workers is None and torch.device(getattr(extractor, "device", "cuda")).type == "cpu":
         # The CPU network keeps every core busy, so decoding processes only compete with it:
         # 15.3 vs 14.4 images/s end to end on 2 cores (0 vs 2 workers).
         workers = 0
+    run = dict(batch_size=batch_size, max_images=max_images, seed=seed, skip_bad=skip_bad,
+               save_features=sorted(s for s, v in stats.spaces.items() if v.keep_features))
+    resumable = _Resumable(checkpoint, checkpoint_every, stats, image_source, resume=resume, rank=rank, world=world,
+                           run=run)
 
-    own_checkpoint = settings = None
-    if checkpoint is not None:
-        setup_error = None
-        try:
-            own_checkpoint, settings = open_checkpoint(
-                checkpoint, stats, image_source, resume=resume, rank=rank, world=world,
-                run=dict(batch_size=batch_size, max_images=max_images, seed=seed, skip_bad=skip_bad,
-                         save_features=save_features))
-        except GanevalError as err:
-            setup_error = err
-        dist_helpers.any_rank_failed(setup_error)  # every rank stops together (just raises outside a group)
-
-    start_batch = image_source.batches_done
-    last_saved = start_batch
     for batch in image_source.batches(batch_size, workers=workers, skip_bad=skip_bad,
-                                      rank=rank, world=world, start_batch=start_batch):
+                                      rank=rank, world=world, start_batch=image_source.batches_done):
         stats.update(batch)
-        if own_checkpoint is not None and image_source.batches_done - last_saved >= checkpoint_every:
-            save_checkpoint(own_checkpoint, stats, image_source, settings)
-            last_saved = image_source.batches_done
+        resumable.after_batch()
         if progress is not None:
             progress(len(batch))
 
@@ -136,39 +129,92 @@ def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None
         skipped_note = f" ({len(skipped)} undecodable skipped)" if skipped else ""
         raise GanevalError(f"{image_source.description}: {found} to compute statistics from{skipped_note}; "
                            "FID needs at least 2 images (thousands for a meaningful value)")
-    stats.provenance.update(
-        source=image_source.description,
-        source_fingerprint=fingerprint,
-        created=utc_timestamp(),
-        skipped_files=skipped,
-    )
+    stats.annotate(source=image_source.description, source_fingerprint=fingerprint, created=utc_timestamp(),
+                   skipped_files=skipped)
     if max_images is not None:
-        stats.provenance.update(max_images=max_images, seed=seed)
-    if own_checkpoint is not None and not keep_checkpoint:
-        own_checkpoint.unlink(missing_ok=True)
+        stats.annotate(max_images=max_images, seed=seed)
+    if not keep_checkpoint:
+        resumable.remove()
     return stats
 
 
-def stats_of(obj, **options) -> FeatureStats:
-    """``obj`` as statistics: a FeatureStats as is, a stats file loaded, anything else computed.
+def _process_group(distributed: bool | None, device):
+    """(in a group, rank, world size, device) for ``distributed`` (None: whatever torchrun set up)."""
+    in_group = False
+    if distributed is None or distributed:
+        in_group = dist_helpers.init_from_env(device)
+        if distributed and not in_group:
+            raise GanevalError("distributed=True but no process group of more than one process; launch with torchrun")
+    if not in_group:
+        return False, 0, 1, device
+    return True, dist_helpers.rank(), dist_helpers.world_size(), dist_helpers.resolve_device(device)
+
+
+def _kept_spaces(save_features, source, max_images: int | None) -> tuple[str, ...]:
+    """The spaces whose raw features a run keeps: pool3 or nothing (see compute_stats)."""
+    if save_features == "auto":
+        known = source.count if source.count is not None else max_images
+        save_features = known is not None and known <= AUTO_FEATURES_LIMIT
+    elif not isinstance(save_features, bool):
+        raise GanevalError(f"save_features must be True, False or 'auto', got {save_features!r}")
+    return ("pool3",) if save_features else ()
+
+
+class _Resumable:
+    """The checkpoint around a statistics run: restores the state on resume, saves it every
+    ``every`` batches, removes it at the end; does nothing when ``path`` is None."""
+
+    def __init__(self, path, every: int, stats: StatsSet, source, *, resume: bool, rank: int, world: int, run: dict):
+        self.stats, self.source, self.every = stats, source, every
+        self.own = self.settings = None
+        if path is None:
+            return
+        setup_error = None
+        try:
+            self.own, self.settings = open_checkpoint(path, stats, source, resume=resume, rank=rank, world=world,
+                                                      run=run)
+        except GanevalError as err:
+            setup_error = err
+        dist_helpers.any_rank_failed(setup_error)  # every rank stops together (just raises outside a group)
+        self.last_saved = source.batches_done
+
+    def after_batch(self) -> None:
+        if self.own is not None and self.source.batches_done - self.last_saved >= self.every:
+            save_checkpoint(self.own, self.stats, self.source, self.settings)
+            self.last_saved = self.source.batches_done
+
+    def remove(self) -> None:
+        if self.own is not None:
+            self.own.unlink(missing_ok=True)
+
+
+def stats_of(obj, **options):
+    """``obj`` as statistics: a StatsSet/FeatureStats as is, a stats file loaded, anything else computed.
 
     ``options`` go to :func:`compute_stats` when images must be read.
     """
-    if isinstance(obj, FeatureStats):
+    if isinstance(obj, (FeatureStats, StatsSet)):
         return obj
     if isinstance(obj, (str, Path)) and is_stats_file(obj):
         return load_stats(obj)
     return compute_stats(obj, **options)
 
 
-def fid_from_stats(a: FeatureStats, b: FeatureStats, *, allow_mismatch: bool = False,
-                   names: tuple[str, str] = ("A", "B")) -> float:
-    """Fréchet distance between two statistics, after checking that they are comparable."""
+def fid_from_stats(a, b, *, allow_mismatch: bool = False, names: tuple[str, str] = ("A", "B"),
+                   space: str = "pool3") -> float:
+    """Fréchet distance between the ``space`` statistics of ``a`` and ``b`` (StatsSet or FeatureStats),
+    after checking that they are comparable: FID for pool3, sFID for spatial."""
+    a, b = space_of(a, space), space_of(b, space)
     if not allow_mismatch:
         check_compatible(a.provenance, b.provenance, names[0], names[1])
     if a.dim != b.dim:
         raise GanevalError(f"{names[0]} has {a.dim}-d features and {names[1]} has {b.dim}-d: not comparable")
-    return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+    try:
+        return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+    except GanevalError as err:  # "sigma1 is not ..." → "the covariance of real.h5 [pool3] is not ..."
+        def side(match):
+            return f"the {'mean' if match[1] == 'mu' else 'covariance'} of {names[int(match[2]) - 1]} [{space}]"
+        raise GanevalError(re.sub(r"\b(mu|sigma)([12])\b", side, str(err))) from None
 
 
 def fid(a, b, *, allow_mismatch: bool = False, **options) -> float:
@@ -178,11 +224,17 @@ def fid(a, b, *, allow_mismatch: bool = False, **options) -> float:
     when the other side is already statistics, its mode is used unless ``mode`` is given.
     """
     sides = [load_stats(x) if isinstance(x, (str, Path)) and is_stats_file(x) else x for x in (a, b)]
-    known_modes = [s.provenance["mode"] for s in sides if isinstance(s, FeatureStats) and "mode" in s.provenance]
+    known_modes = [s.provenance["mode"] for s in map(_known_pool3, sides) if s and "mode" in s.provenance]
     if "mode" not in options and known_modes:
         options["mode"] = known_modes[0]
     stats_a, stats_b = (stats_of(side, **options) for side in sides)
     return fid_from_stats(stats_a, stats_b, allow_mismatch=allow_mismatch, names=(_name(a), _name(b)))
+
+
+def _known_pool3(side) -> FeatureStats | None:
+    if isinstance(side, StatsSet):
+        return side.spaces.get("pool3")
+    return side if isinstance(side, FeatureStats) else None
 
 
 def _name(obj) -> str:

@@ -19,7 +19,7 @@ from ganeval.extractors.inception_extractor import BACKENDS, PRECISIONS
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES
 from ganeval.io.sources import default_workers
 from ganeval.io.statsfile import is_stats_file, load_stats
-from ganeval.stats import FeatureStats
+from ganeval.stats import StatsSet
 
 
 class Progress:
@@ -70,6 +70,9 @@ def extraction_options(func):
                      help="auto: ONNX Runtime for fp32 on the CPU (same numbers, faster), else torch."),
         click.option("--compile", "compile_network", is_flag=True,
                      help="torch.compile the network (torch backend; about a minute to compile first)."),
+        click.option("--features", "features", default=None, metavar="SPACES",
+                     help="Feature spaces to compute, comma-separated: pool3 (FID, KID, PRDC), spatial (sFID), "
+                          "logits (needs the head). Default: pool3,spatial (what the metrics asked for, for eval)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr."),
     ]
     for option in reversed(options):
@@ -78,7 +81,10 @@ def extraction_options(func):
 
 
 def _compute_options(kw: dict) -> dict:
-    return dict(mode=kw["mode"] or DEFAULT_MODE, weights=kw["weights"], device=kw["device"],
+    from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, parse_features
+
+    return dict(features=parse_features(kw["features"]) if kw.get("features") else DEFAULT_FEATURES,
+                mode=kw["mode"] or DEFAULT_MODE, weights=kw["weights"], device=kw["device"],
                 batch_size=kw["batch_size"], workers=kw["workers"], max_images=kw["max_images"],
                 seed=kw["seed"], skip_bad=kw["skip_bad"], allow_unknown_weights=kw["allow_unknown_weights"],
                 precision=kw["precision"], backend=kw["backend"], compile=kw["compile_network"])
@@ -108,7 +114,9 @@ def cli():
 @click.argument("source", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="HDF5 statistics file to write (atomically).")
-@click.option("--save-features", is_flag=True, help="Also store the raw float32 features (for KID, PR, ...).")
+@click.option("--save-features/--no-save-features", default=None,
+              help="Store the raw float32 pool3 features (for KID, PRDC, IS, bootstrap). "
+                   "Default: stored for sets of up to 50,000 images.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from its checkpoint OUTPUT.partial (start afresh if there is none).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=100, show_default=True,
@@ -139,7 +147,8 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
     label = f"stats {source}" + (f" (rank 0 of {world})" if in_group else "")
     progress = Progress(label, quiet)
     try:
-        result = api.compute_stats(source, save_features=save_features, progress=progress, checkpoint=checkpoint,
+        result = api.compute_stats(source, save_features="auto" if save_features is None else save_features,
+                                   progress=progress, checkpoint=checkpoint,
                                    checkpoint_every=max(checkpoint_every, 1), resume=resume, keep_checkpoint=True,
                                    **_compute_options(kw))
     finally:
@@ -181,7 +190,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
     main_rank = distributed.is_main_process()
     quiet = kw["quiet"] or not main_rank
     sides = [load_stats(x) if is_stats_file(x) else x for x in (a, b)]
-    to_compute = [i for i, side in enumerate(sides) if not isinstance(side, FeatureStats)]
+    to_compute = [i for i, side in enumerate(sides) if not isinstance(side, StatsSet)]
     if len(save_stats) > len(to_compute):
         raise GanevalError(f"--save-stats given {len(save_stats)} times but only {len(to_compute)} "
                            "argument(s) are image sources")
@@ -190,8 +199,12 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
             raise GanevalError(f"{path}: folder {Path(path).parent} does not exist; create it first")
     options = _compute_options(kw)
     if kw["mode"] is None:
-        loaded_modes = [s.provenance.get("mode") for s in sides if isinstance(s, FeatureStats)]
+        loaded_modes = [s.provenance.get("mode") for s in sides if isinstance(s, StatsSet)]
         options["mode"] = loaded_modes[0] if loaded_modes and loaded_modes[0] else DEFAULT_MODE
+    if to_compute:  # a mismatch with a stats file is refused before any image is read
+        from ganeval.evaluation import check_before_extraction
+
+        check_before_extraction(sides, (a, b), ("pool3",), api.inception_for(options), allow_mismatch=allow_mismatch)
     for i in to_compute:
         progress = Progress(f"features {sides[i]}", quiet)
         try:
@@ -336,6 +349,8 @@ def _format_report(report: dict) -> list[str]:
     lines = []
     if "fid" in report:
         lines.append(f"fid        {report['fid']:.6f}")
+    if "sfid" in report:
+        lines.append(f"sfid       {report['sfid']:.6f}")
     if "fid_bootstrap" in report:
         boot = report["fid_bootstrap"]
         lines.append(f"fid {boot['confidence']:.0%} interval [{boot['low']:.6f}, {boot['high']:.6f}] "
@@ -360,24 +375,37 @@ def _format_report(report: dict) -> list[str]:
 
 
 def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=False, fid_inf_points=15):
-    """Shared body of kid/prdc/eval: load or compute both sides once, then report."""
+    """Shared body of kid/prdc/sfid/eval: check, load or compute both sides once, then report.
+
+    ``metrics`` None: eval's default set, narrowed to what the given statistics allow (one note
+    line names what was left out and why); metrics asked for by name are computed or refused.
+    """
     from ganeval import evaluation as ev
 
     start = time.perf_counter()
-    metrics = ev.parse_metrics(metrics)
     sides = [load_stats(x, with_features=True) if is_stats_file(x) else x for x in (a, b)]
+    if metrics is None:
+        metrics, left_out = ev.available_metrics(sides, (a, b), ev.DEFAULT_METRICS)
+        if left_out and not kw["quiet"]:
+            click.echo("note: " + "; ".join(left_out), err=True)
+    metrics = ev.parse_metrics(metrics)
     options = _compute_options(kw)
+    if not kw.get("features"):
+        options["features"] = ev.spaces_for(metrics)
     if kw["mode"] is None:
-        modes = [s.provenance.get("mode") for s in sides if isinstance(s, FeatureStats)]
+        modes = [s.provenance.get("mode") for s in sides if isinstance(s, StatsSet)]
         options["mode"] = modes[0] if modes and modes[0] else DEFAULT_MODE
     need = bool({"kid", "prdc"} & set(metrics))
     extractor = None
+    if "is" in metrics or not all(isinstance(s, StatsSet) for s in sides):
+        extractor = api.inception_for(options)  # now, so that a mismatch fails before images are read
+    ev.check_before_extraction(sides, (a, b), ev.spaces_for(metrics), extractor,
+                               allow_mismatch=kw["allow_mismatch"])
     if "is" in metrics:  # fail on weights without a logits head before spending time on features
-        extractor = api.inception_for(options)
         extractor.require_logits()
     loaded = []
     for side in sides:
-        progress = Progress(f"features {side}", kw["quiet"]) if not isinstance(side, FeatureStats) else None
+        progress = Progress(f"features {side}", kw["quiet"]) if not isinstance(side, StatsSet) else None
         try:
             stats_side = ev.load_side(side, need_features=need, progress=progress, **options)
         finally:
@@ -387,8 +415,9 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         loaded.append(stats_side)
     report = ev.evaluate_stats(
         loaded[0], loaded[1], metrics, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
-        fid_inf_points=fid_inf_points, kid_subsets=kw["kid_subsets"], kid_subset_size=kw["kid_subset_size"],
-        k_pr=kw["k_pr"], k_dc=kw["k_dc"], is_splits=kw["is_splits"], metric_seed=kw["metric_seed"],
+        fid_inf_points=fid_inf_points, kid_subsets=kw.get("kid_subsets", 100),
+        kid_subset_size=kw.get("kid_subset_size", 1000), k_pr=kw.get("k_pr", 3), k_dc=kw.get("k_dc", 5),
+        is_splits=kw.get("is_splits", 10), metric_seed=kw.get("metric_seed", 0),
         allow_mismatch=kw["allow_mismatch"], names=(a, b), extractor=extractor, device=options["device"])
     report["seconds"] = round(time.perf_counter() - start, 3)
     if kw["as_json"]:
@@ -396,6 +425,19 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
     else:
         for line in _format_report(report):
             click.echo(line)
+
+
+@cli.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@_metric_options
+@extraction_options
+def sfid(a, b, **kw):
+    """sFID (the ADM evaluator's spatial FID, mixed_6/conv features) between A and B.
+
+    A and B are image sources or stats files holding the spatial space (the default of `ganeval stats`).
+    """
+    _run_metrics(a, b, ("sfid",), kw)
 
 
 @cli.command()
@@ -452,8 +494,9 @@ def inception_score_command(sources, **kw):
 @cli.command(name="eval")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@click.option("--metrics", default="fid,kid,prdc", show_default=True,
-              help="Comma-separated: fid, kid, prdc, is (is needs weights with the logits head).")
+@click.option("--metrics", default=None,
+              help="Comma-separated: fid, sfid, kid, prdc, is (is needs weights with the logits head). "
+                   "Default: fid,sfid,kid,prdc, less those the given stats files cannot give (a note says which).")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0,
               help="Bootstrap FID over B resamples of the features: interval and std.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
@@ -467,7 +510,7 @@ def eval_command(a, b, metrics, bootstrap, confidence, fid_inf, fid_inf_points, 
     """Every metric between A (reference) and B from one feature pass: text or --json.
 
     A and B are image sources or stats files; KID/PRDC/IS/--bootstrap/--fid-inf need the raw
-    features of a stats file (`ganeval stats --save-features`).
+    pool3 features of a stats file (kept by `ganeval stats` for sets up to 50,000 images).
     """
     _run_metrics(a, b, metrics, kw, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
                  fid_inf_points=fid_inf_points)

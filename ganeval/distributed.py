@@ -201,18 +201,18 @@ def combine_stats(stats):
 
 
 def reduce_stats(stats, source):
-    """Combine this rank's FeatureStats and what its source read with every other rank's.
+    """Combine this rank's StatsSet and what its source read with every other rank's.
 
-    ``stats``: this rank's FeatureStats (float64 moments, features when kept); ``source``: this
-    rank's ImageSource (digests, positions, skipped files). Returns ``(combined FeatureStats,
-    fingerprint, skipped file names)``, identical on every rank. Shardable sources are put
-    back in global position order; iterables (each rank its own images) in rank order.
+    ``stats``: this rank's StatsSet (float64 moments per feature space, features when kept);
+    ``source``: this rank's ImageSource (digests, positions, skipped files). Returns ``(combined
+    StatsSet, fingerprint, skipped file names)``, identical on every rank. Shardable sources are
+    put back in global position order; iterables (each rank its own images) in rank order.
     """
     from ganeval.io.sources import combine_digests
+    from ganeval.stats import StatsSet
 
-    combined = _fold_moments(stats)
-    dim = combined.dim
     shardable = bool(source.shardable)
+    offsets = None
     positions = np.asarray(source.positions, dtype=np.int64)
     digests = np.frombuffer(b"".join(source.digests), dtype=np.uint8).reshape(-1, 32)
     all_positions = all_gather_arrays(positions)
@@ -231,13 +231,16 @@ def reduce_stats(stats, source):
     pairs = sorted(zip(np.concatenate(skipped_positions).tolist(), sum(skipped_names, [])), key=lambda t: t[0])
     skipped = [name for _, name in pairs]
 
-    if stats.keep_features:
-        features = stats.features if stats.count else np.zeros((0, dim), np.float32)
-        kept = np.setdiff1d(positions, np.asarray(source.skipped_positions, dtype=np.int64), assume_unique=True)
-        all_features = all_gather_arrays(features.astype(np.float32))
-        all_kept = all_gather_arrays(kept.astype(np.int64))
-        if not shardable:
-            all_kept = [k + o for k, o in zip(all_kept, offsets)]
-        order = np.argsort(np.concatenate(all_kept), kind="stable")
-        combined._features = [np.concatenate(all_features)[order]]
-    return combined, fingerprint, skipped
+    spaces = {}
+    for space, space_stats in stats.spaces.items():  # the same order on every rank
+        combined = spaces[space] = _fold_moments(space_stats)
+        if space_stats.keep_features:
+            features = space_stats.features if space_stats.count else np.zeros((0, combined.dim), np.float32)
+            kept = np.setdiff1d(positions, np.asarray(source.skipped_positions, dtype=np.int64), assume_unique=True)
+            all_features = all_gather_arrays(features.astype(np.float32))
+            all_kept = all_gather_arrays(kept.astype(np.int64))
+            if not shardable:
+                all_kept = [k + o for k, o in zip(all_kept, offsets)]
+            order = np.argsort(np.concatenate(all_kept), kind="stable")
+            combined._features = [np.concatenate(all_features)[order]]
+    return StatsSet(spaces, dict(stats.shared), extractor=stats.extractor), fingerprint, skipped

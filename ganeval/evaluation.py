@@ -1,12 +1,13 @@
-"""Every metric from one set of features: FID (with bootstrap interval and FID∞), KID,
+"""Every metric from one feature pass: FID (with bootstrap interval and FID∞), sFID, KID,
 precision/recall/density/coverage and Inception Score.
 
     import ganeval.evaluation as ev
     report = ev.evaluate("real/", "samples/", metrics=("fid", "kid", "prdc"), bootstrap=100)
     report["kid"]["mean"], report["prdc"]["precision"]
 
-Each side is an image source (features computed once and kept), a FeatureStats, or a stats
-file; KID and PRDC need the raw features of both sides (``ganeval stats --save-features``).
+Each side is an image source (features computed once and kept), a StatsSet/FeatureStats, or a
+stats file; KID and PRDC need the raw pool3 features of both sides (``ganeval stats`` keeps them
+for sets of up to 50,000 images); sFID needs the ``spatial`` space.
 A is the reference (real) side: PRDC measures B against A, FID∞ subsamples B against A's
 full statistics.
 """
@@ -25,12 +26,60 @@ from ganeval.metrics.bootstrap import bootstrap_fid, fid_infinity
 from ganeval.metrics.inception_score import inception_score
 from ganeval.metrics.kid import kid
 from ganeval.metrics.prdc import prdc
-from ganeval.stats import FeatureStats, check_compatible
+from ganeval.stats import FeatureStats, StatsSet, as_stats_set, check_compatible
 
-__all__ = ["METRICS", "evaluate", "evaluate_stats", "load_side", "parse_metrics", "inception_score_of"]
+__all__ = ["METRICS", "METRIC_SPACES", "evaluate", "evaluate_stats", "load_side", "parse_metrics",
+           "inception_score_of", "spaces_for", "check_before_extraction"]
 
-METRICS = ("fid", "kid", "prdc", "is")
+METRICS = ("fid", "sfid", "kid", "prdc", "is")
+METRIC_SPACES = {"fid": "pool3", "sfid": "spatial", "kid": "pool3", "prdc": "pool3", "is": "pool3"}
+"""The feature space each metric is computed on."""
 _NEED_FEATURES = {"kid", "prdc"}
+DEFAULT_METRICS = ("fid", "sfid", "kid", "prdc")
+
+
+def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[tuple[str, ...], list[str]]:
+    """``metrics`` less those that loaded statistics sides cannot give: (kept, reasons for the rest).
+
+    Image sources can give everything; a stats file without the spatial space cannot give sFID,
+    one without raw pool3 features cannot give KID/PRDC.
+    """
+    kept, reasons = [], []
+    for metric in metrics:
+        for side, name in zip(sides, names):
+            if not isinstance(side, (FeatureStats, StatsSet)):
+                continue
+            side = as_stats_set(side)
+            if METRIC_SPACES[metric] not in side:
+                reasons.append(f"{metric} left out: {name} has no {METRIC_SPACES[metric]} features "
+                               f"(`ganeval stats SOURCE -o {name}` adds them)")
+                break
+            if metric in _NEED_FEATURES and side.features is None:
+                reasons.append(f"{metric} left out: {name} holds no raw features "
+                               f"(`ganeval stats SOURCE -o {name} --save-features` keeps them)")
+                break
+        else:
+            kept.append(metric)
+    return tuple(kept), reasons
+
+
+def spaces_for(metrics: Sequence[str]) -> tuple[str, ...]:
+    """The feature spaces a run must compute for ``metrics`` (pool3 always: it carries the mode checks)."""
+    return tuple(dict.fromkeys(["pool3", *(METRIC_SPACES[m] for m in metrics)]))
+
+
+def check_before_extraction(sides, names, spaces, extractor, *, allow_mismatch: bool = False) -> None:
+    """Before any image is read: every loaded statistics side must hold ``spaces`` and agree with
+    ``extractor`` (mode, weights, precision, dimension) on each of them; one line naming the file."""
+    for side, name in zip(sides, names):
+        if not isinstance(side, (FeatureStats, StatsSet)):
+            continue
+        side = as_stats_set(side)
+        for space in spaces:
+            stats = side[space]  # names the file and the command that adds a missing space
+            if not allow_mismatch and extractor is not None:
+                check_compatible(stats.provenance, extractor.space_provenance(space), name,
+                                 "the features these settings compute")
 
 
 def parse_metrics(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -42,12 +91,12 @@ def parse_metrics(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | None = None, **options) -> FeatureStats:
-    """``obj`` as FeatureStats: images are computed with their features kept; a stats file is loaded
-    with its features. ``need_features``: refuse statistics without raw features."""
+def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | None = None, **options) -> StatsSet:
+    """``obj`` as a StatsSet: images are computed with their pool3 features kept; a stats file is
+    loaded with its features. ``need_features``: refuse statistics without raw pool3 features."""
     name = str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
-    if isinstance(obj, FeatureStats):
-        stats = obj
+    if isinstance(obj, (FeatureStats, StatsSet)):
+        stats = as_stats_set(obj)
         name = str(stats.provenance.get("file", name))
     elif isinstance(obj, (str, Path)) and is_stats_file(obj):
         stats = load_stats(obj, with_features=True)
@@ -56,7 +105,7 @@ def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | Non
     if need_features and stats.features is None:
         raise GanevalError(f"{name}: these statistics hold no raw features, which KID/PRDC/IS/bootstrap/FID∞ need; "
                            f"recompute them with `ganeval stats SOURCE -o {name} --save-features`, or pass the images")
-    return stats
+    return as_stats_set(stats)
 
 
 def _inception_score(stats: FeatureStats, extractor, name: str, splits: int, allow_mismatch: bool) -> dict:
@@ -72,15 +121,21 @@ def _inception_score(stats: FeatureStats, extractor, name: str, splits: int, all
             "logits_head_sha256": extractor.logits_head_sha256}
 
 
-def evaluate_stats(stats_a: FeatureStats, stats_b: FeatureStats, metrics: Sequence[str] = ("fid", "kid", "prdc"), *,
+def evaluate_stats(stats_a, stats_b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *,
                    bootstrap: int = 0, confidence: float = 0.95, fid_inf: bool = False, fid_inf_points: int = 15,
                    kid_subsets: int = 100, kid_subset_size: int = 1000, k_pr: int = 3, k_dc: int = 5,
                    is_splits: int = 10, metric_seed: int = 0, allow_mismatch: bool = False,
                    names: tuple[str, str] = ("A", "B"), extractor=None, device=None) -> dict:
-    """The metrics of two loaded statistics (see :func:`evaluate`); returns a JSON-ready dict."""
+    """The metrics of two loaded statistics (StatsSet or FeatureStats; see :func:`evaluate`);
+    returns a JSON-ready dict."""
     metrics = parse_metrics(metrics)
-    if not allow_mismatch:
-        check_compatible(stats_a.provenance, stats_b.provenance, names[0], names[1])
+    sets = as_stats_set(stats_a), as_stats_set(stats_b)
+    for space in spaces_for(metrics):
+        for side in sets:
+            side[space]  # a missing space is one line naming the file and the fix
+        if not allow_mismatch:
+            check_compatible(sets[0][space].provenance, sets[1][space].provenance, names[0], names[1])
+    stats_a, stats_b = sets[0]["pool3"], sets[1]["pool3"]
     if stats_a.dim != stats_b.dim:
         raise GanevalError(f"{names[0]} has {stats_a.dim}-d features and {names[1]} has {stats_b.dim}-d")
     feats = [s.features for s in (stats_a, stats_b)]
@@ -109,6 +164,8 @@ def evaluate_stats(stats_a: FeatureStats, stats_b: FeatureStats, metrics: Sequen
                                  "counts": result.counts.tolist(), "fids": result.fids.tolist()}
     elif bootstrap or fid_inf:
         raise GanevalError("--bootstrap and --fid-inf refine FID; include fid in --metrics")
+    if "sfid" in metrics:
+        report["sfid"] = api.fid_from_stats(sets[0], sets[1], allow_mismatch=True, names=names, space="spatial")
     if "kid" in metrics:
         result = kid(feats[0], feats[1], num_subsets=kid_subsets, subset_size=kid_subset_size, seed=metric_seed,
                      device=device)
@@ -143,13 +200,17 @@ def evaluate(a, b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *, bootstrap
     names = tuple(str(x) if isinstance(x, (str, Path)) else type(x).__name__ for x in (a, b))
     sides = [load_stats(x, with_features=True) if isinstance(x, (str, Path)) and is_stats_file(x) else x
              for x in (a, b)]
-    known_modes = [s.provenance["mode"] for s in sides if isinstance(s, FeatureStats) and "mode" in s.provenance]
+    known_modes = [s.provenance["mode"] for s in sides if isinstance(s, (FeatureStats, StatsSet))
+                   and "mode" in s.provenance]
     if options.get("mode") is None:
         options["mode"] = known_modes[0] if known_modes else DEFAULT_MODE
+    options.setdefault("features", spaces_for(metrics))
     need = bool(_NEED_FEATURES & set(metrics))
     extractor = None
+    if "is" in metrics or not all(isinstance(s, (FeatureStats, StatsSet)) for s in sides):
+        extractor = api.inception_for(options)  # built now so that mismatches fail before images are read
+    check_before_extraction(sides, names, spaces_for(metrics), extractor, allow_mismatch=allow_mismatch)
     if "is" in metrics:  # fail on weights without a logits head before spending time on features
-        extractor = api.inception_for(options)
         extractor.require_logits()
     stats = [load_side(side, need_features=need, **options) for side in sides]
     report = evaluate_stats(stats[0], stats[1], metrics, bootstrap=bootstrap, confidence=confidence,

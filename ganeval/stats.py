@@ -1,4 +1,5 @@
-"""FeatureStats: streaming float64 mean and covariance of feature vectors.
+"""FeatureStats: streaming float64 mean and covariance of feature vectors, and StatsSet: the
+statistics of one image set, one FeatureStats per named feature space (pool3, spatial, ...).
 
 Memory is O(d²) whatever the number of images: each batch is reduced to its count,
 mean and centred scatter matrix, and folded into the running totals with Chan et al.'s
@@ -168,21 +169,172 @@ class FeatureStats:
     # ---------------------------------------------------------------- files
 
     def save(self, path, *, overwrite: bool = True) -> None:
-        """Write to an HDF5 stats file atomically (see ``ganeval.io.statsfile``)."""
+        """Write to an HDF5 stats file atomically, as a one-space file (see ``ganeval.io.statsfile``)."""
         from ganeval.io.statsfile import save_stats
 
         save_stats(self, path, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path) -> "FeatureStats":
-        """Read an HDF5 stats file written by :meth:`save`."""
+    def load(cls, path, space: str = "pool3") -> "FeatureStats":
+        """Read one feature space of an HDF5 stats file (``StatsSet.load`` reads them all)."""
         from ganeval.io.statsfile import load_stats
 
-        return load_stats(path)
+        return load_stats(path)[space]
 
     def __repr__(self) -> str:
         mode = self.provenance.get("mode", "?")
         return f"FeatureStats(count={self.count}, dim={self.dim}, mode={mode!r})"
+
+
+class StatsSet:
+    """The statistics of one image set: one :class:`FeatureStats` per feature space, from one pass.
+
+    ``spaces``: {space name: FeatureStats}, e.g. {"pool3": ..., "spatial": ...}. Each space's
+    provenance is complete on its own (extractor, weights, mode, precision, dim, layer, source),
+    so a single space can be compared, saved or merged without the set. ``shared`` holds what
+    describes the image set rather than a space (source, fingerprint, created, skipped files:
+    :data:`SHARED_KEYS`).
+
+    ``count``, ``mu``, ``sigma``, ``features``, ``dim`` and ``provenance`` are the primary space's
+    (pool3 when present): the statistics FID uses, so code written for one FeatureStats keeps working.
+    """
+
+    def __init__(self, spaces: dict[str, FeatureStats], shared: dict[str, Any] | None = None, *,
+                 extractor=None):
+        if not spaces:
+            raise GanevalError("a statistics set needs at least one feature space")
+        self.spaces = dict(spaces)
+        self.shared: dict[str, Any] = dict(shared or {})
+        self.extractor = extractor
+
+    @classmethod
+    def for_extractor(cls, extractor, *, keep_features=False) -> "StatsSet":
+        """Empty accumulators for every space of ``extractor`` (see ``InceptionExtractor.extract``).
+
+        ``keep_features``: True/False for every space, or a collection of the space names whose raw
+        features are kept.
+        """
+        keep = set(extractor.spaces) if keep_features is True else set(keep_features or ())
+        return cls({space: FeatureStats(dim, provenance=extractor.space_provenance(space), keep_features=space in keep)
+                    for space, dim in extractor.space_dims.items()}, extractor=extractor)
+
+    # ---------------------------------------------------------------- accumulation
+
+    def update(self, images) -> dict:
+        """Add images (as for ``FeatureStats.update``) to every space; returns {space: features}."""
+        if self.extractor is None:
+            raise GanevalError("these statistics have no feature extractor attached; use add_features")
+        features = self.extractor.extract(images)
+        self.add_features(features)
+        return features
+
+    def add_features(self, features: dict) -> None:
+        """Add {space: [N, d] features} (one batch of every space of this set)."""
+        for space, stats in self.spaces.items():
+            stats.add_features(features[space])
+
+    def merge(self, other) -> "StatsSet":
+        """Fold ``other`` (a StatsSet with the same spaces, or a FeatureStats of a one-space set)
+        into ``self`` exactly; returns ``self``."""
+        other = as_stats_set(other)
+        missing = sorted(set(self.spaces) ^ set(other.spaces))
+        if missing:
+            raise GanevalError(f"cannot merge statistics with different feature spaces ({', '.join(missing)})")
+        for space, stats in self.spaces.items():
+            stats.merge(other.spaces[space])
+        return self
+
+    def annotate(self, **provenance) -> None:
+        """Record shared provenance (source, fingerprint, ...) on the set and on every space."""
+        self.shared.update(provenance)
+        for stats in self.spaces.values():
+            stats.provenance.update(provenance)
+
+    # ---------------------------------------------------------------- access
+
+    def __getitem__(self, space: str) -> FeatureStats:
+        if space not in self.spaces:
+            name = self.shared.get("file") or self.shared.get("source") or "these statistics"
+            raise GanevalError(
+                f"{name}: has no '{space}' features (it holds {', '.join(self.spaces)}); recompute it with "
+                f"`ganeval stats SOURCE -o FILE --features {','.join(dict.fromkeys([*self.spaces, space]))}`")
+        return self.spaces[space]
+
+    def __contains__(self, space: str) -> bool:
+        return space in self.spaces
+
+    @property
+    def primary(self) -> FeatureStats:
+        """pool3 when present, else the first space."""
+        return self.spaces.get("pool3") or next(iter(self.spaces.values()))
+
+    @property
+    def count(self) -> int:
+        return self.primary.count
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """The primary space's provenance (which includes the shared part)."""
+        return self.primary.provenance
+
+    @property
+    def dim(self) -> int | None:
+        return self.primary.dim
+
+    @property
+    def mu(self) -> np.ndarray:
+        """The primary space's mean, float64 [d]."""
+        return self.primary.mu
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """The primary space's covariance, float64 [d, d]."""
+        return self.primary.sigma
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """The primary space's raw features, float32 [N, d], when kept."""
+        return self.primary.features
+
+    @property
+    def keep_features(self) -> bool:
+        return self.primary.keep_features
+
+    # ---------------------------------------------------------------- files
+
+    def save(self, path, *, overwrite: bool = True) -> None:
+        """Write every space to an HDF5 stats file (format 2) atomically (see ``ganeval.io.statsfile``)."""
+        from ganeval.io.statsfile import save_stats
+
+        save_stats(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path, *, with_features: bool = False) -> "StatsSet":
+        """Read an HDF5 stats file (format 1 or 2)."""
+        from ganeval.io.statsfile import load_stats
+
+        return load_stats(path, with_features=with_features)
+
+    def __repr__(self) -> str:
+        return f"StatsSet(count={self.count}, spaces={list(self.spaces)}, mode={self.primary.provenance.get('mode')!r})"
+
+
+def as_stats_set(stats) -> StatsSet:
+    """A StatsSet as it is; a lone FeatureStats as a one-space set (named by its extractor's suffix)."""
+    if isinstance(stats, StatsSet):
+        return stats
+    extractor = str(stats.provenance.get("extractor", ""))
+    space = extractor.rsplit("/", 1)[-1] if "/" in extractor else "pool3"
+    return StatsSet({space: stats}, {k: v for k, v in stats.provenance.items() if k in SHARED_KEYS})
+
+
+SHARED_KEYS = ("source", "source_fingerprint", "created", "skipped_files", "max_images", "seed", "merged_from", "file")
+"""Provenance keys that describe the image set rather than one feature space (stored once per file)."""
+
+
+def space_of(stats, space: str) -> FeatureStats:
+    """The ``space`` statistics of a StatsSet, or a FeatureStats itself when it is that space."""
+    return as_stats_set(stats)[space]
 
 
 def check_compatible(a: dict, b: dict, name_a: str, name_b: str) -> None:

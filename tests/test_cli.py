@@ -67,11 +67,11 @@ def test_stats_then_fid_matches_independent_reference(demo_dirs, capsys):
     code, out, err = run(["stats", str(real), "-o", str(stats_path), "--workers", "0"], capsys)
     assert code == 0, err
     with h5py.File(stats_path) as h5:
-        assert h5["mu"].shape == (2048,) and h5["sigma"].shape == (2048, 2048)
-        assert h5.attrs["image_count"] == N_IMAGES and h5.attrs["mode"] == "tf1"
+        assert h5["pool3/mu"].shape == (2048,) and h5["pool3/sigma"].shape == (2048, 2048)
+        assert h5.attrs["image_count"] == N_IMAGES and h5["pool3"].attrs["mode"] == "tf1"
         assert h5.attrs["source"] == str(real.resolve())
         assert h5.attrs["source_fingerprint"].startswith("sha256:")
-        assert len(h5.attrs["weights_sha256"]) == 64
+        assert len(h5["pool3"].attrs["weights_sha256"]) == 64
     code, out, err = run(["fid", str(stats_path), str(perturbed), "--workers", "0"], capsys)
     assert code == 0, err
     value = float(out.strip())
@@ -102,7 +102,7 @@ def test_mismatched_modes_are_refused_unless_allowed(demo_dirs, tmp_path, capsys
     assert run(["stats", str(real), "-o", str(a), "--workers", "0", "--max-images", "4", "--save-features"],
                capsys)[0] == 0
     with h5py.File(a) as h5:
-        assert h5["features"].shape == (4, 2048) and h5["features"].dtype == np.float32
+        assert h5["pool3/features"].shape == (4, 2048) and h5["pool3/features"].dtype == np.float32
     assert run(["stats", str(real), "-o", str(b), "--mode", "clean", "--workers", "0", "--max-images", "4"],
                capsys)[0] == 0
     code, out, err = run(["fid", str(a), str(b)], capsys)

@@ -61,9 +61,9 @@ def test_npz_round_trips_are_bit_exact(tmp_path):
     stats = import_npz(tmp_path / "ref.npz", mode="pytorch-fid", network="tf-inception", count=3000)
     stats.save(tmp_path / "ref.h5")
     with h5py.File(tmp_path / "ref.h5") as h5:
-        assert np.array_equal(h5["mu"][()], mu) and np.array_equal(h5["sigma"][()], sigma)
-        assert h5.attrs["imported_from"] == str((tmp_path / "ref.npz").resolve())
-        assert len(h5.attrs["imported_file_sha256"]) == 64 and h5.attrs["weights_sha256"] == TF_INCEPTION_DIGEST
+        assert np.array_equal(h5["pool3/mu"][()], mu) and np.array_equal(h5["pool3/sigma"][()], sigma)
+        assert h5["pool3"].attrs["imported_from"] == str((tmp_path / "ref.npz").resolve())
+        assert len(h5["pool3"].attrs["imported_file_sha256"]) == 64 and h5["pool3"].attrs["weights_sha256"] == TF_INCEPTION_DIGEST
     export_npz(tmp_path / "ref.h5", tmp_path / "back.npz")
     with np.load(tmp_path / "back.npz") as back:
         assert np.array_equal(back["mu"], mu) and np.array_equal(back["sigma"], sigma)
@@ -73,7 +73,7 @@ def test_npz_round_trips_are_bit_exact(tmp_path):
     export_npz(tmp_path / "ours.h5", tmp_path / "ours.npz")
     import_npz(tmp_path / "ours.npz", mode="tf1", network="unknown", count=40).save(tmp_path / "again.h5")
     with h5py.File(tmp_path / "ours.h5") as h1, h5py.File(tmp_path / "again.h5") as h2:
-        assert np.array_equal(h1["mu"][()], h2["mu"][()]) and np.array_equal(h1["sigma"][()], h2["sigma"][()])
+        assert np.array_equal(h1["pool3/mu"][()], h2["pool3/mu"][()]) and np.array_equal(h1["pool3/sigma"][()], h2["pool3/sigma"][()])
 
 
 def test_cleanfid_files_import_and_export(tmp_path):
@@ -164,7 +164,7 @@ def photos(tmp_path_factory):
 
 def stored_features(path):
     with h5py.File(path) as h5:
-        return h5["features"][()].astype(np.float64)
+        return h5["pool3/features"][()].astype(np.float64)
 
 
 def test_eval_reports_every_metric_from_stored_features(photos, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from ganeval.errors import GanevalError
 from ganeval.io.statsfile import load_stats, save_stats
-from ganeval.stats import FeatureStats
+from ganeval.stats import FeatureStats, StatsSet
 
 PROVENANCE = {"extractor": "test", "weights_sha256": "abc", "mode": "tf1", "precision": "fp32", "feature_dim": 16}
 
@@ -76,12 +77,13 @@ def test_hdf5_round_trip_with_provenance_and_features(tmp_path):
     path = tmp_path / "s.h5"
     stats.save(path)
     with h5py.File(path) as h5:
-        assert h5["mu"].dtype == np.float64 and h5["sigma"].shape == (16, 16)
-        assert int(h5["count"][()]) == 40 and h5.attrs["format"] == "ganeval-stats"
-        assert h5.attrs["image_count"] == 40 and h5.attrs["mode"] == "tf1"
+        assert h5["pool3/mu"].dtype == np.float64 and h5["pool3/sigma"].shape == (16, 16)
+        assert int(h5["pool3/count"][()]) == 40 and h5.attrs["format"] == "ganeval-stats"
+        assert h5.attrs["image_count"] == 40 and h5["pool3"].attrs["mode"] == "tf1"
         assert json.loads(h5.attrs["skipped_files"]) == ["/data/x/bad.png"]
-        assert h5["features"].dtype == np.float32 and h5["features"].compression == "gzip"
-        assert "ganeval_version" in h5.attrs and h5.attrs["format_version"] == 1
+        assert json.loads(h5.attrs["spaces"]) == ["pool3"]
+        assert h5["pool3/features"].dtype == np.float32 and h5["pool3/features"].compression == "gzip"
+        assert "ganeval_version" in h5.attrs and h5.attrs["format_version"] == 2
     loaded = load_stats(path, with_features=True)
     assert np.array_equal(loaded.mu, stats.mu) and np.array_equal(loaded.sigma, stats.sigma)
     assert loaded.count == 40 and loaded.provenance["skipped_files"] == ["/data/x/bad.png"]
@@ -149,3 +151,78 @@ def test_loaded_covariance_is_bit_exact(tmp_path):
     assert np.array_equal(loaded.sigma, stats.sigma) and np.array_equal(loaded.mu, stats.mu)
     loaded.save(tmp_path / "again.h5")
     assert np.array_equal(load_stats(tmp_path / "again.h5").sigma, stats.sigma)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_format_1_file_written_by_ganeval_0_1_loads_unchanged():
+    """tests/data/v1-stats-16d.h5: written by ganeval 0.1's own save_stats (16-d, 12 images, features kept)."""
+    loaded = load_stats(DATA / "v1-stats-16d.h5", with_features=True)
+    assert list(loaded.spaces) == ["pool3"] and loaded.count == 12
+    direct = accumulate(loaded.features.astype(np.float64))
+    np.testing.assert_allclose(loaded.mu, direct.mu, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(loaded.sigma, direct.sigma, rtol=1e-5, atol=1e-6)
+    assert loaded["pool3"].provenance["mode"] == "tf1" and loaded.provenance["skipped_files"] == ["/data/v1-set/bad.png"]
+    assert loaded["pool3"].provenance["source"] == "/data/v1-set"
+
+
+def test_several_spaces_round_trip_and_missing_space_names_the_fix(tmp_path):
+    a, b = accumulate(features(30, seed=1), keep_features=True), accumulate(features(30, seed=2)[:, :8])
+    a.provenance.update(extractor="inception-v3-tf-2015-12-05/pool3", source="/data/x")
+    b.provenance.update(extractor="inception-v3-tf-2015-12-05/spatial", layer="mixed_6/conv:0", source="/data/x")
+    both = StatsSet({"pool3": a, "spatial": b}, {"source": "/data/x"})
+    both.save(tmp_path / "two.h5")
+    loaded = StatsSet.load(tmp_path / "two.h5", with_features=True)
+    assert list(loaded.spaces) == ["pool3", "spatial"]
+    assert np.array_equal(loaded["spatial"].sigma, b.sigma) and loaded["spatial"].dim == 8
+    assert loaded["spatial"].provenance["layer"] == "mixed_6/conv:0" and loaded["spatial"].features is None
+    assert np.array_equal(loaded.features, a.features)  # the primary (pool3) space
+    only_pool3 = StatsSet({"pool3": a})
+    only_pool3.save(tmp_path / "one.h5")
+    with pytest.raises(GanevalError) as info:
+        StatsSet.load(tmp_path / "one.h5")["spatial"]
+    message = str(info.value)
+    assert "one.h5" in message and "--features pool3,spatial" in message
+
+
+def _tamper(path, edit):
+    with h5py.File(path, "r+") as h5:
+        edit(h5)
+
+
+def test_malformed_stats_files_are_refused_by_name_before_reading(tmp_path):
+    good = tmp_path / "good.h5"
+    stats = accumulate(features(20), keep_features=True)
+    stats.save(good)
+    edits = {
+        "count-not-scalar.h5": (lambda h5: (h5["pool3"].__delitem__("count"),
+                                            h5["pool3"].create_dataset("count", data=np.array([20, 20]))), "count"),
+        "bad-json.h5": (lambda h5: h5.attrs.__setitem__("skipped_files", "[not json"), "not valid JSON"),
+        "string-mu.h5": (lambda h5: (h5["pool3"].__delitem__("mu"),
+                                     h5["pool3"].create_dataset("mu", data=np.array([b"x"] * 16))), "'mu'"),
+        "huge.h5": (lambda h5: (h5["pool3"].__delitem__("sigma"),  # declared 2**20 x 2**20, never allocated
+                                h5["pool3"].create_dataset("sigma", shape=(2**20, 2**20), dtype="f8")), "inconsistent"),
+        "rows.h5": (lambda h5: (h5["pool3"].__delitem__("features"),
+                                h5["pool3"].create_dataset("features", data=np.zeros((7, 16), np.float32))), "features"),
+        "nan-features.h5": (lambda h5: h5["pool3/features"].__setitem__((0, 0), np.nan), "NaN"),
+        "asymmetric.h5": (lambda h5: h5["pool3/sigma"].__setitem__((0, 1), 1e3), "not symmetric"),
+        "spaces-lie.h5": (lambda h5: h5.attrs.__setitem__("spaces", '["pool3", "spatial"]'), "does not hold"),
+    }
+    for name, (edit, expected) in edits.items():
+        path = tmp_path / name
+        path.write_bytes(good.read_bytes())
+        _tamper(path, edit)
+        with pytest.raises(GanevalError) as info:
+            load_stats(path, with_features=True)
+        message = str(info.value)
+        assert name in message and expected in message and "\n" not in message, (name, message)
+
+
+def test_fid_errors_name_the_file_the_bad_covariance_came_from(tmp_path):
+    from ganeval.api import fid_from_stats
+
+    good = accumulate(features(20, seed=1))
+    bad = FeatureStats.from_moments(20, np.zeros(16), -np.eye(16), {"file": "bad.h5"})
+    with pytest.raises(GanevalError, match=r"covariance of bad\.h5 \[pool3\]"):
+        fid_from_stats(good, bad, names=("good.h5", "bad.h5"))

@@ -25,11 +25,21 @@ from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
 
-__all__ = ["InceptionV3TF", "FEATURE_DIM", "NUM_LOGITS", "INPUT_SIZE"]
+__all__ = ["InceptionV3TF", "FEATURE_DIM", "NUM_LOGITS", "INPUT_SIZE", "SPACES", "SPATIAL_CHANNELS"]
 
 FEATURE_DIM = 2048
 NUM_LOGITS = 1008  # TF's ImageNet head: 1000 classes plus 8 unused entries
 INPUT_SIZE = 299
+SPATIAL_CHANNELS = 7  # the ADM evaluator keeps the first 7 of mixed_6/conv's 192 channels
+SPATIAL_DIM = 17 * 17 * SPATIAL_CHANNELS  # 2023
+
+SPACES = {
+    # name: (dimension, the TF graph tensor it reproduces)
+    "pool3": (FEATURE_DIM, "pool_3:0"),
+    "spatial": (SPATIAL_DIM, "mixed_6/conv:0[..., :7] flattened (h, w, c)"),
+    "logits": (NUM_LOGITS, "softmax/logits:0 (pool3 · W + b)"),
+}
+"""The feature spaces one forward pass of :class:`InceptionV3TF` can return."""
 
 _IntPair = Union[int, tuple[int, int]]
 
@@ -272,18 +282,47 @@ class InceptionV3TF(nn.Module):
         _check_input(x.shape)
         return self.layers(x).reshape(-1, FEATURE_DIM)
 
-    def logits(self, x: Tensor) -> Tensor:
-        """Raw (pre-softmax) classifier outputs.
+    def forward_spaces(self, x: Tensor, spaces: Sequence[str]) -> tuple[Tensor, ...]:
+        """Several feature spaces (names from :data:`SPACES`) from one pass, in the order asked.
 
-        ``x``: as for :meth:`forward`. Returns float32 [N, 1008].
-        Raises :class:`GanevalError` when the weights carry no classifier.
+        ``x``: as for :meth:`forward`. ``spatial`` is the ADM evaluator's sFID feature: the
+        ReLU output of ``mixed_6``'s 1x1 branch ([N, 192, 17, 17] here, NHWC in TF), its first
+        7 channels flattened in TF's (h, w, c) order → float32 [N, 2023].
         """
+        _check_input(x.shape)
+        unknown = [s for s in spaces if s not in SPACES]
+        if unknown:
+            raise GanevalError(f"unknown Inception feature space(s) {unknown}; choose from {', '.join(SPACES)}")
+        if "logits" in spaces:
+            self._require_head()
+        found: dict[str, Tensor] = {}
+        for name, block in self.layers.named_children():
+            if name == "mixed_6" and "spatial" in spaces:
+                branch = block.conv(x)  # the same tensor the block concatenates first
+                x = torch.cat([branch, block.tower(x), block.tower_1(x), block.tower_2(x)], 1)
+                found["spatial"] = branch[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(-1, SPATIAL_DIM)
+            else:
+                x = block(x)
+        found["pool3"] = x.reshape(-1, FEATURE_DIM)
+        if "logits" in spaces:
+            found["logits"] = self.output(found["pool3"])
+        return tuple(found[s] for s in spaces)
+
+    def _require_head(self) -> None:
         if self.output is None:
             raise GanevalError(
                 "these Inception weights have no logits head (output layer 2048->1008); "
                 "use weights that include it, e.g. NVIDIA's inception-2015-12-05.pt or "
                 "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
             )
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Raw (pre-softmax) classifier outputs.
+
+        ``x``: as for :meth:`forward`. Returns float32 [N, 1008].
+        Raises :class:`GanevalError` when the weights carry no classifier.
+        """
+        self._require_head()
         return self.output(self.forward(x))
 
 

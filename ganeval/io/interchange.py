@@ -22,7 +22,6 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
-import h5py
 import numpy as np
 
 from ganeval.errors import GanevalError
@@ -31,7 +30,7 @@ from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import MODES
 from ganeval.extractors.weights import TF_INCEPTION_DIGEST
 from ganeval.io.statsfile import HDF5_SIGNATURE, load_stats
-from ganeval.stats import COMPATIBILITY_KEYS, FeatureStats, utc_timestamp
+from ganeval.stats import COMPATIBILITY_KEYS, FeatureStats, StatsSet, as_stats_set, utc_timestamp
 
 __all__ = ["NETWORKS", "CLEANFID_MODES", "import_npz", "export_npz", "export_cleanfid", "merge_stats",
            "cleanfid_file_names"]
@@ -150,11 +149,10 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
 
 def _exact_arrays(stats_or_path) -> tuple[np.ndarray, np.ndarray, FeatureStats]:
     """(mu, sigma) exactly as stored in a stats file (or as a FeatureStats reports them), and the stats."""
-    if isinstance(stats_or_path, FeatureStats):
+    if isinstance(stats_or_path, (FeatureStats, StatsSet)):
         return stats_or_path.mu, stats_or_path.sigma, stats_or_path
-    stats = load_stats(stats_or_path, with_features=True)  # validates, one-line errors
-    with h5py.File(stats_or_path, "r") as h5:
-        return h5["mu"][()], h5["sigma"][()], stats
+    stats = load_stats(stats_or_path, with_features=True)  # validates, one-line errors; sigma as stored, bit for bit
+    return stats.mu, stats.sigma, stats
 
 
 def _write_npz_atomically(path: Path, **arrays) -> None:
@@ -205,14 +203,16 @@ def export_cleanfid(stats_or_path, folder, name: str) -> list[Path]:
     return written
 
 
-def merge_stats(items: Iterable) -> FeatureStats:
-    """Merge shard statistics (stats file paths or FeatureStats) exactly, as one run over all images.
+def merge_stats(items: Iterable) -> StatsSet:
+    """Merge shard statistics (stats file paths, StatsSets or FeatureStats) exactly, as one run over all images.
 
-    Refuses shards that differ in extractor, weights, mode, precision or dimension, and the
-    same shard twice. Raw features are kept only when every shard has them. The result's
-    provenance lists each shard's source, fingerprint, count and file in ``merged_from``.
+    Every feature space the shards have in common is merged. Refuses shards that differ in
+    extractor, weights, mode, precision or dimension, and the same shard twice. Raw features
+    are kept only when every shard has them. The result's provenance lists each shard's
+    source, fingerprint, count and file in ``merged_from``.
     """
-    shards = [item if isinstance(item, FeatureStats) else load_stats(item, with_features=True) for item in items]
+    shards = [as_stats_set(item) if isinstance(item, (FeatureStats, StatsSet))
+              else load_stats(item, with_features=True) for item in items]
     names = [str(s.provenance.get("file", f"shard {i + 1}")) for i, s in enumerate(shards)]
     if len(shards) < 2:
         raise GanevalError("merge needs at least two statistics files")
@@ -231,16 +231,21 @@ def merge_stats(items: Iterable) -> FeatureStats:
                                "each shard may be merged once")
         if fingerprint:
             seen[fingerprint] = name
-    keep_features = all(s.features is not None and len(s.features) == s.count for s in shards)
-    provenance = {k: v for k, v in first.items() if k not in _PER_SOURCE_KEYS}
-    merged = FeatureStats(shards[0].dim, provenance=provenance, keep_features=keep_features)
-    for shard in shards:
-        merged.merge(shard)
+    common = [space for space in shards[0].spaces if all(space in shard for shard in shards)]
+    merged_spaces = {}
+    for space in common:
+        parts = [shard[space] for shard in shards]
+        keep_features = all(p.features is not None and len(p.features) == p.count for p in parts)
+        provenance = {k: v for k, v in parts[0].provenance.items() if k not in _PER_SOURCE_KEYS}
+        merged_spaces[space] = FeatureStats(parts[0].dim, provenance=provenance, keep_features=keep_features)
+        for part in parts:
+            merged_spaces[space].merge(part)
+    merged = StatsSet(merged_spaces)
     record = [{"source": s.provenance.get("source"), "source_fingerprint": s.provenance.get("source_fingerprint"),
                "count": s.count, "file": name} for s, name in zip(shards, names)]
     hasher = hashlib.sha256("\n".join(str(r["source_fingerprint"]) for r in record).encode())
     skipped = [f for s in shards for f in (s.provenance.get("skipped_files") or [])]
-    merged.provenance.update(
+    merged.annotate(
         source=f"merge of {len(shards)} shards: " + ", ".join(str(r["source"]) for r in record),
         source_fingerprint=f"merged:sha256:{hasher.hexdigest()}",
         merged_from=record,

@@ -1,18 +1,21 @@
 """The HDF5 statistics file.
 
-Layout (format version 1):
+Layout, format version 2 (written since ganeval 0.2; docs/file-format.md):
 
-* datasets ``mu`` float64 [d], ``sigma`` float64 [d, d] (unbiased covariance),
-  ``count`` int64 scalar, and optionally ``features`` float32 [N, d] (chunked, gzip);
-* root attributes: ``format`` = "ganeval-stats", ``format_version``, ``ganeval_version``
-  and the provenance: ``extractor``, ``weights_sha256`` (digest of the network's
-  tensors), ``weights_file_sha256``, ``mode``, ``precision``, ``feature_dim``,
-  ``image_count``, ``source``, ``source_fingerprint``, ``created``, ``skipped_files``
-  (JSON list), ``max_images`` and ``seed`` when a subset was taken; ``merged_from`` (JSON list
-  of {source, source_fingerprint, count, file}) in files written by ``ganeval merge``.
+* root attributes: ``format`` = "ganeval-stats", ``format_version`` = 2, ``ganeval_version``,
+  ``spaces`` (JSON list of the feature spaces, e.g. ["pool3", "spatial"]), ``image_count`` and the
+  provenance the spaces share: ``source``, ``source_fingerprint``, ``created``, ``skipped_files``
+  (JSON list), ``max_images``/``seed`` when a subset was taken, ``merged_from`` (JSON) after a merge;
+* one group per feature space, ``/pool3``, ``/spatial``, ...: datasets ``mu`` float64 [d],
+  ``sigma`` float64 [d, d] (unbiased covariance), ``count`` int64 scalar and optionally
+  ``features`` float32 [N, d] (chunked, gzip); attributes: that space's provenance
+  (``extractor``, ``layer``, ``feature_dim``, ``weights_sha256``, ``mode``, ``precision``, ...).
 
-Files are written to a temporary name in the target folder, flushed, fsynced and then
-renamed, so an interrupted run never leaves a partial file under the final name.
+Format 1 (ganeval 0.1: ``mu``/``sigma``/``count``/``features`` at the root, one pool3 space)
+is read unchanged. Files are written to a temporary name in the target folder, flushed,
+fsynced and then renamed, so an interrupted run never leaves a partial file under the final name.
+Everything read is validated (dtypes, shapes before any data is read, finiteness, symmetry),
+and any problem is one GanevalError line naming the file.
 """
 
 from __future__ import annotations
@@ -26,12 +29,16 @@ import numpy as np
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
-from ganeval.stats import FeatureStats
+from ganeval.stats import SHARED_KEYS, FeatureStats, StatsSet, as_stats_set
 
 FORMAT_NAME = "ganeval-stats"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_JSON_ATTRS = ("skipped_files", "merged_from")
+_JSON_ATTRS = ("skipped_files", "merged_from", "spaces")
+MAX_DIM = 65536
+"""Largest feature dimension read (sigma is d² float64: 32 GiB at this d); larger is refused unread."""
+MAX_FEATURE_BYTES = 64 * 2**30
+"""Largest stored ``features`` dataset read (float32 N x d); larger is refused unread."""
 
 
 def is_stats_file(path) -> bool:
@@ -43,37 +50,48 @@ def is_stats_file(path) -> bool:
         return handle.read(8) == HDF5_SIGNATURE or path.suffix.lower() in (".h5", ".hdf5")
 
 
-def save_stats(stats: FeatureStats, path, *, overwrite: bool = True) -> None:
-    """Write ``stats`` (count ≥ 2) with its provenance to ``path`` atomically."""
+def save_stats(stats, path, *, overwrite: bool = True) -> None:
+    """Write ``stats`` (a StatsSet, or one FeatureStats; count ≥ 2) with its provenance to ``path`` atomically."""
     from ganeval import __version__
 
     path = Path(path)
+    stats = as_stats_set(stats)
     if path.exists() and not overwrite:
         raise GanevalError(f"{path}: already exists; choose another name or remove it first")
     if not path.parent.exists():
         raise GanevalError(f"{path}: folder {path.parent} does not exist; create it first")
-    mu, sigma = stats.mu, stats.sigma  # validates count before anything is written
-    attrs = dict(stats.provenance)
-    attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, ganeval_version=__version__,
-                 image_count=stats.count, feature_dim=int(mu.shape[0]))
+    moments = {space: (s.mu, s.sigma) for space, s in stats.spaces.items()}  # validates counts before writing
+    shared = {k: v for k, v in {**stats.provenance, **stats.shared}.items() if k in SHARED_KEYS}
+    shared.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, ganeval_version=__version__,
+                  image_count=stats.count, spaces=list(stats.spaces))
     with atomic_write(path) as tmp_name:
         with h5py.File(tmp_name, "w") as h5:
-            h5.create_dataset("mu", data=mu)
-            h5.create_dataset("sigma", data=sigma)
-            h5.create_dataset("count", data=np.int64(stats.count))
-            features = stats.features
-            if features is not None:
-                h5.create_dataset("features", data=features, chunks=(min(len(features), 256), features.shape[1]),
-                                  compression="gzip", compression_opts=4, shuffle=True)
-            for key, value in attrs.items():
-                if value is None or key == "file":
-                    continue
-                h5.attrs[key] = json.dumps(value) if key in _JSON_ATTRS else value
+            _write_attrs(h5, shared)
+            for space, space_stats in stats.spaces.items():
+                group = h5.create_group(space)
+                mu, sigma = moments[space]
+                group.create_dataset("mu", data=mu)
+                group.create_dataset("sigma", data=sigma)
+                group.create_dataset("count", data=np.int64(space_stats.count))
+                features = space_stats.features
+                if features is not None and len(features):
+                    group.create_dataset("features", data=features, chunks=(min(len(features), 256), features.shape[1]),
+                                         compression="gzip", compression_opts=4, shuffle=True)
+                own = {k: v for k, v in space_stats.provenance.items() if k not in SHARED_KEYS}
+                own["feature_dim"] = int(mu.shape[0])
+                _write_attrs(group, own)
             h5.flush()
 
 
-def load_stats(path, *, with_features: bool = False) -> FeatureStats:
-    """Read a stats file; any problem becomes a one-line GanevalError naming the file."""
+def _write_attrs(node, attrs: dict) -> None:
+    for key, value in attrs.items():
+        if value is None or key == "file":
+            continue
+        node.attrs[key] = json.dumps(value) if key in _JSON_ATTRS else value
+
+
+def load_stats(path, *, with_features: bool = False) -> StatsSet:
+    """Read a stats file (format 1 or 2) as a StatsSet; any problem is a one-line GanevalError naming the file."""
     path = Path(path)
     if not path.exists():
         raise GanevalError(f"{path}: no such file")
@@ -93,44 +111,95 @@ def load_stats(path, *, with_features: bool = False) -> FeatureStats:
         raise GanevalError(f"{path}: not a ganeval stats file ({what}); {redo}")
     try:
         with h5py.File(path, "r") as h5:
-            attrs = {key: _plain(value) for key, value in h5.attrs.items()}
+            attrs = _read_attrs(h5, path, redo)
             if attrs.get("format") != FORMAT_NAME:
                 raise GanevalError(f"{path}: HDF5 file without ganeval statistics (written by another tool?); {redo}")
-            version = int(attrs.get("format_version", 0))
-            if version > FORMAT_VERSION:
+            version = attrs.get("format_version", 0)
+            if not isinstance(version, int) or version > FORMAT_VERSION:
                 raise GanevalError(
-                    f"{path}: written by a newer ganeval (format {version}, this one reads {FORMAT_VERSION}); "
+                    f"{path}: written by a newer ganeval (format {version}, this one reads up to {FORMAT_VERSION}); "
                     "upgrade ganeval"
                 )
-            for name in ("mu", "sigma", "count"):
-                if name not in h5:
-                    raise GanevalError(f"{path}: stats file lacks the '{name}' dataset (damaged?); {redo}")
-            mu = h5["mu"][()]
-            sigma = h5["sigma"][()]
-            count = int(h5["count"][()])
-            features = h5["features"][()] if with_features and "features" in h5 else None
+            if version >= 2:
+                names = attrs.get("spaces")
+                if not isinstance(names, list) or not names or not all(isinstance(n, str) and n in h5 for n in names):
+                    raise GanevalError(f"{path}: stats file lists feature spaces {names!r} it does not hold (damaged?); "
+                                       f"{redo}")
+                groups = {name: h5[name] for name in names}
+            else:  # format 1: one pool3 space at the root
+                groups = {"pool3": h5}
+            shared = {k: v for k, v in attrs.items() if k in SHARED_KEYS}
+            shared["file"] = str(path)  # "file" is in SHARED_KEYS but never written
+            spaces = {}
+            for name, group in groups.items():
+                own = attrs if version < 2 else _read_attrs(group, path, redo)
+                provenance = {k: v for k, v in own.items()
+                              if k not in ("format", "format_version", "image_count", "spaces")}
+                provenance.update(shared)
+                where = f"{path} [{name}]" if version >= 2 else str(path)
+                spaces[name] = _read_space(group, where, redo, provenance, with_features)
     except GanevalError:
         raise
-    except (OSError, KeyError, ValueError, RuntimeError) as err:
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise GanevalError(f"{path}: unreadable or truncated stats file ({reason}); {redo}") from None
-    d = mu.shape[0] if mu.ndim == 1 else -1
-    if mu.ndim != 1 or sigma.shape != (d, d) or count < 2:
-        raise GanevalError(f"{path}: inconsistent statistics (mu {mu.shape}, sigma {sigma.shape}, count {count}); {redo}")
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
-        raise GanevalError(f"{path}: statistics contain NaN or infinity; {redo}")
+    return StatsSet(spaces, shared)
+
+
+def _read_attrs(node, path: Path, redo: str) -> dict:
+    attrs = {key: _plain(value) for key, value in node.attrs.items()}
     for key in _JSON_ATTRS:
         if key in attrs:
-            attrs[key] = json.loads(attrs[key])
-    provenance = {k: v for k, v in attrs.items() if k not in ("format", "format_version", "image_count")}
-    provenance["file"] = str(path)
+            try:
+                attrs[key] = json.loads(attrs[key])
+            except (TypeError, ValueError):
+                raise GanevalError(f"{path}: attribute '{key}' is not valid JSON (damaged?); {redo}") from None
+    return attrs
+
+
+def _dataset(group, name: str, where: str, redo: str, *, kind: str, ndim: int):
+    """The h5py dataset ``name`` after checking its dtype kind ('f' float, 'i' integer) and rank, unread."""
+    if name not in group or not isinstance(group[name], h5py.Dataset):
+        raise GanevalError(f"{where}: stats file lacks the '{name}' dataset (damaged?); {redo}")
+    data = group[name]
+    if data.dtype.kind not in (kind if kind != "i" else "iu") or len(data.shape) != ndim:
+        raise GanevalError(f"{where}: '{name}' is {data.dtype} of shape {data.shape}, expected "
+                           f"{'floating point' if kind == 'f' else 'integer'} of rank {ndim} (damaged?); {redo}")
+    return data
+
+
+def _read_space(group, where: str, redo: str, provenance: dict, with_features: bool) -> FeatureStats:
+    mu_data = _dataset(group, "mu", where, redo, kind="f", ndim=1)
+    sigma_data = _dataset(group, "sigma", where, redo, kind="f", ndim=2)
+    count = int(_dataset(group, "count", where, redo, kind="i", ndim=0)[()])
+    d = mu_data.shape[0]
+    if d > MAX_DIM or sigma_data.shape != (d, d) or count < 2:
+        raise GanevalError(f"{where}: inconsistent statistics (mu {mu_data.shape}, sigma {sigma_data.shape}, "
+                           f"count {count}); {redo}")
+    features = None
+    if with_features and "features" in group:
+        data = _dataset(group, "features", where, redo, kind="f", ndim=2)
+        if data.shape != (count, d) or data.shape[0] * data.shape[1] * 4 > MAX_FEATURE_BYTES:
+            raise GanevalError(f"{where}: stored features have shape {data.shape}, the statistics count {count} "
+                               f"images of dimension {d}; {redo}")
+        features = data[()].astype(np.float32, copy=False)
+        if not np.all(np.isfinite(features)):
+            raise GanevalError(f"{where}: stored features contain NaN or infinity; {redo}")
+    mu = mu_data[()].astype(np.float64, copy=False)
+    sigma = sigma_data[()].astype(np.float64, copy=False)
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+        raise GanevalError(f"{where}: statistics contain NaN or infinity; {redo}")
+    scale = max(float(np.abs(sigma).max()), 1e-300)
+    if float(np.abs(sigma - sigma.T).max()) > 1e-9 * scale:
+        raise GanevalError(f"{where}: covariance is not symmetric (damaged?); {redo}")
     return FeatureStats.from_moments(count, mu, sigma, provenance, features)
 
 
-def has_features(path) -> bool:
-    """True when the stats file stores the raw features."""
+def has_features(path, space: str = "pool3") -> bool:
+    """True when the stats file stores the raw features of ``space``."""
     with h5py.File(path, "r") as h5:
-        return "features" in h5
+        node = h5[space] if space in h5 and isinstance(h5[space], h5py.Group) else h5
+        return "features" in node
 
 
 def _plain(value):
