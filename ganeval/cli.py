@@ -121,8 +121,11 @@ def cli():
               help="Continue an interrupted run from its checkpoint OUTPUT.partial (start afresh if there is none).")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=100, show_default=True,
               help="Write the checkpoint OUTPUT.partial every N batches (0: never).")
+@click.option("--per-class", is_flag=True,
+              help="Also store pool3 statistics per class (one sub-folder per class, or a .npz with labels), "
+                   "for per-class FID and intra-FID.")
 @extraction_options
-def stats(source, output, save_features, resume, checkpoint_every, **kw):
+def stats(source, output, save_features, resume, checkpoint_every, per_class, **kw):
     """Compute feature statistics of SOURCE (folder, .zip, .npy/.npz) into an HDF5 file.
 
     Under torchrun every process reads its share of SOURCE and rank 0 writes OUTPUT.
@@ -148,7 +151,7 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
     progress = Progress(label, quiet)
     try:
         result = api.compute_stats(source, save_features="auto" if save_features is None else save_features,
-                                   progress=progress, checkpoint=checkpoint,
+                                   progress=progress, checkpoint=checkpoint, per_class=per_class,
                                    checkpoint_every=max(checkpoint_every, 1), resume=resume, keep_checkpoint=True,
                                    **_compute_options(kw))
     finally:
@@ -164,7 +167,8 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
         own_checkpoint.unlink(missing_ok=True)
     _report_skipped(result, quiet)
     if not quiet:
-        click.echo(f"{output}: {result.count} images, mode {result.provenance['mode']}, "
+        classes = f", {len(result.classes)} classes" if result.classes is not None else ""
+        click.echo(f"{output}: {result.count} images{classes}, mode {result.provenance['mode']}, "
                    f"{time.perf_counter() - start:.1f} s" + (f", {world} processes" if in_group else ""), err=True)
         _warn_precision(result, quiet)
 
@@ -176,8 +180,11 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
               help="Keep the statistics computed from image sources: one path per source, in A, B order.")
 @click.option("--allow-mismatch", is_flag=True, help="Compare statistics even if weights/mode/dimension differ.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON record instead of the bare number.")
+@click.option("--per-class", is_flag=True,
+              help="Also the FID of every class and intra-FID (their mean); both sides per class "
+                   "(`ganeval stats --per-class`, or image folders with one sub-folder per class).")
 @extraction_options
-def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
+def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     """FID between A and B, each a stats file (.h5) or an image source (computed on the fly).
 
     Prints the FID alone on stdout (or a JSON record with --json). Under torchrun every process
@@ -201,18 +208,22 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
     if kw["mode"] is None:
         loaded_modes = [s.provenance.get("mode") for s in sides if isinstance(s, StatsSet)]
         options["mode"] = loaded_modes[0] if loaded_modes and loaded_modes[0] else DEFAULT_MODE
-    if to_compute:  # a mismatch with a stats file is refused before any image is read
-        from ganeval.evaluation import check_before_extraction
+    from ganeval import evaluation as ev
 
-        check_before_extraction(sides, (a, b), ("pool3",), api.inception_for(options), allow_mismatch=allow_mismatch)
+    if per_class:
+        for side, name in zip(sides, (a, b)):
+            ev.require_classes(side, name)
+    if to_compute:  # a mismatch with a stats file is refused before any image is read
+        ev.check_before_extraction(sides, (a, b), ("pool3",), api.inception_for(options), allow_mismatch=allow_mismatch)
     for i in to_compute:
         progress = Progress(f"features {sides[i]}", quiet)
         try:
-            sides[i] = api.compute_stats(sides[i], progress=progress, **options)
+            sides[i] = api.compute_stats(sides[i], progress=progress, per_class=per_class, **options)
         finally:
             progress.close()
         _report_skipped(sides[i], quiet)
     value = api.fid_from_stats(sides[0], sides[1], allow_mismatch=allow_mismatch, names=(a, b))
+    classes = ev.per_class_fid(sides[0], sides[1], names=(a, b), allow_mismatch=allow_mismatch) if per_class else {}
     if not main_rank:
         return
     for i, path in zip(to_compute, save_stats):
@@ -227,8 +238,14 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
             "weights_sha256": sides[0].provenance.get("weights_sha256"),
             "precision": sides[0].provenance.get("precision"),
             "seconds": round(time.perf_counter() - start, 3),
+            **classes,
         }
         click.echo(json.dumps(record))
+    elif per_class:
+        for label, class_fid in classes["per_class"].items():
+            click.echo(f"class {label}  {class_fid:.6f}")
+        click.echo(f"intra-FID  {classes['intra_fid']:.6f}")
+        click.echo(f"FID        {value:.6f}")
     else:
         click.echo(f"{value:.6f}")
 

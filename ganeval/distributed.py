@@ -243,4 +243,11 @@ def reduce_stats(stats, source):
                 all_kept = [k + o for k, o in zip(all_kept, offsets)]
             order = np.argsort(np.concatenate(all_kept), kind="stable")
             combined._features = [np.concatenate(all_features)[order]]
-    return StatsSet(spaces, dict(stats.shared), extractor=stats.extractor), fingerprint, skipped
+    classes = None
+    if stats.classes is not None:  # every class any rank saw, in sorted order on every rank
+        classes = {}
+        for label in sorted(set(sum(all_gather_strings(sorted(stats.classes)), []))):
+            own = stats.class_set(label)  # empty on ranks that saw none of this class
+            classes[label] = StatsSet({space: _fold_moments(part) for space, part in own.spaces.items()},
+                                      dict(own.shared))
+    return StatsSet(spaces, dict(stats.shared), extractor=stats.extractor, classes=classes), fingerprint, skipped

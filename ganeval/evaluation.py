@@ -108,6 +108,40 @@ def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | Non
     return as_stats_set(stats)
 
 
+def class_order(label: str):
+    """Sort key: numeric labels by value (2 before 10), then the others by name."""
+    return (0, int(label), "") if label.lstrip("-").isdigit() else (1, 0, label)
+
+
+def require_classes(side, name: str) -> None:
+    """One line naming the file and the fix when ``side`` (loaded statistics) has no per-class statistics."""
+    if isinstance(side, (FeatureStats, StatsSet)) and as_stats_set(side).classes is None:
+        raise GanevalError(f"{name}: has no per-class statistics; recompute it with "
+                           f"`ganeval stats SOURCE -o {name} --per-class` (SOURCE with one sub-folder per class)")
+
+
+def per_class_fid(a, b, *, names: tuple[str, str] = ("A", "B"), allow_mismatch: bool = False) -> dict:
+    """FID of every class between two per-class statistics, and intra-FID (their mean).
+
+    Returns {"per_class": {label: fid}, "intra_fid": float}; classes present on one side only are
+    an error listing them.
+    """
+    sets = as_stats_set(a), as_stats_set(b)
+    for side, name in zip(sets, names):
+        require_classes(side, name)
+    only = [sorted(set(sets[i].classes) - set(sets[1 - i].classes), key=class_order) for i in (0, 1)]
+    if only[0] or only[1]:
+        parts = [f"{names[i]} only: {', '.join(only[i])}" for i in (0, 1) if only[i]]
+        raise GanevalError("classes present on one side only (" + "; ".join(parts) + "); "
+                           "per-class FID compares the same classes on both sides")
+    per_class = {
+        label: api.fid_from_stats(sets[0].classes[label], sets[1].classes[label], allow_mismatch=allow_mismatch,
+                                  names=(f"{names[0]} class {label}", f"{names[1]} class {label}"))
+        for label in sorted(sets[0].classes, key=class_order)
+    }
+    return {"per_class": per_class, "intra_fid": float(sum(per_class.values()) / len(per_class))}
+
+
 def _inception_score(stats: FeatureStats, extractor, name: str, splits: int, allow_mismatch: bool) -> dict:
     extractor.require_logits()
     if not allow_mismatch:

@@ -200,38 +200,60 @@ class StatsSet:
     """
 
     def __init__(self, spaces: dict[str, FeatureStats], shared: dict[str, Any] | None = None, *,
-                 extractor=None):
+                 extractor=None, classes: dict[str, "StatsSet"] | None = None):
         if not spaces:
             raise GanevalError("a statistics set needs at least one feature space")
         self.spaces = dict(spaces)
         self.shared: dict[str, Any] = dict(shared or {})
         self.extractor = extractor
+        self.classes = classes
+        """Per-class statistics {class label: StatsSet of the class space(s)}, or None when not per class."""
 
     @classmethod
-    def for_extractor(cls, extractor, *, keep_features=False) -> "StatsSet":
+    def for_extractor(cls, extractor, *, keep_features=False, per_class: bool = False) -> "StatsSet":
         """Empty accumulators for every space of ``extractor`` (see ``InceptionExtractor.extract``).
 
         ``keep_features``: True/False for every space, or a collection of the space names whose raw
-        features are kept.
+        features are kept. ``per_class``: also keep pool3 statistics per class label (see :meth:`update`).
         """
         keep = set(extractor.spaces) if keep_features is True else set(keep_features or ())
         return cls({space: FeatureStats(dim, provenance=extractor.space_provenance(space), keep_features=space in keep)
-                    for space, dim in extractor.space_dims.items()}, extractor=extractor)
+                    for space, dim in extractor.space_dims.items()}, extractor=extractor,
+                   classes={} if per_class else None)
 
     # ---------------------------------------------------------------- accumulation
 
-    def update(self, images) -> dict:
-        """Add images (as for ``FeatureStats.update``) to every space; returns {space: features}."""
+    def update(self, images, labels=None) -> dict:
+        """Add images (as for ``FeatureStats.update``) to every space; returns {space: features}.
+
+        ``labels``: one class label per image, for per-class statistics (sets made with ``per_class``).
+        """
         if self.extractor is None:
             raise GanevalError("these statistics have no feature extractor attached; use add_features")
         features = self.extractor.extract(images)
-        self.add_features(features)
+        self.add_features(features, labels)
         return features
 
-    def add_features(self, features: dict) -> None:
-        """Add {space: [N, d] features} (one batch of every space of this set)."""
+    def add_features(self, features: dict, labels=None) -> None:
+        """Add {space: [N, d] features} (one batch of every space of this set), with their class labels."""
         for space, stats in self.spaces.items():
             stats.add_features(features[space])
+        if self.classes is None:
+            return
+        if labels is None or len(labels) != len(features["pool3"]):
+            raise GanevalError("per-class statistics need one class label per image")
+        for label in dict.fromkeys(labels):
+            rows = torch.tensor([i for i, other in enumerate(labels) if other == label])
+            self.class_set(label).add_features({CLASS_SPACE: features[CLASS_SPACE][rows.to(features[CLASS_SPACE].device)]})
+
+    def class_set(self, label: str) -> "StatsSet":
+        """The statistics of class ``label``, created empty on first use."""
+        label = str(label)
+        if label not in self.classes:
+            pool3 = self.spaces[CLASS_SPACE]
+            self.classes[label] = StatsSet({CLASS_SPACE: FeatureStats(pool3.dim, provenance=dict(pool3.provenance))},
+                                           {"class": label})
+        return self.classes[label]
 
     def merge(self, other) -> "StatsSet":
         """Fold ``other`` (a StatsSet with the same spaces, or a FeatureStats of a one-space set)
@@ -245,10 +267,13 @@ class StatsSet:
         return self
 
     def annotate(self, **provenance) -> None:
-        """Record shared provenance (source, fingerprint, ...) on the set and on every space."""
+        """Record shared provenance (source, fingerprint, ...) on the set, every space and every class."""
         self.shared.update(provenance)
         for stats in self.spaces.values():
             stats.provenance.update(provenance)
+        for label, class_set in (self.classes or {}).items():
+            for stats in class_set.spaces.values():
+                stats.provenance.update(provenance, **{"class": label})
 
     # ---------------------------------------------------------------- access
 
@@ -327,6 +352,9 @@ def as_stats_set(stats) -> StatsSet:
     space = extractor.rsplit("/", 1)[-1] if "/" in extractor else "pool3"
     return StatsSet({space: stats}, {k: v for k, v in stats.provenance.items() if k in SHARED_KEYS})
 
+
+CLASS_SPACE = "pool3"
+"""The feature space kept per class (intra-FID): 32 MiB of covariance per class at d = 2048."""
 
 SHARED_KEYS = ("source", "source_fingerprint", "created", "skipped_files", "max_images", "seed", "merged_from", "file")
 """Provenance keys that describe the image set rather than one feature space (stored once per file)."""

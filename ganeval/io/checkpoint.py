@@ -106,14 +106,11 @@ def save_checkpoint(path, stats, source, settings: dict) -> None:
             h5.attrs["batches_done"] = int(source.batches_done)
             h5.attrs["images_read"] = int(source.images_read)
             h5.attrs["skipped_files"] = json.dumps(list(source.skipped))
-            for space, space_stats in stats.spaces.items():
-                group = h5.create_group(space)
-                group.create_dataset("count", data=np.int64(space_stats.count))
-                if space_stats.count:
-                    group.create_dataset("mean", data=space_stats._mean.cpu().numpy())
-                    group.create_dataset("scatter", data=space_stats._scatter.cpu().numpy())
-                    if space_stats.keep_features:
-                        group.create_dataset("features", data=space_stats.features)
+            _write_state(h5, stats)
+            for index, (label, class_set) in enumerate(sorted((stats.classes or {}).items())):
+                group = h5.create_group(f"classes/{index:05d}")
+                group.attrs["label"] = json.dumps(label)
+                _write_state(group, class_set)
             h5.create_dataset("positions", data=np.asarray(source.positions, dtype=np.int64))
             h5.create_dataset("digests", data=np.frombuffer(b"".join(source.digests), np.uint8).reshape(-1, 32))
             h5.create_dataset("skipped_positions", data=np.asarray(source.skipped_positions, dtype=np.int64))
@@ -131,12 +128,10 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
                 raise GanevalError(f"{path}: checkpoint of another ganeval version; delete it to start over")
             saved = json.loads(h5.attrs["settings"])
             _check_settings(path, saved, settings)
-            state = {}
-            for space in stats.spaces:
-                group = h5[space]
-                count = int(group["count"][()])
-                state[space] = (count, group["mean"][()] if count else None, group["scatter"][()] if count else None,
-                                group["features"][()] if "features" in group else None)
+            device = _stats_device(stats)
+            _read_state(h5, stats, device)
+            for group in (h5["classes"].values() if "classes" in h5 else ()):
+                _read_state(group, stats.class_set(json.loads(group.attrs["label"])), device)
             positions = h5["positions"][()].tolist()
             digests = [bytes(row) for row in h5["digests"][()]]
             skipped_positions = h5["skipped_positions"][()].tolist()
@@ -148,24 +143,41 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
     except (OSError, KeyError, ValueError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise GanevalError(f"{path}: unreadable checkpoint ({reason}); delete it to start over") from None
-    device = _stats_device(stats)
-    for space, (count, mean, scatter, features) in state.items():
-        if count:
-            space_stats = stats.spaces[space]
-            space_stats.count = count
-            space_stats._mean = torch.from_numpy(mean).to(device)
-            space_stats._scatter = torch.from_numpy(scatter).to(device)
-            if space_stats.keep_features:
-                space_stats._features = [features]
     source.positions, source.digests = positions, digests
     source.skipped, source.skipped_positions = skipped, skipped_positions
     source.batches_done, source.images_read = batches_done, images_read
 
 
+def _write_state(node, stats) -> None:
+    """The accumulator state of every space of ``stats`` (a StatsSet) into groups of ``node``."""
+    for space, space_stats in stats.spaces.items():
+        group = node.create_group(space)
+        group.create_dataset("count", data=np.int64(space_stats.count))
+        if space_stats.count:
+            group.create_dataset("mean", data=space_stats._mean.cpu().numpy())
+            group.create_dataset("scatter", data=space_stats._scatter.cpu().numpy())
+            if space_stats.keep_features:
+                group.create_dataset("features", data=space_stats.features)
+
+
+def _read_state(node, stats, device: torch.device) -> None:
+    """Restore what :func:`_write_state` wrote into the (empty) StatsSet ``stats``."""
+    for space, space_stats in stats.spaces.items():
+        group = node[space]
+        count = int(group["count"][()])
+        if count:
+            space_stats.count = count
+            space_stats._mean = torch.from_numpy(group["mean"][()]).to(device)
+            space_stats._scatter = torch.from_numpy(group["scatter"][()]).to(device)
+            if space_stats.keep_features:
+                space_stats._features = [group["features"][()]]
+
+
 def checkpoint_count(path) -> int:
     """Images already accumulated in a checkpoint (for messages)."""
     with h5py.File(path, "r") as h5:
-        return max((int(node["count"][()]) for node in h5.values() if isinstance(node, h5py.Group)), default=0)
+        return max((int(node["count"][()]) for name, node in h5.items()
+                    if isinstance(node, h5py.Group) and name != "classes"), default=0)
 
 
 def _stats_device(stats) -> torch.device:

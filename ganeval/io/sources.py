@@ -52,8 +52,11 @@ class ImageSource(abc.ABC):
     description: str = ""
     count: int | None = None
     shardable: bool = False
+    labelled: bool = False
+    """Whether :attr:`batch_labels` gives each image's class (sources opened with ``labels=True``)."""
 
     def __init__(self) -> None:
+        self.batch_labels: list[str] | None = None  # classes of the images of the batch last yielded
         self.images_read = 0
         self.batches_done = 0
         self.digests: list[bytes] = []
@@ -119,12 +122,18 @@ class FileSource(ImageSource):
 
     shardable = True
 
-    def __init__(self, path: Path, names: list[str], max_images: int | None, seed: int):
+    def __init__(self, path: Path, names: list[str], max_images: int | None, seed: int, labels: bool = False):
         super().__init__()
         self.path = path
         self.description = str(path.resolve())
         self.names = [names[i] for i in _subset_indices(len(names), max_images, seed)]
         self.count = len(self.names)
+        self.labelled = labels
+        if labels:  # ImageFolder convention: the class is the first folder of the relative path
+            loose = [n for n in self.names if "/" not in n]
+            if loose:
+                raise GanevalError(f"{self.display_name(loose[0])}: per-class statistics need one sub-folder per "
+                                   f"class (CLASS/image.png), and {len(loose)} image(s) lie outside any")
 
     def identity(self) -> dict:
         listing = hashlib.sha256("\n".join(self.names).encode()).hexdigest()
@@ -152,7 +161,7 @@ class FileSource(ImageSource):
             collate_fn=list,
         )
         for positions, items in zip(plan, loader):
-            batch = []
+            batch, labels = [], []
             for position, (image, digest, error) in zip(positions, items):
                 self._record(digest, position)
                 if error is not None:
@@ -162,9 +171,11 @@ class FileSource(ImageSource):
                     self.skipped_positions.append(position)
                     continue
                 batch.append(image)
+                labels.append(self.names[position].split("/", 1)[0])
                 self.images_read += 1
             self.batches_done += 1
             if batch:
+                self.batch_labels = labels if self.labelled else None
                 yield batch
 
 
@@ -195,7 +206,7 @@ class _DecodeDataset(torch.utils.data.Dataset):
 class FolderSource(FileSource):
     """Every image file under a folder, recursively, in sorted relative-path order."""
 
-    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0):
+    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False):
         names = sorted(
             p.relative_to(path).as_posix()
             for p in path.rglob("*")
@@ -207,7 +218,7 @@ class FolderSource(FileSource):
                 f"{path}: folder {what} ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)} are read, recursively); "
                 "point at the folder that holds the images"
             )
-        super().__init__(path, names, max_images, seed)
+        super().__init__(path, names, max_images, seed, labels)
 
     def display_name(self, name: str) -> str:
         return str(self.path / name)
@@ -219,7 +230,7 @@ class FolderSource(FileSource):
 class ZipSource(FileSource):
     """Every image file inside a zip archive, in sorted member-name order."""
 
-    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0):
+    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False):
         try:
             with zipfile.ZipFile(path) as archive:
                 members = archive.namelist()
@@ -234,7 +245,7 @@ class ZipSource(FileSource):
             raise GanevalError(f"{path}: zip archive has no image files ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)})")
         self._archive: zipfile.ZipFile | None = None
         self._archive_pid = -1
-        super().__init__(path, names, max_images, seed)
+        super().__init__(path, names, max_images, seed, labels)
 
     def display_name(self, name: str) -> str:
         return f"{self.path}:{name}"
@@ -263,12 +274,17 @@ class ArraySource(ImageSource):
 
     shardable = True
 
-    def __init__(self, array, description: str, max_images: int | None = None, seed: int = 0):
+    def __init__(self, array, description: str, max_images: int | None = None, seed: int = 0, labels=None):
         super().__init__()
         self.description = description
         shape = np.shape(array)
         if len(shape) not in (3, 4) or shape[0] == 0:
             raise GanevalError(f"{description}: expected a non-empty array of images, got shape {tuple(shape)}")
+        if labels is not None and np.shape(labels) != (shape[0],):
+            raise GanevalError(f"{description}: {np.shape(labels)[0] if np.ndim(labels) else 0} labels for "
+                               f"{shape[0]} images; give one class label per image")
+        self.labels = None if labels is None else np.asarray(labels)
+        self.labelled = labels is not None
         self.array = array
         self.indices = _subset_indices(shape[0], max_images, seed)
         self.count = len(self.indices)
@@ -288,7 +304,27 @@ class ArraySource(ImageSource):
                 batch.append(torch.from_numpy(image).permute(2, 0, 1).contiguous())
             self.images_read += len(batch)
             self.batches_done += 1
+            if self.labelled:
+                self.batch_labels = [str(v) for v in self.labels[self.indices[positions.start:positions.stop]].tolist()]
             yield batch
+
+
+def _load_array_labels(path: Path):
+    """The class labels of a .npz of images: its ``labels`` array, or ADM's ``arr_1``."""
+    if path.suffix.lower() != ".npz":
+        raise GanevalError(f"{path}: per-class statistics need labels; store images and labels in one .npz "
+                           "(keys 'images' and 'labels', or ADM's arr_0 and arr_1)")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        for key in ("labels", "arr_1", "y"):
+            if key in archive.files:
+                labels = archive[key]
+                if labels.dtype.kind not in "iuU":
+                    raise GanevalError(f"{path}: '{key}' holds {labels.dtype}, not integer or string class labels")
+                return labels
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise GanevalError(f"{path}: cannot read the labels ({err})") from None
+    raise GanevalError(f"{path}: no class labels found (looked for 'labels', 'arr_1', 'y'); add them to the .npz")
 
 
 def _load_array_file(path: Path):
@@ -321,8 +357,10 @@ class IterableSource(ImageSource):
     """Images from Python: each item is a tensor/array [N, C, H, W] or [C, H, W], C in {1, 3},
     uint8 or float in [0, 1] (see ``ganeval.extractors.preprocess.to_uint8_batch``)."""
 
-    def __init__(self, items: Iterable, description: str = "<python iterable>", max_images: int | None = None):
+    def __init__(self, items: Iterable, description: str = "<python iterable>", max_images: int | None = None,
+                 labels: bool = False):
         super().__init__()
+        self.labelled = labels  # items are (images, labels) pairs
         self.items = items
         self.description = description
         self.max_images = max_images
@@ -341,22 +379,42 @@ class IterableSource(ImageSource):
         if limit is not None and world > 1:
             limit = limit // world + (1 if rank < limit % world else 0)
         pending: list[torch.Tensor] = []
+        pending_labels: list[str] = []
         for item in self.items:
-            for image in to_uint8_chw(item, self.description):
+            images, labels = self._split(item)
+            for index, image in enumerate(images):
                 if limit is not None and self.images_read >= limit:
                     break
                 self._record(hashlib.sha256(image.cpu().numpy().tobytes()).digest(), self.images_read)
                 pending.append(image)
+                if labels is not None:
+                    pending_labels.append(labels[index])
                 self.images_read += 1
                 if len(pending) == batch_size:
                     self.batches_done += 1
+                    self.batch_labels = pending_labels if self.labelled else None
                     yield pending
-                    pending = []
+                    pending, pending_labels = [], []
             if limit is not None and self.images_read >= limit:
                 break
         if pending:
             self.batches_done += 1
+            self.batch_labels = pending_labels if self.labelled else None
             yield pending
+
+    def _split(self, item) -> tuple[list[torch.Tensor], list[str] | None]:
+        """An item as (uint8 [3, H, W] images, their class labels or None)."""
+        if not self.labelled:
+            return to_uint8_chw(item, self.description), None
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise GanevalError(f"{self.description}: per-class statistics need (images, labels) pairs from the "
+                               f"iterable, got a {type(item).__name__}")
+        images = to_uint8_chw(item[0], self.description)
+        raw = item[1].cpu().numpy() if isinstance(item[1], torch.Tensor) else np.asarray(item[1])
+        labels = [str(v) for v in raw.reshape(-1).tolist()]
+        if len(labels) != len(images):
+            raise GanevalError(f"{self.description}: {len(labels)} labels for {len(images)} images in one item")
+        return images, labels
 
 
 # --------------------------------------------------------------------------- entry point
@@ -364,36 +422,45 @@ class IterableSource(ImageSource):
 STATS_SUFFIXES = (".h5", ".hdf5")
 
 
-def open_source(source, *, max_images: int | None = None, seed: int = 0) -> ImageSource:
+def open_source(source, *, max_images: int | None = None, seed: int = 0, labels: bool = False) -> ImageSource:
     """Turn a path, array, tensor, iterable or generator function into an :class:`ImageSource`.
 
     ``max_images`` keeps a seeded random subset (in source order) of file and array sources,
     and the first ``max_images`` images of iterables, whose length is not known in advance.
+    ``labels``: also give each image's class (``batch_labels``): the first sub-folder of folders
+    and zips, a .npz's ``labels`` (or ADM's ``arr_1``), ``(images, labels)`` pairs from iterables;
+    an (images, labels) tuple of arrays.
     """
     if isinstance(source, ImageSource):
         return source
+    if labels and isinstance(source, tuple) and len(source) == 2 and not callable(source[0]):
+        images, classes = source
+        return ArraySource(np.asarray(images), "<labelled array>", max_images, seed, labels=np.asarray(classes))
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
             raise GanevalError(f"{path}: no such file or folder")
         if path.is_dir():
-            return FolderSource(path, max_images, seed)
+            return FolderSource(path, max_images, seed, labels)
         suffix = path.suffix.lower()
         if suffix == ".zip":
-            return ZipSource(path, max_images, seed)
+            return ZipSource(path, max_images, seed, labels)
         if suffix in (".npy", ".npz"):
-            return ArraySource(_load_array_file(path), str(path.resolve()), max_images, seed)
+            return ArraySource(_load_array_file(path), str(path.resolve()), max_images, seed,
+                               labels=_load_array_labels(path) if labels else None)
         if suffix in STATS_SUFFIXES:
             raise GanevalError(f"{path}: is a statistics file, not an image source")
         raise GanevalError(
             f"{path}: not an image source; give a folder of images, a .zip archive, or a .npy/.npz array of uint8 images"
         )
+    if labels and isinstance(source, (np.ndarray, torch.Tensor)):
+        raise GanevalError("per-class statistics of an array need its labels: pass (images, labels)")
     if isinstance(source, np.ndarray):
         return ArraySource(source, "<numpy array>", max_images, seed)
     if isinstance(source, torch.Tensor):
         return IterableSource([source], "<tensor>", max_images)
     if callable(source):
-        return IterableSource(source(), f"<{getattr(source, '__name__', 'generator function')}>", max_images)
+        return IterableSource(source(), f"<{getattr(source, '__name__', 'generator function')}>", max_images, labels)
     if isinstance(source, Iterable):
-        return IterableSource(source, "<python iterable>", max_images)
+        return IterableSource(source, "<python iterable>", max_images, labels)
     raise GanevalError(f"cannot read images from a {type(source).__name__}; see ganeval.open_source for what is accepted")

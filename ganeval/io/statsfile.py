@@ -9,7 +9,10 @@ Layout, format version 2 (written since ganeval 0.2; docs/file-format.md):
 * one group per feature space, ``/pool3``, ``/spatial``, ...: datasets ``mu`` float64 [d],
   ``sigma`` float64 [d, d] (unbiased covariance), ``count`` int64 scalar and optionally
   ``features`` float32 [N, d] (chunked, gzip); attributes: that space's provenance
-  (``extractor``, ``layer``, ``feature_dim``, ``weights_sha256``, ``mode``, ``precision``, ...).
+  (``extractor``, ``layer``, ``feature_dim``, ``weights_sha256``, ``mode``, ``precision``, ...);
+* per-class statistics (``ganeval stats --per-class``): ``/classes/00000``, ``/classes/00001``, ...
+  in sorted label order, each with the attribute ``label`` (JSON string) and a ``pool3`` group
+  laid out as above (no features).
 
 Format 1 (ganeval 0.1: ``mu``/``sigma``/``count``/``features`` at the root, one pool3 space)
 is read unchanged. Files are written to a temporary name in the target folder, flushed,
@@ -61,6 +64,11 @@ def save_stats(stats, path, *, overwrite: bool = True) -> None:
     if not path.parent.exists():
         raise GanevalError(f"{path}: folder {path.parent} does not exist; create it first")
     moments = {space: (s.mu, s.sigma) for space, s in stats.spaces.items()}  # validates counts before writing
+    classes = sorted((stats.classes or {}).items())
+    for label, class_set in classes:
+        if class_set.count < 2:
+            raise GanevalError(f"{path}: class {label!r} has {class_set.count} image; per-class statistics need "
+                               "at least 2 images in every class")
     shared = {k: v for k, v in {**stats.provenance, **stats.shared}.items() if k in SHARED_KEYS}
     shared.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, ganeval_version=__version__,
                   image_count=stats.count, spaces=list(stats.spaces))
@@ -68,19 +76,27 @@ def save_stats(stats, path, *, overwrite: bool = True) -> None:
         with h5py.File(tmp_name, "w") as h5:
             _write_attrs(h5, shared)
             for space, space_stats in stats.spaces.items():
-                group = h5.create_group(space)
-                mu, sigma = moments[space]
-                group.create_dataset("mu", data=mu)
-                group.create_dataset("sigma", data=sigma)
-                group.create_dataset("count", data=np.int64(space_stats.count))
-                features = space_stats.features
-                if features is not None and len(features):
-                    group.create_dataset("features", data=features, chunks=(min(len(features), 256), features.shape[1]),
-                                         compression="gzip", compression_opts=4, shuffle=True)
-                own = {k: v for k, v in space_stats.provenance.items() if k not in SHARED_KEYS}
-                own["feature_dim"] = int(mu.shape[0])
-                _write_attrs(group, own)
+                _write_space(h5.create_group(space), space_stats)
+            for index, (label, class_set) in enumerate(classes):
+                group = h5.create_group(f"classes/{index:05d}")
+                group.attrs["label"] = json.dumps(label)
+                for space, space_stats in class_set.spaces.items():
+                    _write_space(group.create_group(space), space_stats)
             h5.flush()
+
+
+def _write_space(group, stats: FeatureStats) -> None:
+    mu, sigma = stats.mu, stats.sigma
+    group.create_dataset("mu", data=mu)
+    group.create_dataset("sigma", data=sigma)
+    group.create_dataset("count", data=np.int64(stats.count))
+    features = stats.features
+    if features is not None and len(features):
+        group.create_dataset("features", data=features, chunks=(min(len(features), 256), features.shape[1]),
+                             compression="gzip", compression_opts=4, shuffle=True)
+    own = {k: v for k, v in stats.provenance.items() if k not in SHARED_KEYS and k != "class"}
+    own["feature_dim"] = int(mu.shape[0])
+    _write_attrs(group, own)
 
 
 def _write_attrs(node, attrs: dict) -> None:
@@ -138,12 +154,30 @@ def load_stats(path, *, with_features: bool = False) -> StatsSet:
                 provenance.update(shared)
                 where = f"{path} [{name}]" if version >= 2 else str(path)
                 spaces[name] = _read_space(group, where, redo, provenance, with_features)
+            classes = _read_classes(h5, path, redo, shared) if version >= 2 and "classes" in h5 else None
     except GanevalError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise GanevalError(f"{path}: unreadable or truncated stats file ({reason}); {redo}") from None
-    return StatsSet(spaces, shared)
+    return StatsSet(spaces, shared, classes=classes)
+
+
+def _read_classes(h5, path: Path, redo: str, shared: dict) -> dict[str, StatsSet]:
+    classes = {}
+    for key, group in h5["classes"].items():
+        try:
+            label = json.loads(group.attrs["label"])
+        except (KeyError, TypeError, ValueError):
+            raise GanevalError(f"{path}: class group {key} has no readable label (damaged?); {redo}") from None
+        spaces = {}
+        for name in group:
+            provenance = {**_read_attrs(group[name], path, redo), **shared, "class": str(label)}
+            spaces[name] = _read_space(group[name], f"{path} [class {label}, {name}]", redo, provenance, False)
+        if not spaces:
+            raise GanevalError(f"{path}: class {label!r} holds no statistics (damaged?); {redo}")
+        classes[str(label)] = StatsSet(spaces, {"class": str(label)})
+    return classes
 
 
 def _read_attrs(node, path: Path, redo: str) -> dict:
