@@ -424,7 +424,7 @@ def read_edm2_pickle(path) -> ReferenceStats:
     return ReferenceStats(spaces=spaces, count=count, mode="nvidia", provenance=provenance)
 
 
-# ----------------------------------------------------------------------------------------------- TTUR / pytorch-fid / clean-fid
+# ----------------------------------------------------------------------------------------------- TTUR, clean-fid
 
 
 def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -> ReferenceStats:
@@ -443,7 +443,8 @@ def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -
     if named is not None:
         if mode is not None and mode != CLEANFID_MODES[named]:
             raise GanevalError(f"{path}: the clean-fid file name says mode {named}, which is ganeval mode "
-                               f"{CLEANFID_MODES[named]}, but mode {mode} was given; pass --mode {CLEANFID_MODES[named]}")
+                               f"{CLEANFID_MODES[named]}, but mode {mode} was given; "
+                               f"pass --mode {CLEANFID_MODES[named]}")
         mode = CLEANFID_MODES[named]
     if mode is None:
         raise GanevalError(f"{path}: a mu/sigma .npz does not record its resize; pass --mode (tf1 for TTUR, "

@@ -33,7 +33,6 @@ e.g. ``BASE/ttur/fid_stats_cifar10_train.npz``; the hash rules stay the same.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import http.client
 import os
@@ -48,6 +47,11 @@ from typing import Callable, Iterable, Mapping
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: no lock between concurrent downloads of one file
+    fcntl = None
 
 __all__ = ["ReferenceEntry", "REGISTRY", "ENV_MIRROR", "refs_dir", "entry_url", "lookup", "download_file",
            "fetch_reference", "register_file", "get_reference", "load_reference", "recorded_sha256"]
@@ -97,7 +101,8 @@ class ReferenceEntry:
 _TTUR = "http://bioinf.jku.at/research/ttur/ttur_stats/"
 _TTUR_SRC = "bioinf-jku/TTUR README.md, 'Precalculated Statistics for FID'"
 _CLEANFID = "https://www.cs.cmu.edu/~clean-fid/stats/"
-_CLEANFID_SRC = "GaParmar/clean-fid cleanfid/features.py get_reference_statistics; README 'Supported Precomputed Datasets'"
+_CLEANFID_SRC = ("GaParmar/clean-fid cleanfid/features.py get_reference_statistics; "
+                 "README 'Supported Precomputed Datasets'")
 _ADM = "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/ref_batches/"
 _ADM_SRC = "openai/guided-diffusion evaluations/README.md"
 _EDM2 = "https://nvlabs-fi-cdn.nvidia.com/edm2/dataset-refs/"
@@ -291,13 +296,15 @@ def download_file(url: str, target, *, sha256: str | None = None, size: int | No
     says where it comes from in the message) before the atomic rename into place; on a
     mismatch the bad file is removed. An interrupted download keeps the ``.part`` file, and
     the next call resumes it. Returns (path, sha256). ``progress(done, total)`` is called as
-    bytes arrive. Concurrent calls for one target wait for each other (``<target>.lock``).
+    bytes arrive. Concurrent calls for one target wait for each other (``<target>.lock``), and
+    a target already there is returned as it is when it matches ``sha256`` (any, without one).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     with open(target.with_name(target.name + ".lock"), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one downloader per file; the others wait, then reuse it
+        if fcntl is not None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one downloader per file; the others wait, then reuse it
         try:
             if target.is_file():  # finished by another process while this one waited
                 digest = _sha256_of(target)
@@ -309,7 +316,8 @@ def download_file(url: str, target, *, sha256: str | None = None, size: int | No
             with contextlib.suppress(OSError):
                 if partial.stat().st_size == 0:
                     partial.unlink()
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def _download_locked(url, target, partial, sha256, size, timeout, progress, manual_hint,
@@ -383,7 +391,8 @@ def _download_locked(url, target, partial, sha256, size, timeout, progress, manu
     digest = hasher.hexdigest()
     if sha256 is not None and digest != sha256:
         partial.unlink(missing_ok=True)
-        raise GanevalError(f"download of {url} is corrupted: sha256 {digest} does not match the {sha256_origin} {sha256}; "
+        raise GanevalError(f"download of {url} is corrupted: sha256 {digest} does not match the {sha256_origin} "
+                           f"{sha256}; "
                            "the bad file was removed; run the command again (or check the mirror)")
     os.replace(partial, target)
     return target, digest
