@@ -199,6 +199,12 @@ def test_pickled_object_arrays_and_bad_content_are_refused(tmp_path, spaces):
         pickle.dump({"num_images": 10, "fid": {"mu": np.zeros(3), "sigma": np.eye(3)}}, handle, protocol=2)
     with pytest.raises(GanevalError, match=r"wrong.pkl: 'fid' mu has shape \(3,\)"):
         read_edm2_pickle(wrong)
+    numpy1 = tmp_path / "numpy1.pkl"  # numpy 1.x names the module numpy.core (numpy 2: numpy._core)
+    data = pickle.dumps({"num_images": 10, "fid": {"mu": np.zeros(3), "sigma": np.eye(3)}}, protocol=2)
+    assert b"cnumpy._core.multiarray\n_reconstruct" in data
+    numpy1.write_bytes(data.replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n"))
+    with pytest.raises(GanevalError, match=r"numpy1.pkl: 'fid' mu has shape \(3,\)"):
+        read_edm2_pickle(numpy1)
     truncated = tmp_path / "truncated.pkl"
     truncated.write_bytes(pickle.dumps(_edm2_dict(spaces))[:5000])
     with pytest.raises(GanevalError, match="truncated.pkl: unreadable pickle"):

@@ -43,7 +43,8 @@ import numpy as np
 from ganeval.errors import GanevalError
 
 __all__ = ["ReferenceStats", "SPACE_DIMS", "NOT_COMPARABLE", "KINDS", "detect_reference_kind", "read_reference",
-           "read_adm_batch", "read_edm2_pickle", "read_npz_stats", "to_stats_file", "file_sha256"]
+           "read_adm_batch", "read_edm2_pickle", "read_npz_stats", "to_feature_stats", "to_stats_file",
+           "file_sha256"]
 
 #: Dimension of each named feature space.
 SPACE_DIMS = {"pool3": 2048, "spatial": 2023, "dinov2": 1024}
@@ -472,13 +473,10 @@ def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -
 # ----------------------------------------------------------------------------------------------- conversion
 
 
-def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: str | None = None,
-                  sha256: str | None = None) -> Path:
-    """Write ``ref`` as a ganeval stats file at ``path`` (atomically) and return the path.
+def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str | None = None,
+                     sha256: str | None = None):
+    """The pool3 statistics of ``ref`` as :class:`~ganeval.stats.FeatureStats`, with provenance.
 
-    Today this writes the pool3 statistics (stats file v1); the other spaces stay in the
-    ReferenceStats and are listed in the provenance. This is the one place to change when
-    the multi-space stats file arrives.
     ``count``: images behind the statistics when the file does not record it.
     ``name``: registry name, recorded. ``sha256``: the source file's, when already known.
     """
@@ -522,9 +520,19 @@ def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: 
         if key in ("file", "format"):
             continue
         provenance[f"reference_{key}"] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
-    stats = FeatureStats.from_moments(int(count), mu, sigma, provenance)
+    return FeatureStats.from_moments(int(count), mu, sigma, provenance)
+
+
+def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: str | None = None,
+                  sha256: str | None = None) -> Path:
+    """Write ``ref`` as a ganeval stats file at ``path`` (atomically) and return the path.
+
+    Today this writes the pool3 statistics (stats file v1, :func:`to_feature_stats`); the
+    other spaces stay in the ReferenceStats and are listed in the provenance. This is the
+    one place to change when the multi-space stats file arrives.
+    """
     path = Path(path)
-    stats.save(path)
+    to_feature_stats(ref, count=count, name=name, sha256=sha256).save(path)
     return path
 
 
