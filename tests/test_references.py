@@ -309,12 +309,19 @@ def test_cli_ref_get_through_a_mirror(server, cache, monkeypatch, capsys, tmp_pa
     stats = load_stats(path)
     assert stats.count == 50_000 and stats.provenance["mode"] == "tf1"
     assert stats.provenance["reference_name"] == "ttur/cifar10-train"
+    assert stats.provenance["count_source"].startswith("size of that set per the TTUR README")
+    assert stats.provenance["reference_url"] == REGISTRY["ttur/cifar10-train"].url
     np.testing.assert_array_equal(stats.mu, pool3[0])
     np.testing.assert_array_equal(stats.sigma, pool3[1])
     converted_at = os.stat(path).st_mtime_ns
     code, out, _ = run(["ref", "get", "ttur/cifar10-train"], capsys)  # cached, hash-checked, not fetched
     assert code == 0 and out.strip() == path and len(server.requests) == 1
     assert os.stat(path).st_mtime_ns == converted_at  # the converted file is reused too
+    code, out, _ = run(["ref", "get", "ttur/cifar10-train", "--count", "60000", "-q"], capsys)
+    assert code == 0 and load_stats(out.strip()).count == 60_000
+    assert load_stats(path).provenance["count_source"] == "stated by the user (--count)"
+    code, out, _ = run(["ref", "get", "ttur/cifar10-train"], capsys)
+    assert code == 0 and load_stats(out.strip()).count == 50_000 and len(server.requests) == 1
 
 
 def test_cli_ref_get_file_registers_a_local_copy(cache, capsys, tmp_path, pool3):

@@ -488,7 +488,8 @@ def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str
     if "pool3" not in ref.spaces:
         raise GanevalError(f"{source_file}: holds no pool3 statistics (an ADM sample batch holds images only); "
                            f"compute them with `ganeval stats {source_file} -o FILE.h5`")
-    count = count if count is not None else ref.count
+    explicit_count = count is not None
+    count = count if explicit_count else ref.count
     if count is None:
         raise GanevalError(f"{source_file}: the file does not record how many images made its statistics; "
                            "pass --count N")
@@ -514,12 +515,17 @@ def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str
     }
     if name:
         provenance["reference_name"] = name
-    if ref.count is None:
-        provenance["count_source"] = "stated (the file does not record it)"
     for key, value in ref.provenance.items():
-        if key in ("file", "format"):
+        if key in ("file", "format", "reference_name", "count_source"):
             continue
         provenance[f"reference_{key}"] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+    if explicit_count:
+        provenance["count_source"] = "stated by the user (--count)"
+    elif ref.provenance.get("count_source"):
+        provenance["count_source"] = ref.provenance["count_source"]
+    elif ref.count is not None:
+        provenance["count_source"] = "recorded in the file" if ref.provenance.get("format") == "edm2-pkl" else \
+            "stated when the file was read"
     return FeatureStats.from_moments(int(count), mu, sigma, provenance)
 
 

@@ -192,7 +192,9 @@ _EDM2_ENTRIES = [
                    "statistics (DINOv2 kept, not yet comparable)", None, "num_images in the file", None, _EDM2_SRC),
     ReferenceEntry("edm2/img64", _EDM2 + "img64.pkl", None, "nvidia", "edm2", ("pool3", "dinov2"),
                    ("fid", "fd_dinov2"), "EDM2 ImageNet 64x64 train: FID and FD_DINOv2 statistics (DINOv2 kept, "
-                   "not yet comparable)", None, "num_images in the file", None, _EDM2_SRC),
+                   "not yet comparable)", None, "num_images in the file", None,
+                   "NVlabs/edm2 README names the dataset-refs/ folder (and img512.pkl); img64.pkl, the reference of "
+                   "its ImageNet-64 models, is the URL downstream projects use"),
 ]
 
 
@@ -495,7 +497,8 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
     """Path of the ganeval stats file of a registry entry, downloading and converting as needed.
 
     The converted file ``<cache>/refs/<provider>/<set>.h5`` is reused while it was made
-    from the same (hash-checked) source file; ``count`` overrides the documented image count.
+    from the same (hash-checked) source file with the same count; ``count`` overrides the
+    documented image count.
     """
     import h5py
 
@@ -505,10 +508,12 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
     ref = load_reference(entry, cache=cache, mirror=mirror, file=file, timeout=timeout, progress=progress)
     _, _, converted = _paths(entry, cache)
     digest = ref.provenance["file_sha256"]
-    if converted.is_file() and count is None:
-        with contextlib.suppress(OSError, KeyError):
+    wanted_count = count if count is not None else ref.count
+    if converted.is_file() and wanted_count is not None:
+        with contextlib.suppress(OSError, KeyError, TypeError, ValueError):
             with h5py.File(converted, "r") as h5:
-                if h5.attrs.get("imported_file_sha256") == digest and h5.attrs.get("reference_name") == entry.name:
+                if (h5.attrs.get("imported_file_sha256") == digest and h5.attrs.get("reference_name") == entry.name
+                        and int(h5["count"][()]) == wanted_count):
                     return converted
     return to_stats_file(ref, converted, count=count, name=entry.name, sha256=digest)
 
