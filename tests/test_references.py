@@ -207,6 +207,21 @@ def test_hash_recorded_at_first_download_and_checked_after(server, cache):
     assert fetch_reference(entry)[0].read_bytes() == PAYLOAD
 
 
+def test_an_unreadable_first_download_is_not_recorded(server, cache, tmp_path, pool3):
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, mu=pool3[0], sigma=pool3[1])
+    server.files["/blob.npz"] = whole.read_bytes()[:100_000]  # cut short, as if the length had been unknown
+    entry = _entry(server, "/blob.npz")
+    with pytest.raises(GanevalError, match="blob.npz: unreadable .npz file.*not kept and its hash not recorded"):
+        load_reference(entry)
+    target = cache / "refs" / "test" / "blob.npz"
+    assert not target.exists() and recorded_sha256(target) is None
+    server.files["/blob.npz"] = whole.read_bytes()
+    ref = load_reference(entry)
+    np.testing.assert_array_equal(ref.spaces["pool3"][1], pool3[1])
+    assert ref.count == 10 and recorded_sha256(target) == _sha(whole.read_bytes())
+
+
 def test_published_hash_is_checked(server, cache):
     server.files["/blob.npz"] = PAYLOAD
     with pytest.raises(GanevalError, match="does not match the published sha256"):

@@ -54,7 +54,7 @@ except ImportError:  # not on POSIX: no lock between concurrent downloads of one
     fcntl = None
 
 __all__ = ["ReferenceEntry", "REGISTRY", "ENV_MIRROR", "refs_dir", "entry_url", "lookup", "download_file",
-           "fetch_reference", "register_file", "get_reference", "load_reference", "recorded_sha256"]
+           "fetch_reference", "register_file", "get_reference", "load_reference", "recorded_sha256", "entries"]
 
 ENV_MIRROR = "GANEVAL_REF_MIRROR"
 _CHUNK = 1 << 20
@@ -472,16 +472,25 @@ def load_reference(name_or_entry, *, cache=None, mirror: str | None = None, file
     from ganeval.io.reference_files import read_adm_batch, read_edm2_pickle, read_npz_stats
 
     entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
+    target = _paths(entry, cache)[0]
+    first_use = entry.sha256 is None and recorded_sha256(target) is None
     if file is not None:
         path, digest = register_file(entry, file, cache=cache)
     else:
         path, digest = fetch_reference(entry, cache=cache, mirror=mirror, timeout=timeout, progress=progress)
-    if entry.kind == "adm":
-        ref = read_adm_batch(path, images=images)
-    elif entry.kind == "edm2":
-        ref = read_edm2_pickle(path)
-    else:
-        ref = read_npz_stats(path, mode=entry.mode)
+    try:
+        if entry.kind == "adm":
+            ref = read_adm_batch(path, images=images)
+        elif entry.kind == "edm2":
+            ref = read_edm2_pickle(path)
+        else:
+            ref = read_npz_stats(path, mode=entry.mode)
+    except GanevalError as err:
+        if first_use:  # never record the hash of a file that does not even read (e.g. cut short without a length)
+            path.unlink(missing_ok=True)
+            Path(str(path) + ".sha256").unlink(missing_ok=True)
+            raise GanevalError(f"{err} (the file was not kept and its hash not recorded)") from None
+        raise
     if ref.mode != entry.mode:
         raise GanevalError(f"{path}: read as mode {ref.mode}, but {entry.name} is registered as {entry.mode}")
     if ref.count is None and entry.count is not None:
