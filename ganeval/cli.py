@@ -614,3 +614,66 @@ def run_click(group: click.Group, prog_name: str, argv=None) -> None:
 def main(argv=None) -> None:
     """Console entry point of `ganeval`."""
     run_click(cli, "ganeval", argv)
+
+
+# ----------------------------------------------------------------------------------------------- ganeval ref
+# Published reference statistics by name (ganeval.io.references). Imports stay inside the
+# functions so that `ganeval --help` does not load numpy/torch for them.
+
+
+@cli.group(name="ref")
+def ref_group():
+    """Published reference statistics (TTUR, clean-fid, ADM, EDM, EDM2) by name: list, download, convert."""
+
+
+@ref_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array with every field of every entry.")
+def ref_list(as_json):
+    """List the registry: name, mode, metrics and a one-line description of each published file."""
+    from ganeval.io.references import REGISTRY
+
+    if as_json:
+        click.echo(json.dumps([entry.as_dict() for entry in REGISTRY.values()], indent=2))
+        return
+    width = max(len(name) for name in REGISTRY)
+    for entry in REGISTRY.values():
+        click.echo(f"{entry.name:<{width}}  {entry.mode:<11}  {','.join(entry.metrics):<24}  {entry.description}")
+
+
+@ref_group.command(name="get")
+@click.argument("name")
+@click.option("--file", "local_file", type=click.Path(dir_okay=False), default=None,
+              help="Register a local copy of the published file instead of downloading it (hash-checked).")
+@click.option("--count", type=click.IntRange(min=2), default=None,
+              help="Images behind the statistics, for files that record none (default: the documented size).")
+@click.option("--mirror", default=None, help="Fetch <MIRROR>/<provider>/<file name> instead of the publisher's URL "
+                                             "(default: env GANEVAL_REF_MIRROR).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr.")
+def ref_get(name, local_file, count, mirror, quiet):
+    """Download (or register) reference statistics NAME and print the path of its ganeval stats file."""
+    from ganeval.io.references import get_reference, lookup
+    from ganeval.io.reference_files import NOT_COMPARABLE
+
+    entry = lookup(name)
+    show = not quiet and sys.stderr.isatty()
+
+    def progress(done, total):
+        if show:
+            of = f" of {total / 1e6:.1f} MB ({100 * done / total:.0f}%)" if total else " MB"
+            sys.stderr.write(f"\rdownloading {entry.file_name}: {done / 1e6:.1f}{of}")
+            sys.stderr.flush()
+
+    try:
+        path = get_reference(entry, file=local_file, count=count, mirror=mirror, progress=progress)
+    finally:
+        if show:
+            sys.stderr.write("\r\033[K")
+    if not quiet:
+        for space in entry.spaces:
+            if space in NOT_COMPARABLE:
+                click.echo(f"note: {entry.name} also holds {space} statistics, kept but not yet comparable: "
+                           f"{NOT_COMPARABLE[space]}", err=True)
+        if "spatial" in entry.spaces:
+            click.echo(f"note: {entry.name} also holds spatial (sFID) statistics; this stats file holds pool3 "
+                       "(FID) only for now", err=True)
+    click.echo(str(path))

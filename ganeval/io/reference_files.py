@@ -1,0 +1,547 @@
+"""Reference statistics published by other tools, read as they are.
+
+Three layouts are read, each into a plain :class:`ReferenceStats`:
+
+* **ADM batches** (openai/guided-diffusion ``evaluations/``): an ``.npz`` with ``arr_0``
+  uint8 images [N, H, W, 3] and optionally ``arr_1`` labels [N]. A *reference* batch
+  also holds ``mu``/``sigma`` (pool3, 2048-d) and ``mu_s``/``sigma_s`` (the spatial
+  ``mixed_6/conv`` features, 2023-d), computed over the whole dataset, while ``arr_0``
+  holds only a subset (10,000 images) for precision and recall. Made with the TF graph's
+  own resize, so the mode is ``tf1``. The statistics are read without touching
+  ``arr_0``; the images are read only when asked (``images=True`` or
+  :meth:`ReferenceStats.load_images`).
+* **EDM2 reference pickles** (NVlabs/edm2 ``calculate_metrics.py ref``):
+  ``{'num_images': int, 'fid': {'mu', 'sigma'}, 'fd_dinov2': {'mu', 'sigma'}}`` with
+  float64 numpy arrays. Read with a restricted unpickler that resolves only plain
+  containers, numbers, strings and the numpy functions that rebuild arrays, dtypes and
+  scalars; any other global is refused before anything is called. Mode ``nvidia``
+  (StyleGAN/EDM's detector resizes with ``F.interpolate``). The DINOv2 statistics are
+  kept as space ``dinov2`` and reported as not yet comparable: ganeval has no DINOv2
+  encoder yet.
+* **mu/sigma ``.npz``** (TTUR, pytorch-fid, clean-fid, EDM1 ``fid-refs``): ``mu`` [2048]
+  and ``sigma`` [2048, 2048]; clean-fid's ``*_kid.npz`` hold raw ``feats`` instead. The
+  mode is not recorded in these files (clean-fid's file names say it); the caller states
+  it, as for ``ganeval import-stats``.
+
+Everything is read without ``allow_pickle``; object arrays are refused. Every problem is
+one :class:`GanevalError` line naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganeval.errors import GanevalError
+
+__all__ = ["ReferenceStats", "SPACE_DIMS", "NOT_COMPARABLE", "KINDS", "detect_reference_kind", "read_reference",
+           "read_adm_batch", "read_edm2_pickle", "read_npz_stats", "to_feature_stats", "to_stats_file",
+           "file_sha256"]
+
+#: Dimension of each named feature space.
+SPACE_DIMS = {"pool3": 2048, "spatial": 2023, "dinov2": 1024}
+#: Spaces that ganeval cannot compute yet, with the reason (kept in the reference, reported).
+NOT_COMPARABLE = {"dinov2": "ganeval has no DINOv2 encoder yet, so FD_DINOv2 against it cannot be computed"}
+#: What :func:`detect_reference_kind` returns.
+KINDS = ("adm", "edm2", "npz", "stats")
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+_ADM_SPACES = {"pool3": ("mu", "sigma"), "spatial": ("mu_s", "sigma_s")}
+_EDM2_SPACES = {"fid": "pool3", "fd_dinov2": "dinov2"}
+
+
+@dataclass
+class ReferenceStats:
+    """Statistics of a published reference set, in one or more named feature spaces.
+
+    ``spaces``: space name ("pool3", "spatial", "dinov2") → (mu float64 [d], sigma float64 [d, d]).
+    ``count``: images behind the statistics, when the file records it (else None).
+    ``mode``: the ganeval preprocessing mode the statistics were made with.
+    ``images``: uint8 [N, H, W, 3] images stored with the statistics (ADM batches), when read.
+    ``labels``: their class labels [N], when stored and read.
+    ``provenance``: where it came from (format, file, image shape and count in the file, ...).
+    """
+
+    spaces: dict[str, tuple[np.ndarray, np.ndarray]]
+    count: int | None
+    mode: str
+    images: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def space(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, sigma) of feature space ``name``; a one-line error when the file does not hold it."""
+        if name not in self.spaces:
+            held = ", ".join(self.spaces) or "no statistics (images only)"
+            raise GanevalError(f"{self.provenance.get('file', 'reference')}: holds {held}, not {name!r} statistics")
+        if name in NOT_COMPARABLE:
+            raise GanevalError(f"{self.provenance.get('file', 'reference')}: {name!r} statistics are kept but "
+                               f"not comparable: {NOT_COMPARABLE[name]}")
+        return self.spaces[name]
+
+    @property
+    def comparable_spaces(self) -> list[str]:
+        """Spaces ganeval can compare against today."""
+        return [name for name in self.spaces if name not in NOT_COMPARABLE]
+
+    def load_images(self) -> "ReferenceStats":
+        """Read the images (and labels) of an ADM batch now; returns self."""
+        if self.images is None and self.provenance.get("format") == "adm-batch" and self.provenance.get("batch_images"):
+            self.images, self.labels = _read_adm_images(Path(self.provenance["file"]))
+        return self
+
+
+def file_sha256(path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------- detection
+
+
+def detect_reference_kind(path) -> str:
+    """"adm" (ADM batch), "edm2" (EDM2 pickle), "npz" (mu/sigma or feats .npz) or "stats" (ganeval HDF5)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanevalError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head == _HDF5_SIGNATURE:
+        return "stats"
+    if head[:4] == _ZIP_SIGNATURE:
+        members = _npz_members(path)
+        if "arr_0" in members:
+            return "adm"
+        if ("mu" in members and "sigma" in members) or "feats" in members:
+            return "npz"
+        raise GanevalError(f"{path}: .npz holds {sorted(members)}; expected an ADM batch ('arr_0' images, optionally "
+                           "'mu', 'sigma', 'mu_s', 'sigma_s') or mu/sigma statistics (TTUR, pytorch-fid, clean-fid)")
+    if head[:1] == b"\x80" and 2 <= head[1] <= 5:
+        return "edm2"
+    raise GanevalError(f"{path}: not a reference file ganeval reads (expected an ADM/TTUR/clean-fid .npz, an EDM2 "
+                       ".pkl or a ganeval .h5 stats file)")
+
+
+def read_reference(path, *, mode: str | None = None, count: int | None = None,
+                   images: bool = False) -> ReferenceStats:
+    """Read any supported reference file (see the module docstring) by its content.
+
+    ``mode``: required for mu/sigma ``.npz`` files that do not say it (TTUR, pytorch-fid, EDM1);
+    for ADM and EDM2 files it must match their own mode when given.
+    ``count``: images behind the statistics, for files that do not record it.
+    ``images``: also read an ADM batch's images and labels.
+    """
+    kind = detect_reference_kind(path)
+    if kind == "adm":
+        ref = read_adm_batch(path, images=images)
+    elif kind == "edm2":
+        ref = read_edm2_pickle(path)
+    elif kind == "npz":
+        ref = read_npz_stats(path, mode=mode, count=count)
+    else:
+        raise GanevalError(f"{path}: is already a ganeval stats file; use it directly")
+    if mode is not None and mode != ref.mode:
+        raise GanevalError(f"{path}: {ref.provenance['format']} statistics are made in mode {ref.mode}, not {mode}; "
+                           f"pass --mode {ref.mode}")
+    if count is not None and ref.count is None:
+        ref.count = int(count)
+    return ref
+
+
+# ----------------------------------------------------------------------------------------------- npz helpers
+
+
+def _npz_members(path: Path) -> dict[str, str]:
+    """Array name → member name of an .npz, without reading any array."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+    return {name[:-4] if name.endswith(".npy") else name: name for name in names}
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """(shape, dtype) of every array in an .npz, from the .npy headers only (nothing else is read)."""
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                with archive.open(member) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                headers[member[:-4] if member.endswith(".npy") else member] = (tuple(shape), np.dtype(dtype))
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+    for name, (_, dtype) in headers.items():
+        if dtype.hasobject:
+            raise GanevalError(f"{path}: array {name!r} holds pickled Python objects, which ganeval never loads; "
+                               "use the file as published (plain numeric arrays)")
+    return headers
+
+
+def _load_npz_arrays(path: Path, names) -> dict[str, np.ndarray]:
+    """Read only the named arrays of an .npz (allow_pickle=False)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in names}
+    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
+        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+
+
+def _moments(path, label: str, space: str, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
+    """Validated float64 (mu, sigma) of feature space ``space`` (same rules as ``import-stats``)."""
+    if not isinstance(mu, np.ndarray) or not isinstance(sigma, np.ndarray):
+        raise GanevalError(f"{path}: {label} mu/sigma are {type(mu).__name__}/{type(sigma).__name__}; "
+                           "expected numpy arrays")
+    if mu.dtype.kind not in "fiu" or sigma.dtype.kind not in "fiu":
+        raise GanevalError(f"{path}: {label} mu/sigma have dtypes {mu.dtype}/{sigma.dtype}; expected floats")
+    mu = np.asarray(mu, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    d = SPACE_DIMS[space]
+    if mu.shape != (d,) or sigma.shape != (d, d):
+        raise GanevalError(f"{path}: {label} mu has shape {mu.shape} and sigma {sigma.shape}; {space} statistics "
+                           f"are [{d}] and [{d}, {d}]")
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+        raise GanevalError(f"{path}: {label} mu or sigma contains NaN or infinity")
+    if not np.array_equal(sigma, sigma.T):
+        asymmetry = np.abs(sigma - sigma.T).max() / max(np.abs(sigma).max(), 1e-300)
+        if asymmetry > 1e-6:
+            raise GanevalError(f"{path}: {label} sigma is not symmetric (relative asymmetry {asymmetry:.1e}); "
+                               "not a covariance matrix")
+        sigma = (sigma + sigma.T) / 2
+    return mu, sigma
+
+
+# ----------------------------------------------------------------------------------------------- ADM
+
+
+def read_adm_batch(path, *, images: bool = False) -> ReferenceStats:
+    """Read an ADM evaluator batch (``arr_0`` images, optional ``arr_1``, ``mu``/``sigma``, ``mu_s``/``sigma_s``).
+
+    The statistics are read without reading ``arr_0``; ``images=True`` reads the images and labels too.
+    ``count`` is None for reference batches: their statistics cover the whole dataset, whose
+    size the file does not record (``arr_0`` holds only a subset).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GanevalError(f"{path}: no such file")
+    headers = _npz_headers(path)
+    if "arr_0" not in headers:
+        raise GanevalError(f"{path}: no 'arr_0' images; not an ADM batch (it holds {sorted(headers)})")
+    shape, dtype = headers["arr_0"]
+    if dtype != np.uint8 or len(shape) != 4 or shape[3] != 3:
+        raise GanevalError(f"{path}: 'arr_0' is {dtype} {list(shape)}; an ADM batch holds uint8 images [N, H, W, 3]")
+    n = shape[0]
+    if "arr_1" in headers:
+        label_shape, label_dtype = headers["arr_1"]
+        if label_dtype.kind not in "iu" or label_shape != (n,):
+            raise GanevalError(f"{path}: 'arr_1' is {label_dtype} {list(label_shape)}; ADM labels are integers [{n}]")
+    wanted = []
+    for space, (mu_name, sigma_name) in _ADM_SPACES.items():
+        if (mu_name in headers) != (sigma_name in headers):
+            raise GanevalError(f"{path}: holds {mu_name if mu_name in headers else sigma_name} without its partner "
+                               f"({mu_name} and {sigma_name} come together); download the file again")
+        if mu_name in headers:
+            wanted += [mu_name, sigma_name]
+    arrays = _load_npz_arrays(path, wanted)
+    spaces = {space: _moments(path, f"'{mu_name}'/'{sigma_name}'", space, arrays[mu_name], arrays[sigma_name])
+              for space, (mu_name, sigma_name) in _ADM_SPACES.items() if mu_name in arrays}
+    provenance = {
+        "format": "adm-batch",
+        "file": str(path.resolve()),
+        "batch_images": int(n),
+        "image_shape": [int(s) for s in shape[1:]],
+        "has_labels": "arr_1" in headers,
+        "statistics": "whole dataset (stored mu/sigma)" if spaces else "none (images only)",
+    }
+    ref = ReferenceStats(spaces=spaces, count=None if spaces else int(n), mode="tf1", provenance=provenance)
+    if images:
+        ref.load_images()
+    return ref
+
+
+def _read_adm_images(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    names = ["arr_0"] + (["arr_1"] if "arr_1" in _npz_members(path) else [])
+    arrays = _load_npz_arrays(path, names)
+    return arrays["arr_0"], arrays.get("arr_1")
+
+
+# ----------------------------------------------------------------------------------------------- EDM2
+
+
+def _numpy_core():
+    return getattr(np, "_core", None) or np.core
+
+
+def _checked_dtype(*args):
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("an object dtype (pickled Python objects) is not read")
+    return dtype
+
+
+def _checked_reconstruct(subtype, shape, dtype_code):
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"an array of type {getattr(subtype, '__name__', subtype)} is not read")
+    return _numpy_core().multiarray._reconstruct(np.ndarray, shape, _checked_dtype(dtype_code))
+
+
+def _checked_scalar(dtype, *args):
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError("only numeric numpy scalars are read")
+    return _numpy_core().multiarray.scalar(dtype, *args)
+
+
+def _checked_frombuffer(buffer, dtype, shape, order):
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError("only numeric numpy arrays are read")
+    return _numpy_core().numeric._frombuffer(buffer, dtype, shape, order)
+
+
+def _latin1_encode(text, encoding="utf-8"):
+    # Protocol-2 pickles spell bytes as _codecs.encode(str, 'latin1').
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("only _codecs.encode(str, 'latin1') is read")
+    return text.encode("latin1")
+
+
+# Only these globals resolve; anything else stops the unpickler before it is called.
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _checked_dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _checked_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _checked_reconstruct,
+    ("numpy.core.multiarray", "scalar"): _checked_scalar,
+    ("numpy._core.multiarray", "scalar"): _checked_scalar,
+    ("numpy.core.numeric", "_frombuffer"): _checked_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _checked_frombuffer,
+    ("_codecs", "encode"): _latin1_encode,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "bytearray"): bytearray,
+    ("builtins", "complex"): complex,
+    ("collections", "OrderedDict"): dict,
+}
+
+
+class _RefusedGlobal(Exception):
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.qualified = f"{module}.{name}"
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise _RefusedGlobal(module, name) from None
+
+    def persistent_load(self, pid):
+        raise _RefusedGlobal("persistent id", str(pid)[:40])
+
+
+def _restricted_load(path: Path, data: bytes):
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data)).load()
+    except _RefusedGlobal as err:
+        raise GanevalError(f"{path}: refused to unpickle: it references {err.qualified}, and an EDM2 reference holds "
+                           "only dicts, numbers, strings and numpy arrays (nothing in it was run); use the file "
+                           "as published by NVIDIA") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError, UnicodeDecodeError) as err:
+        raise GanevalError(f"{path}: unreadable pickle ({_one_line(err)}); download it again") from None
+
+
+def _check_plain(path: Path, value, where: str = "the file") -> None:
+    """Refuse anything but containers, numbers, strings and numeric numpy values (defence in depth)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(path, key, where)
+            _check_plain(path, item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            _check_plain(path, item, where)
+    elif isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.hasobject:
+            raise GanevalError(f"{path}: {where} is an object array, which ganeval never reads")
+    elif value is not None and not isinstance(value, (bool, int, float, complex, str, bytes, bytearray)):
+        raise GanevalError(f"{path}: {where} is a {type(value).__name__}; an EDM2 reference holds only dicts, "
+                           "numbers, strings and numpy arrays")
+
+
+def read_edm2_pickle(path) -> ReferenceStats:
+    """Read an EDM2 ``dataset-refs/*.pkl`` with a restricted unpickler (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanevalError(f"{path}: no such file")
+    data = path.read_bytes()
+    obj = _restricted_load(path, data)
+    _check_plain(path, obj)
+    if not isinstance(obj, dict):
+        raise GanevalError(f"{path}: holds a {type(obj).__name__}; an EDM2 reference is a dict "
+                           "{'num_images', 'fid': {'mu', 'sigma'}, 'fd_dinov2': {...}}")
+    count = obj.get("num_images")
+    if count is not None:
+        if isinstance(count, np.generic):
+            count = count.item()
+        if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+            raise GanevalError(f"{path}: 'num_images' is {count!r}; expected an integer ≥ 2")
+    spaces, ignored = {}, []
+    for key, value in obj.items():
+        if key == "num_images":
+            continue
+        if key not in _EDM2_SPACES:
+            ignored.append(str(key))
+            continue
+        if not isinstance(value, dict) or "mu" not in value or "sigma" not in value:
+            raise GanevalError(f"{path}: entry {key!r} is not a dict with 'mu' and 'sigma'")
+        space = _EDM2_SPACES[key]
+        spaces[space] = _moments(path, f"{key!r}", space, value["mu"], value["sigma"])
+    if not spaces:
+        raise GanevalError(f"{path}: holds {sorted(map(str, obj))}; an EDM2 reference has 'fid' and/or 'fd_dinov2'")
+    provenance = {"format": "edm2-pkl", "file": str(path.resolve()), "edm2_entries": sorted(map(str, obj))}
+    if ignored:
+        provenance["ignored_entries"] = sorted(ignored)
+    not_comparable = {name: NOT_COMPARABLE[name] for name in spaces if name in NOT_COMPARABLE}
+    if not_comparable:
+        provenance["not_comparable"] = not_comparable
+    return ReferenceStats(spaces=spaces, count=count, mode="nvidia", provenance=provenance)
+
+
+# ----------------------------------------------------------------------------------------------- TTUR, clean-fid
+
+
+def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -> ReferenceStats:
+    """Read a TTUR / pytorch-fid / clean-fid / EDM1 ``.npz`` (``mu``, ``sigma``; or clean-fid's ``feats``).
+
+    ``mode``: the ganeval mode the file was made with; clean-fid file names say it (a
+    different ``mode`` is refused), other files need it stated.
+    """
+    from ganeval.extractors.preprocess import MODES
+    from ganeval.io.interchange import CLEANFID_MODES, cleanfid_mode_of
+
+    path = Path(path)
+    if not path.is_file():
+        raise GanevalError(f"{path}: no such file")
+    named = cleanfid_mode_of(path)
+    if named is not None:
+        if mode is not None and mode != CLEANFID_MODES[named]:
+            raise GanevalError(f"{path}: the clean-fid file name says mode {named}, which is ganeval mode "
+                               f"{CLEANFID_MODES[named]}, but mode {mode} was given; "
+                               f"pass --mode {CLEANFID_MODES[named]}")
+        mode = CLEANFID_MODES[named]
+    if mode is None:
+        raise GanevalError(f"{path}: a mu/sigma .npz does not record its resize; pass --mode (tf1 for TTUR, "
+                           "pytorch-fid for pytorch-fid, nvidia for EDM/StyleGAN)")
+    if mode not in MODES:
+        raise GanevalError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    headers = _npz_headers(path)
+    provenance: dict[str, Any] = {"format": "clean-fid" if named else "mu/sigma npz", "file": str(path.resolve())}
+    if "mu" in headers and "sigma" in headers:
+        arrays = _load_npz_arrays(path, ["mu", "sigma"])
+        spaces = {"pool3": _moments(path, "'mu'/'sigma'", "pool3", arrays["mu"], arrays["sigma"])}
+        return ReferenceStats(spaces=spaces, count=None if count is None else int(count), mode=mode,
+                              provenance=provenance)
+    if "feats" in headers:
+        from ganeval.io.interchange import import_npz
+
+        stats = import_npz(path, mode=mode, network="tf-inception", count=count)
+        provenance["format"] = "clean-fid features"
+        spaces = {"pool3": _moments(path, "'feats'", "pool3", stats.mu, stats.sigma)}
+        return ReferenceStats(spaces=spaces, count=int(stats.count), mode=mode, provenance=provenance)
+    raise GanevalError(f"{path}: .npz holds {sorted(headers)}; expected 'mu' and 'sigma' (TTUR/pytorch-fid/clean-fid) "
+                       "or 'feats' (clean-fid KID file)")
+
+
+# ----------------------------------------------------------------------------------------------- conversion
+
+
+def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str | None = None,
+                     sha256: str | None = None):
+    """The pool3 statistics of ``ref`` as :class:`~ganeval.stats.FeatureStats`, with provenance.
+
+    ``count``: images behind the statistics when the file does not record it.
+    ``name``: registry name, recorded. ``sha256``: the source file's, when already known.
+    """
+    from ganeval.extractors.inception_extractor import InceptionExtractor
+    from ganeval.extractors.weights import TF_INCEPTION_DIGEST
+    from ganeval.stats import FeatureStats, utc_timestamp
+
+    source_file = ref.provenance.get("file", "reference")
+    if "pool3" not in ref.spaces:
+        raise GanevalError(f"{source_file}: holds no pool3 statistics (an ADM sample batch holds images only); "
+                           f"compute them with `ganeval stats {source_file} -o FILE.h5`")
+    explicit_count = count is not None
+    count = count if explicit_count else ref.count
+    if count is None:
+        raise GanevalError(f"{source_file}: the file does not record how many images made its statistics; "
+                           "pass --count N")
+    if count < 2:
+        raise GanevalError(f"--count must be at least 2, got {count}")
+    if sha256 is None and Path(source_file).is_file():
+        sha256 = file_sha256(source_file)
+    mu, sigma = ref.spaces["pool3"]
+    provenance: dict[str, Any] = {
+        "extractor": InceptionExtractor.name,
+        "weights_sha256": TF_INCEPTION_DIGEST,
+        "weights_known": True,
+        "mode": ref.mode,
+        "feature_dim": int(mu.shape[0]),
+        "source": f"reference {name}" if name else f"imported {Path(source_file).name}",
+        "source_fingerprint": f"file-sha256:{sha256}",
+        "imported_from": str(source_file),
+        "imported_file_sha256": sha256,
+        "imported_format": ref.provenance.get("format", "unknown"),
+        "created": utc_timestamp(),
+        "reference_spaces": ",".join(ref.spaces),
+        "reference_spaces_not_in_this_file": ",".join(s for s in ref.spaces if s != "pool3"),
+    }
+    if name:
+        provenance["reference_name"] = name
+    for key, value in ref.provenance.items():
+        if key in ("file", "format", "reference_name", "count_source"):
+            continue
+        provenance[f"reference_{key}"] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+    if explicit_count:
+        provenance["count_source"] = "stated by the user (--count)"
+    elif ref.provenance.get("count_source"):
+        provenance["count_source"] = ref.provenance["count_source"]
+    elif ref.count is not None:
+        provenance["count_source"] = "recorded in the file" if ref.provenance.get("format") == "edm2-pkl" else \
+            "stated when the file was read"
+    return FeatureStats.from_moments(int(count), mu, sigma, provenance)
+
+
+def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: str | None = None,
+                  sha256: str | None = None) -> Path:
+    """Write ``ref`` as a ganeval stats file at ``path`` (atomically) and return the path.
+
+    Today this writes the pool3 statistics (stats file v1, :func:`to_feature_stats`); the
+    other spaces stay in the ReferenceStats and are listed in the provenance. This is the
+    one place to change when the multi-space stats file arrives.
+    """
+    path = Path(path)
+    to_feature_stats(ref, count=count, name=name, sha256=sha256).save(path)
+    return path
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,536 @@
+"""Published reference statistics by name: a registry, a resumable hash-checked downloader, conversion.
+
+``ganeval ref get NAME`` downloads the published file into ``<cache>/refs/<provider>/``,
+checks its sha256 and converts it into a ganeval stats file next to it (see
+:func:`get_reference`). Where the publisher gives no sha256 (none of the sources below
+does today), the hash is recorded at first download in ``<file>.sha256`` next to the
+file and every later use is checked against it, so a file that changes afterwards is
+refused.
+
+Downloads go to ``<file>.part`` and resume with an HTTP Range request when a partial
+file is there; the file is renamed into place only after its sha256 was checked.
+
+Sources of the URLs (read from each project's code/README):
+
+* TTUR (bioinf-jku/TTUR README, "Precalculated Statistics for FID"):
+  ``http://bioinf.jku.at/research/ttur/ttur_stats/fid_stats_*.npz``; TF graph resize → ``tf1``.
+* clean-fid (GaParmar/clean-fid ``cleanfid/features.py`` get_reference_statistics, README
+  "Supported Precomputed Datasets"): ``https://www.cs.cmu.edu/~clean-fid/stats/
+  {name}_{mode}_{split}_{res}.npz``; modes clean → ``clean``, legacy_tensorflow → ``nvidia``,
+  legacy_pytorch → ``pytorch-fid`` (as ``ganeval import-stats``).
+* ADM (openai/guided-diffusion ``evaluations/README.md``): ``https://openaipublic.blob.core.
+  windows.net/diffusion/jul-2021/ref_batches/...``; ``tf1``; pool3 and spatial (sFID) statistics
+  over the whole dataset plus 10,000 images (precision/recall).
+* EDM2 (NVlabs/edm2 README and ``calculate_metrics.py``): ``https://nvlabs-fi-cdn.nvidia.com/
+  edm2/dataset-refs/{img512,img64}.pkl``; ``nvidia``; pool3 (``fid``) and DINOv2 (``fd_dinov2``).
+* EDM (NVlabs/edm README): ``https://nvlabs-fi-cdn.nvidia.com/edm/fid-refs/*.npz``; ``nvidia``.
+
+A mirror (an organisation's copy, or a test server) replaces every publisher's host:
+``$GANEVAL_REF_MIRROR`` (or ``mirror=``) set to ``BASE`` fetches ``BASE/<provider>/<file name>``,
+e.g. ``BASE/ttur/fid_stats_cifar10_train.npz``; the hash rules stay the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from ganeval.errors import GanevalError
+from ganeval.io.atomic import atomic_write
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: no lock between concurrent downloads of one file
+    fcntl = None
+
+__all__ = ["ReferenceEntry", "REGISTRY", "ENV_MIRROR", "refs_dir", "entry_url", "lookup", "download_file",
+           "fetch_reference", "register_file", "get_reference", "load_reference", "recorded_sha256", "entries"]
+
+ENV_MIRROR = "GANEVAL_REF_MIRROR"
+_CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class ReferenceEntry:
+    """One published reference file."""
+
+    name: str  # "<provider>/<set>", e.g. "ttur/cifar10-train"
+    url: str
+    sha256: str | None  # published sha256, else None (recorded at first download)
+    mode: str  # ganeval preprocessing mode the statistics were made in
+    kind: str  # reader: "npz" (mu/sigma), "adm" (ADM batch), "edm2" (EDM2 pickle)
+    spaces: tuple[str, ...]  # feature spaces in the file
+    metrics: tuple[str, ...]  # what it lets you compute
+    description: str
+    count: int | None = None  # images behind the statistics, when documented
+    count_source: str = ""  # where the count comes from
+    size: int | None = None  # expected file size in bytes, when published
+    source: str = ""  # where the URL is documented
+
+    @property
+    def provider(self) -> str:
+        return self.name.split("/", 1)[0]
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def stem(self) -> str:
+        return self.name.split("/", 1)[1]
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "url": self.url, "sha256": self.sha256, "mode": self.mode, "kind": self.kind,
+                "spaces": list(self.spaces), "metrics": list(self.metrics), "description": self.description,
+                "count": self.count, "count_source": self.count_source, "size": self.size, "source": self.source}
+
+
+# ----------------------------------------------------------------------------------------------- the registry
+
+_TTUR = "http://bioinf.jku.at/research/ttur/ttur_stats/"
+_TTUR_SRC = "bioinf-jku/TTUR README.md, 'Precalculated Statistics for FID'"
+_CLEANFID = "https://www.cs.cmu.edu/~clean-fid/stats/"
+_CLEANFID_SRC = ("GaParmar/clean-fid cleanfid/features.py get_reference_statistics; "
+                 "README 'Supported Precomputed Datasets'")
+_ADM = "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/ref_batches/"
+_ADM_SRC = "openai/guided-diffusion evaluations/README.md"
+_EDM2 = "https://nvlabs-fi-cdn.nvidia.com/edm2/dataset-refs/"
+_EDM2_SRC = "NVlabs/edm2 README.md ('--ref=.../dataset-refs/img512.pkl'), calculate_metrics.py save_stats"
+_EDM = "https://nvlabs-fi-cdn.nvidia.com/edm/fid-refs/"
+_EDM_SRC = "NVlabs/edm README.md 'Calculating FID', fid.py ref"
+_IMAGENET_TRAIN = 1_281_167
+
+
+def _ttur(stem, file, count, what):
+    return ReferenceEntry(f"ttur/{stem}", _TTUR + file, None, "tf1", "npz", ("pool3",), ("fid",),
+                          f"TTUR (the original TF FID): {what}", count,
+                          "size of that set per the TTUR README (the file does not record it)", None, _TTUR_SRC)
+
+
+_TTUR_ENTRIES = [
+    _ttur("cifar10-train", "fid_stats_cifar10_train.npz", 50_000, "CIFAR-10 train, all 50,000 images"),
+    _ttur("celeba", "fid_stats_celeba.npz", 202_599, "cropped CelebA 64x64, all images"),
+    _ttur("lsun-bedroom-train", "fid_stats_lsun_train.npz", 3_033_042, "LSUN bedroom, all training images"),
+    _ttur("svhn-train", "fid_stats_svhn_train.npz", 73_257, "SVHN train, all images"),
+    _ttur("imagenet-train", "fid_stats_imagenet_train.npz", _IMAGENET_TRAIN,
+          "ImageNet train, all images (the README points to the 64x64 downsampled set)"),
+    _ttur("imagenet-valid", "fid_stats_imagenet_valid.npz", 50_000,
+          "ImageNet validation, all images (the README points to the 64x64 downsampled set)"),
+]
+
+# clean-fid: (name, split, resolutions, count, clean-fid modes, what), as in its README table.
+_ALL_CLEANFID = ("clean", "legacy_tensorflow", "legacy_pytorch")
+_CLEANFID_SETS = [
+    ("cifar10", "train", (32,), 50_000, _ALL_CLEANFID, "CIFAR-10 train, 50,000 images"),
+    ("cifar10", "test", (32,), 10_000, _ALL_CLEANFID, "CIFAR-10 test, 10,000 images"),
+    ("ffhq", "trainval", (1024, 256), 50_000, _ALL_CLEANFID, "FFHQ {res}, 50,000 random train+val images"),
+    ("ffhq", "trainval70k", (1024, 256), 70_000, _ALL_CLEANFID, "FFHQ {res}, all 70,000 images"),
+    ("lsun_church", "train", (256,), 50_000, _ALL_CLEANFID, "LSUN church 256, 50,000 training images"),
+    ("lsun_church", "trainfull", (256,), 126_227, ("clean",), "LSUN church 256, all 126,227 training images"),
+    ("lsun_horse", "train", (256,), 50_000, _ALL_CLEANFID, "LSUN horse 256, 50,000 training images"),
+    ("lsun_horse", "trainfull", (256,), 2_000_340, ("clean",), "LSUN horse 256, all 2,000,340 training images"),
+    ("lsun_cat", "train", (256,), 50_000, _ALL_CLEANFID, "LSUN cat 256, 50,000 training images"),
+    ("lsun_cat", "trainfull", (256,), 1_657_264, _ALL_CLEANFID, "LSUN cat 256, all 1,657,264 training images"),
+    ("afhq_cat", "train", (512,), 5_153, _ALL_CLEANFID, "AFHQ cat 512 train, 5,153 images"),
+    ("afhq_dog", "train", (512,), 4_739, _ALL_CLEANFID, "AFHQ dog 512 train, 4,739 images"),
+    ("afhq_wild", "train", (512,), 4_738, _ALL_CLEANFID, "AFHQ wild 512 train, 4,738 images"),
+    ("brecahad", "train", (512,), 1_944, _ALL_CLEANFID, "BreCaHAD 512 train, 1,944 images"),
+    ("metfaces", "train", (1024,), 1_336, _ALL_CLEANFID, "MetFaces 1024 train, 1,336 images"),
+    ("horse2zebra", "test", (256,), 140, _ALL_CLEANFID, "horse2zebra 256 test, 140 images"),
+    ("cat2dog", "test", (256,), 500, _ALL_CLEANFID, "cat2dog 256 test, 500 images"),
+]
+_CLEANFID_MODE_NAMES = {"clean": ("clean", "clean"), "legacy_tensorflow": ("legacy-tensorflow", "nvidia"),
+                        "legacy_pytorch": ("legacy-pytorch", "pytorch-fid")}
+
+
+def _cleanfid_entries():
+    for dataset, split, resolutions, count, modes, what in _CLEANFID_SETS:
+        for res in resolutions:
+            for mode in modes:
+                label, ours = _CLEANFID_MODE_NAMES[mode]
+                res_part = f"-{res}" if len(resolutions) > 1 else ""
+                name = f"cleanfid/{dataset.replace('_', '-')}-{split}{res_part}-{label}"
+                url = f"{_CLEANFID}{dataset}_{mode}_{split}_{res}.npz"
+                yield ReferenceEntry(name, url, None, ours, "npz", ("pool3",), ("fid",),
+                                     f"clean-fid {what.format(res=res)}, mode {mode}", count,
+                                     "clean-fid README table (the file does not record it)", None, _CLEANFID_SRC)
+
+
+def _adm(stem, path, what, count, labels):
+    metrics = ("fid", "sfid", "precision", "recall")
+    return ReferenceEntry(f"adm/{stem}", _ADM + path, None, "tf1", "adm", ("pool3", "spatial"), metrics,
+                          f"ADM reference batch, {what}: FID/sFID statistics of the whole dataset + 10,000 images"
+                          + (" with labels" if labels else ""), count,
+                          "size of the whole training set (ADM README: 'statistics over the whole dataset'; "
+                          "the file does not record it)", None, _ADM_SRC)
+
+
+_ADM_ENTRIES = [
+    _adm("imagenet64", "imagenet/64/VIRTUAL_imagenet64_labeled.npz", "ImageNet 64x64", _IMAGENET_TRAIN, True),
+    _adm("imagenet128", "imagenet/128/VIRTUAL_imagenet128_labeled.npz", "ImageNet 128x128", _IMAGENET_TRAIN, True),
+    _adm("imagenet256", "imagenet/256/VIRTUAL_imagenet256_labeled.npz", "ImageNet 256x256", _IMAGENET_TRAIN, True),
+    _adm("imagenet512", "imagenet/512/VIRTUAL_imagenet512.npz", "ImageNet 512x512", _IMAGENET_TRAIN, False),
+    _adm("lsun-bedroom", "lsun/bedroom/VIRTUAL_lsun_bedroom256.npz", "LSUN bedroom 256", 3_033_042, False),
+    _adm("lsun-cat", "lsun/cat/VIRTUAL_lsun_cat256.npz", "LSUN cat 256", 1_657_264, False),
+    _adm("lsun-horse", "lsun/horse/VIRTUAL_lsun_horse256.npz", "LSUN horse 256", 2_000_340, False),
+]
+
+_EDM2_ENTRIES = [
+    ReferenceEntry("edm2/img512", _EDM2 + "img512.pkl", None, "nvidia", "edm2", ("pool3", "dinov2"),
+                   ("fid", "fd_dinov2"), "EDM2 ImageNet 512x512 (center-crop-dhariwal) train: FID and FD_DINOv2 "
+                   "statistics (DINOv2 kept, not yet comparable)", None, "num_images in the file", None, _EDM2_SRC),
+    ReferenceEntry("edm2/img64", _EDM2 + "img64.pkl", None, "nvidia", "edm2", ("pool3", "dinov2"),
+                   ("fid", "fd_dinov2"), "EDM2 ImageNet 64x64 train: FID and FD_DINOv2 statistics (DINOv2 kept, "
+                   "not yet comparable)", None, "num_images in the file", None,
+                   "NVlabs/edm2 README names the dataset-refs/ folder (and img512.pkl); img64.pkl, the reference of "
+                   "its ImageNet-64 models, is the URL downstream projects use"),
+]
+
+
+def _edm(stem, what, count):
+    return ReferenceEntry(f"edm/{stem}", f"{_EDM}{stem}.npz", None, "nvidia", "npz", ("pool3",), ("fid",),
+                          f"EDM {what}", count,
+                          "size of that dataset (EDM's fid.py ref uses every image; the file does not record it)"
+                          if count else "", None, _EDM_SRC)
+
+
+_EDM_ENTRIES = [
+    _edm("cifar10-32x32", "CIFAR-10 32x32 train, all 50,000 images", 50_000),
+    _edm("ffhq-64x64", "FFHQ 64x64, all 70,000 images", 70_000),
+    _edm("afhqv2-64x64", "AFHQv2 64x64, all 15,803 images", 15_803),
+    _edm("imagenet-64x64", "ImageNet 64x64 train (for EDM's ImageNet model)", _IMAGENET_TRAIN),
+    _edm("imagenet-64x64-baseline", "ImageNet 64x64 as ADM's training data (for the ADM baseline model)", None),
+]
+
+REGISTRY: dict[str, ReferenceEntry] = {
+    entry.name: entry
+    for entry in [*_TTUR_ENTRIES, *_cleanfid_entries(), *_ADM_ENTRIES, *_EDM2_ENTRIES, *_EDM_ENTRIES]
+}
+
+
+# ----------------------------------------------------------------------------------------------- lookup
+
+
+def lookup(name: str, registry: Mapping[str, ReferenceEntry] | None = None) -> ReferenceEntry:
+    registry = REGISTRY if registry is None else registry
+    if name in registry:
+        return registry[name]
+    close = [n for n in registry if name.lower() in n.lower()][:6]
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `ganeval ref list` shows them all"
+    raise GanevalError(f"no reference statistics named {name!r}{hint}")
+
+
+def refs_dir(cache=None) -> Path:
+    """``<cache>/refs`` (cache: ``$GANEVAL_CACHE``, ``$XDG_CACHE_HOME/ganeval`` or ``~/.cache/ganeval``)."""
+    if cache is None:
+        from ganeval.extractors.weights import cache_dir
+
+        cache = cache_dir()
+    return Path(cache) / "refs"
+
+
+def entry_url(entry: ReferenceEntry, mirror: str | None = None) -> str:
+    """The URL to fetch: the publisher's, or ``<mirror>/<provider>/<file name>`` (``mirror`` or $GANEVAL_REF_MIRROR)."""
+    mirror = mirror if mirror is not None else os.environ.get(ENV_MIRROR) or None
+    if mirror:
+        return f"{mirror.rstrip('/')}/{entry.provider}/{entry.file_name}"
+    return entry.url
+
+
+def _paths(entry: ReferenceEntry, cache) -> tuple[Path, Path, Path]:
+    folder = refs_dir(cache) / entry.provider
+    target = folder / entry.file_name
+    return target, target.with_name(target.name + ".sha256"), folder / f"{entry.stem}.h5"
+
+
+def recorded_sha256(path) -> str | None:
+    """The sha256 recorded at first download next to ``path`` (``<path>.sha256``), or None."""
+    record = Path(str(path) + ".sha256")
+    if not record.is_file():
+        return None
+    text = record.read_text().split()
+    if not text or not _SHA256.fullmatch(text[0]):
+        raise GanevalError(f"{record}: not a sha256 record; delete it and {Path(path).name} to download again")
+    return text[0]
+
+
+def _record_sha256(path: Path, digest: str) -> None:
+    with atomic_write(Path(str(path) + ".sha256")) as tmp, open(tmp, "w") as handle:
+        handle.write(f"{digest}  {path.name}\n")
+
+
+def _sha256_of(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------- downloading
+
+
+def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (value or "").strip())
+    if not match:
+        return None, None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), total
+
+
+def download_file(url: str, target, *, sha256: str | None = None, size: int | None = None, timeout: float = 60.0,
+                  progress: Callable[[int, int | None], None] | None = None, manual_hint: str = "",
+                  sha256_origin: str = "expected") -> tuple[Path, str]:
+    """Download ``url`` to ``target`` through ``<target>.part``, resuming a partial file with HTTP Range.
+
+    The sha256 of the whole file is checked against ``sha256`` (when given; ``sha256_origin``
+    says where it comes from in the message) before the atomic rename into place; on a
+    mismatch the bad file is removed. An interrupted download keeps the ``.part`` file, and
+    the next call resumes it. Returns (path, sha256). ``progress(done, total)`` is called as
+    bytes arrive. Concurrent calls for one target wait for each other (``<target>.lock``), and
+    a target already there is returned as it is when it matches ``sha256`` (any, without one).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    with open(target.with_name(target.name + ".lock"), "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one downloader per file; the others wait, then reuse it
+        try:
+            if target.is_file():  # finished by another process while this one waited
+                digest = _sha256_of(target)
+                if sha256 is None or digest == sha256:
+                    return target, digest
+            return _download_locked(url, target, partial, sha256, size, timeout, progress, manual_hint,
+                                    sha256_origin)
+        finally:
+            with contextlib.suppress(OSError):
+                if partial.stat().st_size == 0:
+                    partial.unlink()
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _download_locked(url, target, partial, sha256, size, timeout, progress, manual_hint,
+                     sha256_origin) -> tuple[Path, str]:
+    have = partial.stat().st_size if partial.exists() else 0
+    hasher = hashlib.sha256()
+    request = urllib.request.Request(url, headers={"User-Agent": "ganeval"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    manual = manual_hint or f"download {url} by hand and register it with `ganeval ref get NAME --file PATH`"
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # nothing left to fetch: the partial file may be whole
+            total = have
+            response = None
+        else:
+            raise GanevalError(f"cannot download {url}: HTTP {err.code} {err.reason}; {manual}") from None
+    except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise GanevalError(f"cannot download {url} ({_one_line(reason)}): offline? {manual}") from None
+
+    if response is not None:
+        with response:
+            status = response.status
+            length = response.headers.get("Content-Length")
+            if status == 206:
+                start, total = _content_range_start(response.headers.get("Content-Range"))
+                if start != have:
+                    # A server that answers another range than asked: start again from zero.
+                    raise GanevalError(f"cannot resume {url}: asked for bytes {have}- but the server sent "
+                                       f"{response.headers.get('Content-Range')!r}; delete {partial} and try again")
+                mode = "ab"
+            else:  # 200: the whole file (the server ignored or does not support Range)
+                have, mode = 0, "wb"
+                total = int(length) if length is not None and length.isdigit() else None
+            if status == 206 and total is None and length is not None and length.isdigit():
+                total = have + int(length)
+            if size is not None and total is not None and total != size:
+                raise GanevalError(f"{url}: the server offers {total} bytes, but the published file has {size}; "
+                                   f"check the mirror, or {manual}")
+            if mode == "ab":
+                with open(partial, "rb") as previous:
+                    for chunk in iter(lambda: previous.read(_CHUNK), b""):
+                        hasher.update(chunk)
+            done = have
+            try:
+                with open(partial, mode) as out:
+                    while True:
+                        chunk = response.read(_CHUNK)
+                        if not chunk:
+                            break
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except (http.client.HTTPException, socket.timeout, OSError) as err:
+                raise GanevalError(f"download of {url} interrupted after {done} bytes ({_one_line(err)}); "
+                                   f"run the same command again to resume from {partial.name}") from None
+            if total is not None and done < total:
+                raise GanevalError(f"download of {url} interrupted after {done} of {total} bytes; "
+                                   f"run the same command again to resume from {partial.name}")
+    else:
+        with open(partial, "rb") as previous:
+            for chunk in iter(lambda: previous.read(_CHUNK), b""):
+                hasher.update(chunk)
+
+    digest = hasher.hexdigest()
+    if sha256 is not None and digest != sha256:
+        partial.unlink(missing_ok=True)
+        raise GanevalError(f"download of {url} is corrupted: sha256 {digest} does not match the {sha256_origin} "
+                           f"{sha256}; "
+                           "the bad file was removed; run the command again (or check the mirror)")
+    os.replace(partial, target)
+    return target, digest
+
+
+def _expected_sha256(entry: ReferenceEntry, target: Path) -> tuple[str | None, str]:
+    if entry.sha256:
+        return entry.sha256, "published sha256"
+    return recorded_sha256(target), "sha256 recorded at first download"
+
+
+def _verify_cached(entry: ReferenceEntry, target: Path) -> str:
+    expected, origin = _expected_sha256(entry, target)
+    digest = _sha256_of(target)
+    if expected is None:  # placed into the cache by hand: this is its first use
+        _record_sha256(target, digest)
+        return digest
+    if digest != expected:
+        raise GanevalError(f"{target}: its sha256 {digest} differs from the {origin} {expected}: the file changed; "
+                           f"delete it (and {target.name}.sha256 if you trust the new one) and run "
+                           f"`ganeval ref get {entry.name}` again")
+    return digest
+
+
+def fetch_reference(name_or_entry, *, cache=None, mirror: str | None = None,
+                    registry: Mapping[str, ReferenceEntry] | None = None, timeout: float = 60.0,
+                    progress: Callable[[int, int | None], None] | None = None) -> tuple[Path, str]:
+    """The published file of a registry entry in the cache, downloaded if needed; (path, sha256), checked."""
+    entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
+    target, _, _ = _paths(entry, cache)
+    if target.is_file():
+        return target, _verify_cached(entry, target)
+    expected, origin = _expected_sha256(entry, target)
+    url = entry_url(entry, mirror)
+    hint = f"download {url} by hand and register it with `ganeval ref get {entry.name} --file PATH`"
+    if expected is not None and entry.sha256 is None:
+        origin += " (the file at that URL changed since)"
+    path, digest = download_file(url, target, sha256=expected, size=entry.size, timeout=timeout,
+                                 progress=progress, manual_hint=hint, sha256_origin=origin)
+    if expected is None:
+        _record_sha256(path, digest)
+    return path, digest
+
+
+def register_file(name_or_entry, file, *, cache=None,
+                  registry: Mapping[str, ReferenceEntry] | None = None) -> tuple[Path, str]:
+    """Copy a local copy of a registry entry's file into the cache, hash-checked; (path, sha256).
+
+    Checked against the published sha256, else the one recorded at an earlier download;
+    with neither, its hash is recorded now and checked on every later use.
+    """
+    entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
+    file = Path(file).expanduser()
+    if not file.is_file():
+        raise GanevalError(f"{file}: no such file (--file names your local copy of {entry.file_name})")
+    target, _, _ = _paths(entry, cache)
+    expected, origin = _expected_sha256(entry, target)
+    digest = _sha256_of(file)
+    if expected is not None and digest != expected:
+        raise GanevalError(f"{file}: its sha256 {digest} does not match the {origin} {expected} of {entry.name}; "
+                           f"it is not the published {entry.file_name} (download it again from {entry.url})")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not (target.is_file() and target.resolve() == file.resolve()):
+        with atomic_write(target) as tmp:
+            shutil.copyfile(file, tmp)
+    if expected is None:
+        _record_sha256(target, digest)
+    return target, digest
+
+
+def load_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=None,
+                   registry: Mapping[str, ReferenceEntry] | None = None, images: bool = False,
+                   timeout: float = 60.0, progress=None):
+    """The :class:`~ganeval.io.reference_files.ReferenceStats` of a registry entry (downloaded if needed)."""
+    from ganeval.io.reference_files import read_adm_batch, read_edm2_pickle, read_npz_stats
+
+    entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
+    target = _paths(entry, cache)[0]
+    first_use = entry.sha256 is None and recorded_sha256(target) is None
+    if file is not None:
+        path, digest = register_file(entry, file, cache=cache)
+    else:
+        path, digest = fetch_reference(entry, cache=cache, mirror=mirror, timeout=timeout, progress=progress)
+    try:
+        if entry.kind == "adm":
+            ref = read_adm_batch(path, images=images)
+        elif entry.kind == "edm2":
+            ref = read_edm2_pickle(path)
+        else:
+            ref = read_npz_stats(path, mode=entry.mode)
+    except GanevalError as err:
+        if first_use:  # never record the hash of a file that does not even read (e.g. cut short without a length)
+            path.unlink(missing_ok=True)
+            Path(str(path) + ".sha256").unlink(missing_ok=True)
+            raise GanevalError(f"{err} (the file was not kept and its hash not recorded)") from None
+        raise
+    if ref.mode != entry.mode:
+        raise GanevalError(f"{path}: read as mode {ref.mode}, but {entry.name} is registered as {entry.mode}")
+    if ref.count is None and entry.count is not None:
+        ref.count = entry.count
+        ref.provenance["count_source"] = entry.count_source
+    ref.provenance.update(reference_name=entry.name, url=entry.url, file_sha256=digest)
+    return ref
+
+
+def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=None, count: int | None = None,
+                  registry: Mapping[str, ReferenceEntry] | None = None, timeout: float = 60.0,
+                  progress=None) -> Path:
+    """Path of the ganeval stats file of a registry entry, downloading and converting as needed.
+
+    The converted file ``<cache>/refs/<provider>/<set>.h5`` is reused while it was made
+    from the same (hash-checked) source file with the same count; ``count`` overrides the
+    documented image count.
+    """
+    import h5py
+
+    from ganeval.io.reference_files import to_stats_file
+
+    entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
+    ref = load_reference(entry, cache=cache, mirror=mirror, file=file, timeout=timeout, progress=progress)
+    _, _, converted = _paths(entry, cache)
+    digest = ref.provenance["file_sha256"]
+    wanted_count = count if count is not None else ref.count
+    if converted.is_file() and wanted_count is not None:
+        with contextlib.suppress(OSError, KeyError, TypeError, ValueError):
+            with h5py.File(converted, "r") as h5:
+                if (h5.attrs.get("imported_file_sha256") == digest and h5.attrs.get("reference_name") == entry.name
+                        and int(h5["count"][()]) == wanted_count):
+                    return converted
+    return to_stats_file(ref, converted, count=count, name=entry.name, sha256=digest)
+
+
+def entries(registry: Mapping[str, ReferenceEntry] | None = None) -> Iterable[ReferenceEntry]:
+    return (REGISTRY if registry is None else registry).values()
+
+
+def _one_line(err) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
