@@ -191,6 +191,46 @@ class _Resumable:
             self.own.unlink(missing_ok=True)
 
 
+def is_statistics(obj) -> bool:
+    """Whether ``obj`` names statistics rather than images: a ganeval .h5 file, or a published
+    reference file holding statistics (an ADM reference batch with mu/sigma, an EDM2 .pkl, a
+    TTUR/pytorch-fid/clean-fid .npz). An ADM sample batch (images only) is an image source."""
+    if not isinstance(obj, (str, Path)):
+        return False
+    if is_stats_file(obj):
+        return True
+    path = Path(obj)
+    if not (path.is_file() and path.suffix.lower() in (".npz", ".pkl")):
+        return False
+    from ganeval.io.reference_files import detect_reference_kind, read_adm_batch
+
+    try:
+        kind = detect_reference_kind(path)
+        return kind in ("edm2", "npz") or (kind == "adm" and bool(read_adm_batch(path).spaces))
+    except GanevalError:
+        return False
+
+
+def load_statistics(path, *, with_features: bool = False) -> StatsSet:
+    """Statistics from a ganeval .h5 file or a published reference file (see :func:`is_statistics`).
+
+    Reference files are used as they are: their stored statistics (an ADM reference batch's
+    whole-dataset mu/sigma and mu_s/sigma_s; its ``arr_0`` images give the features KID and PRDC
+    need, see ``ganeval.evaluation.load_side``). ``with_features``: also read stored raw features.
+    """
+    if is_stats_file(path):
+        return load_stats(path, with_features=with_features)
+    from ganeval.io.reference_files import read_reference, to_stats_set
+
+    ref = read_reference(path)
+    count = ref.count if ref.count is not None else ref.provenance.get("batch_images")
+    stats = to_stats_set(ref, count=count)
+    stats.annotate(file=str(path))
+    if ref.provenance.get("batch_images"):
+        stats.shared["reference_images"] = str(path)  # arr_0, for features (KID/PRDC)
+    return stats
+
+
 def stats_of(obj, **options):
     """``obj`` as statistics: a StatsSet/FeatureStats as is, a stats file loaded, anything else computed.
 
@@ -198,8 +238,8 @@ def stats_of(obj, **options):
     """
     if isinstance(obj, (FeatureStats, StatsSet)):
         return obj
-    if isinstance(obj, (str, Path)) and is_stats_file(obj):
-        return load_stats(obj)
+    if is_statistics(obj):
+        return load_statistics(obj)
     return compute_stats(obj, **options)
 
 
@@ -226,7 +266,7 @@ def fid(a, b, *, allow_mismatch: bool = False, **options) -> float:
     Image sources are computed with ``options`` (mode, weights, device, batch_size, ...);
     when the other side is already statistics, its mode is used unless ``mode`` is given.
     """
-    sides = [load_stats(x) if isinstance(x, (str, Path)) and is_stats_file(x) else x for x in (a, b)]
+    sides = [load_statistics(x) if is_statistics(x) else x for x in (a, b)]
     known_modes = [s.provenance["mode"] for s in map(_known_pool3, sides) if s and "mode" in s.provenance]
     if "mode" not in options and known_modes:
         options["mode"] = known_modes[0]

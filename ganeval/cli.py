@@ -196,7 +196,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     distributed.init_from_env(kw["device"])
     main_rank = distributed.is_main_process()
     quiet = kw["quiet"] or not main_rank
-    sides = [load_stats(x) if is_stats_file(x) else x for x in (a, b)]
+    sides = [api.load_statistics(x) if api.is_statistics(x) else x for x in (a, b)]
     to_compute = [i for i, side in enumerate(sides) if not isinstance(side, StatsSet)]
     if len(save_stats) > len(to_compute):
         raise GanevalError(f"--save-stats given {len(save_stats)} times but only {len(to_compute)} "
@@ -400,7 +400,7 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
     from ganeval import evaluation as ev
 
     start = time.perf_counter()
-    sides = [load_stats(x, with_features=True) if is_stats_file(x) else x for x in (a, b)]
+    sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
     if metrics is None:
         metrics, left_out = ev.available_metrics(sides, (a, b), ev.DEFAULT_METRICS)
         if left_out and not kw["quiet"]:
@@ -552,20 +552,30 @@ def merge(shards, output, quiet):
 @cli.command(name="import-stats")
 @click.argument("npz", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 stats file to write.")
-@click.option("--mode", required=True, type=click.Choice(MODES),
-              help="Preprocessing the file was made with: pytorch-fid's tool → pytorch-fid, TTUR → tf1, "
-                   "clean-fid clean → clean, legacy_tensorflow → nvidia, legacy_pytorch → pytorch-fid.")
-@click.option("--network", required=True, type=click.Choice(["tf-inception", "unknown"]),
-              help="tf-inception when the file was made with the standard FID Inception (pytorch-fid, TTUR, "
-                   "clean-fid inception_v3); unknown refuses comparisons without --allow-mismatch.")
+@click.option("--mode", type=click.Choice(MODES), default=None,
+              help="Preprocessing a mu/sigma .npz was made with: pytorch-fid's tool → pytorch-fid, TTUR → tf1, "
+                   "clean-fid clean → clean, legacy_tensorflow → nvidia, legacy_pytorch → pytorch-fid. "
+                   "ADM batches (tf1) and EDM2 .pkl (nvidia) say it themselves.")
+@click.option("--network", type=click.Choice(["tf-inception", "unknown"]), default=None,
+              help="For a mu/sigma .npz: tf-inception when made with the standard FID Inception (pytorch-fid, "
+                   "TTUR, clean-fid inception_v3); unknown refuses comparisons without --allow-mismatch.")
 @click.option("--count", type=click.IntRange(min=2), default=None,
               help="Number of images behind mu/sigma (the .npz does not record it).")
 def import_stats(npz, output, mode, network, count):
-    """Convert pytorch-fid/TTUR or clean-fid .npz statistics into a ganeval stats file."""
+    """Convert pytorch-fid/TTUR/clean-fid .npz, ADM batches or EDM2 .pkl statistics into a ganeval stats file."""
     from ganeval.io.interchange import import_npz
+    from ganeval.io.reference_files import detect_reference_kind, read_reference, to_stats_file
 
     if not Path(output).parent.exists():
         raise GanevalError(f"{output}: folder {Path(output).parent} does not exist; create it first")
+    if Path(npz).is_file() and detect_reference_kind(npz) in ("adm", "edm2"):
+        ref = read_reference(npz, mode=mode)
+        to_stats_file(ref, output, count=count if count is not None else ref.provenance.get("batch_images"))
+        click.echo(f"{output}: {', '.join(ref.comparable_spaces)} statistics of {npz}, mode {ref.mode}", err=True)
+        return
+    if mode is None or network is None:
+        raise GanevalError(f"{npz}: a mu/sigma .npz does not say how it was made; pass --mode MODE and "
+                           "--network tf-inception|unknown")
     stats = import_npz(npz, mode=mode, network=network, count=count)
     stats.save(output)
     click.echo(f"{output}: {stats.count} images (declared), mode {mode}, network {network}, "

@@ -98,10 +98,19 @@ def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | Non
     if isinstance(obj, (FeatureStats, StatsSet)):
         stats = as_stats_set(obj)
         name = str(stats.provenance.get("file", name))
-    elif isinstance(obj, (str, Path)) and is_stats_file(obj):
-        stats = load_stats(obj, with_features=True)
+    elif api.is_statistics(obj):
+        stats = api.load_statistics(obj, with_features=True)
     else:
         return api.compute_stats(obj, save_features=True, progress=progress, **options)
+    images = stats.shared.get("reference_images")
+    if need_features and stats.features is None and images:
+        # An ADM reference batch: FID/sFID use its stored whole-dataset statistics, KID/PRDC the
+        # features of its arr_0 images (as the ADM evaluator does).
+        from ganeval.io.reference_files import read_adm_batch
+
+        computed = api.compute_stats(read_adm_batch(images, images=True).images, save_features=True,
+                                     progress=progress, **{**options, "features": ("pool3",)})
+        stats["pool3"].attach_features(computed.features)
     if need_features and stats.features is None:
         raise GanevalError(f"{name}: these statistics hold no raw features, which KID/PRDC/IS/bootstrap/FID∞ need; "
                            f"recompute them with `ganeval stats SOURCE -o {name} --save-features`, or pass the images")
@@ -232,8 +241,7 @@ def evaluate(a, b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *, bootstrap
     start = time.perf_counter()
     metrics = parse_metrics(metrics)
     names = tuple(str(x) if isinstance(x, (str, Path)) else type(x).__name__ for x in (a, b))
-    sides = [load_stats(x, with_features=True) if isinstance(x, (str, Path)) and is_stats_file(x) else x
-             for x in (a, b)]
+    sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
     known_modes = [s.provenance["mode"] for s in sides if isinstance(s, (FeatureStats, StatsSet))
                    and "mode" in s.provenance]
     if options.get("mode") is None:
@@ -263,8 +271,8 @@ def inception_score_of(source, *, splits: int = 10, allow_mismatch: bool = False
     """
     if options.get("mode") is None:
         options["mode"] = DEFAULT_MODE
-        if isinstance(source, (str, Path)) and is_stats_file(source):
-            options["mode"] = load_stats(source).provenance.get("mode", DEFAULT_MODE)
+        if api.is_statistics(source):
+            options["mode"] = api.load_statistics(source).provenance.get("mode", DEFAULT_MODE)
     extractor = api.inception_for(options)
     extractor.require_logits()  # before spending time on features
     stats = load_side(source, need_features=True, **options)

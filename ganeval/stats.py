@@ -142,6 +142,15 @@ class FeatureStats:
             return np.zeros((0, self.dim or 0), np.float32)
         return np.concatenate(self._features)
 
+    def attach_features(self, features) -> None:
+        """Keep ``features`` (float32 [M, d]) as the raw features of these statistics, e.g. those of the
+        image sample a published reference file stores beside its whole-dataset moments (M may differ
+        from ``count``)."""
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.dim:
+            raise GanevalError(f"features of shape {features.shape} do not fit {self.dim}-d statistics")
+        self.keep_features, self._features = True, [features]
+
     def _require(self, n: int) -> None:
         if self.count < n:
             raise GanevalError(f"statistics need at least {n} image(s), have {self.count}")

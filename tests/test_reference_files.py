@@ -266,8 +266,11 @@ def test_to_stats_file_writes_pool3_exactly(tmp_path, adm_file, spaces):
     np.testing.assert_array_equal(stats.sigma, spaces["pool3"][1])
     assert stats.provenance["mode"] == "tf1" and stats.provenance["reference_name"] == "adm/test"
     assert stats.provenance["reference_spaces"] == "pool3,spatial"
-    assert stats.provenance["reference_spaces_not_in_this_file"] == "spatial"
+    assert stats.provenance["reference_spaces_not_in_this_file"] == ""
     assert stats.provenance["weights_known"]
+    np.testing.assert_array_equal(stats["spatial"].mu, spaces["spatial"][0])  # mu_s/sigma_s, as the sFID space
+    np.testing.assert_array_equal(stats["spatial"].sigma, spaces["spatial"][1])
+    assert stats["spatial"].provenance["extractor"].endswith("/spatial")
 
     edm2 = tmp_path / "img.pkl"
     with open(edm2, "wb") as handle:

@@ -473,16 +473,18 @@ def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -
 # ----------------------------------------------------------------------------------------------- conversion
 
 
-def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str | None = None,
-                     sha256: str | None = None):
-    """The pool3 statistics of ``ref`` as :class:`~ganeval.stats.FeatureStats`, with provenance.
+def to_stats_set(ref: ReferenceStats, *, count: int | None = None, name: str | None = None,
+                 sha256: str | None = None):
+    """The comparable statistics of ``ref`` (pool3, and ADM's spatial when present) as a
+    :class:`~ganeval.stats.StatsSet`, with provenance.
 
     ``count``: images behind the statistics when the file does not record it.
     ``name``: registry name, recorded. ``sha256``: the source file's, when already known.
     """
-    from ganeval.extractors.inception_extractor import InceptionExtractor
+    from ganeval.extractors.inception import SPACES
+    from ganeval.extractors.inception_extractor import EXTRACTOR_NAME
     from ganeval.extractors.weights import TF_INCEPTION_DIGEST
-    from ganeval.stats import FeatureStats, utc_timestamp
+    from ganeval.stats import FeatureStats, StatsSet, utc_timestamp
 
     source_file = ref.provenance.get("file", "reference")
     if "pool3" not in ref.spaces:
@@ -497,13 +499,10 @@ def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str
         raise GanevalError(f"--count must be at least 2, got {count}")
     if sha256 is None and Path(source_file).is_file():
         sha256 = file_sha256(source_file)
-    mu, sigma = ref.spaces["pool3"]
     provenance: dict[str, Any] = {
-        "extractor": InceptionExtractor.name,
         "weights_sha256": TF_INCEPTION_DIGEST,
         "weights_known": True,
         "mode": ref.mode,
-        "feature_dim": int(mu.shape[0]),
         "source": f"reference {name}" if name else f"imported {Path(source_file).name}",
         "source_fingerprint": f"file-sha256:{sha256}",
         "imported_from": str(source_file),
@@ -511,7 +510,7 @@ def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str
         "imported_format": ref.provenance.get("format", "unknown"),
         "created": utc_timestamp(),
         "reference_spaces": ",".join(ref.spaces),
-        "reference_spaces_not_in_this_file": ",".join(s for s in ref.spaces if s != "pool3"),
+        "reference_spaces_not_in_this_file": ",".join(s for s in ref.spaces if s not in ref.comparable_spaces),
     }
     if name:
         provenance["reference_name"] = name
@@ -526,19 +525,23 @@ def to_feature_stats(ref: ReferenceStats, *, count: int | None = None, name: str
     elif ref.count is not None:
         provenance["count_source"] = "recorded in the file" if ref.provenance.get("format") == "edm2-pkl" else \
             "stated when the file was read"
-    return FeatureStats.from_moments(int(count), mu, sigma, provenance)
+    spaces = {}
+    for space in ref.comparable_spaces:
+        mu, sigma = ref.spaces[space]
+        layer = SPACES[space][1]
+        spaces[space] = FeatureStats.from_moments(int(count), mu, sigma, {
+            **provenance, "extractor": f"{EXTRACTOR_NAME}/{space}", "feature_dim": int(mu.shape[0]), "layer": layer})
+    shared_keys = ("source", "source_fingerprint", "created")
+    return StatsSet(spaces, {key: provenance[key] for key in shared_keys})
 
 
 def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: str | None = None,
                   sha256: str | None = None) -> Path:
-    """Write ``ref`` as a ganeval stats file at ``path`` (atomically) and return the path.
-
-    Today this writes the pool3 statistics (stats file v1, :func:`to_feature_stats`); the
-    other spaces stay in the ReferenceStats and are listed in the provenance. This is the
-    one place to change when the multi-space stats file arrives.
-    """
+    """Write ``ref`` as a ganeval stats file (format 2: pool3 and, for ADM batches, spatial) at
+    ``path`` atomically and return the path. Spaces ganeval cannot compare yet (EDM2's
+    fd_dinov2) are listed in the provenance, not written."""
     path = Path(path)
-    to_feature_stats(ref, count=count, name=name, sha256=sha256).save(path)
+    to_stats_set(ref, count=count, name=name, sha256=sha256).save(path)
     return path
 
 

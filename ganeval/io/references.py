@@ -509,9 +509,8 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
     from the same (hash-checked) source file with the same count; ``count`` overrides the
     documented image count.
     """
-    import h5py
-
     from ganeval.io.reference_files import to_stats_file
+    from ganeval.io.statsfile import load_stats
 
     entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
     ref = load_reference(entry, cache=cache, mirror=mirror, file=file, timeout=timeout, progress=progress)
@@ -519,11 +518,12 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
     digest = ref.provenance["file_sha256"]
     wanted_count = count if count is not None else ref.count
     if converted.is_file() and wanted_count is not None:
-        with contextlib.suppress(OSError, KeyError, TypeError, ValueError):
-            with h5py.File(converted, "r") as h5:
-                if (h5.attrs.get("imported_file_sha256") == digest and h5.attrs.get("reference_name") == entry.name
-                        and int(h5["count"][()]) == wanted_count):
-                    return converted
+        with contextlib.suppress(GanevalError):
+            existing = load_stats(converted)  # validated; a damaged conversion is simply made again
+            made_from = existing.provenance
+            if (made_from.get("imported_file_sha256") == digest and made_from.get("reference_name") == entry.name
+                    and existing.count == wanted_count):
+                return converted
     return to_stats_file(ref, converted, count=count, name=entry.name, sha256=digest)
 
 
