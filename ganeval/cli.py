@@ -11,15 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ganeval import api
+# Only light modules at import time, so that --help and --version answer at once: the commands
+# import torch (through ganeval.api and the extractors) when they run.
+from ganeval.choices import BACKENDS, DEFAULT_MODE, MODES, PRECISIONS, default_workers
 from ganeval.errors import GanevalError
-from ganeval.extractors.inception_extractor import BACKENDS, PRECISIONS
-from ganeval.extractors.preprocess import DEFAULT_MODE, MODES
-from ganeval.io.sources import default_workers
-from ganeval.io.statsfile import is_stats_file, load_stats
-from ganeval.stats import FeatureStats
+
+if TYPE_CHECKING:
+    from ganeval.stats import FeatureStats
 
 
 class Progress:
@@ -119,8 +121,9 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
 
     Under torchrun every process reads its share of SOURCE and rank 0 writes OUTPUT.
     """
-    from ganeval import distributed
+    from ganeval import api, distributed
     from ganeval.io.checkpoint import checkpoint_count, checkpoint_path
+    from ganeval.io.statsfile import is_stats_file
 
     if is_stats_file(source) and Path(source).is_file():
         raise GanevalError(f"{source}: is already a statistics file; give a folder, .zip or .npy/.npz of images")
@@ -174,7 +177,9 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
     Prints the FID alone on stdout (or a JSON record with --json). Under torchrun every process
     reads its share of the image sources and gets the FID; rank 0 prints it and writes --save-stats.
     """
-    from ganeval import distributed
+    from ganeval import api, distributed
+    from ganeval.io.statsfile import is_stats_file, load_stats
+    from ganeval.stats import FeatureStats
 
     start = time.perf_counter()
     distributed.init_from_env(kw["device"])
@@ -287,7 +292,9 @@ def demo(out_dir, n_images, device, workers, quiet):
     Writes OUT/real/*.png, computes OUT/real.h5, writes a perturbed copy (blur + noise)
     to OUT/perturbed/, and prints FID(real.h5, perturbed) and FID(real.h5, real).
     """
+    from ganeval import api
     from ganeval.demo import write_demo_images
+    from ganeval.io.statsfile import load_stats
 
     real_dir, perturbed_dir = write_demo_images(Path(out_dir), n_images)
     stats_path = Path(out_dir) / "real.h5"
@@ -361,7 +368,9 @@ def _format_report(report: dict) -> list[str]:
 
 def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=False, fid_inf_points=15):
     """Shared body of kid/prdc/eval: load or compute both sides once, then report."""
-    from ganeval import evaluation as ev
+    from ganeval import api, evaluation as ev
+    from ganeval.io.statsfile import is_stats_file, load_stats
+    from ganeval.stats import FeatureStats
 
     start = time.perf_counter()
     metrics = ev.parse_metrics(metrics)

@@ -28,16 +28,12 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from ganeval.choices import default_workers  # noqa: F401  (re-exported)
 from ganeval.errors import BadImageError, GanevalError
 from ganeval.extractors.preprocess import to_uint8_chw
 from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
 
 ImageBatch = list  # list[torch.Tensor], each uint8 [3, H, W]
-
-
-def default_workers() -> int:
-    """Decoding processes used when the caller does not say: up to 4, never more than the cores."""
-    return min(4, os.cpu_count() or 1)
 
 
 class ImageSource(abc.ABC):
