@@ -19,31 +19,15 @@ import click
 # import torch (through ganeval.api and the extractors) when they run.
 from ganeval.choices import BACKENDS, DEFAULT_MODE, MODES, PRECISIONS, default_workers
 from ganeval.errors import GanevalError
+from ganeval.progress import Progress
 
 if TYPE_CHECKING:
     from ganeval.stats import FeatureStats
 
 
-class Progress:
-    """A one-line progress counter on stderr, shown only on a terminal and unless --quiet."""
-
-    def __init__(self, label: str, quiet: bool):
-        self.label = label
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.done = 0
-        self.start = time.perf_counter()
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if self.enabled:
-            rate = self.done / max(time.perf_counter() - self.start, 1e-9)
-            sys.stderr.write(f"\r{self.label}: {self.done} images, {rate:.1f} images/s")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.done:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+def _progress(label: str, quiet: bool) -> Progress:
+    """A tqdm bar on stderr, shown only on a terminal and unless --quiet."""
+    return Progress(label, enabled=False if quiet else None)
 
 
 def extraction_options(func):
@@ -151,7 +135,7 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
     if resume and not quiet and own_checkpoint.is_file():
         click.echo(f"resuming from {own_checkpoint} ({checkpoint_count(own_checkpoint)} images done)", err=True)
     label = f"stats {source}" + (f" (rank 0 of {world})" if in_group else "")
-    progress = Progress(label, quiet)
+    progress = _progress(label, quiet)
     try:
         result = api.compute_stats(source, save_features=save_features, progress=progress, checkpoint=checkpoint,
                                    checkpoint_every=max(checkpoint_every, 1), resume=resume, keep_checkpoint=True,
@@ -209,7 +193,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
         loaded_modes = [s.provenance.get("mode") for s in sides if isinstance(s, FeatureStats)]
         options["mode"] = loaded_modes[0] if loaded_modes and loaded_modes[0] else DEFAULT_MODE
     for i in to_compute:
-        progress = Progress(f"features {sides[i]}", quiet)
+        progress = _progress(f"features {sides[i]}", quiet)
         try:
             sides[i] = api.compute_stats(sides[i], progress=progress, **options)
         finally:
@@ -311,13 +295,13 @@ def demo(out_dir, n_images, device, workers, quiet):
     stats_path = Path(out_dir) / "real.h5"
     options = dict(device=device, workers=workers)
     click.echo(f"$ ganeval stats {real_dir} -o {stats_path}")
-    progress = Progress("real", quiet)
+    progress = _progress("real", quiet)
     real = api.compute_stats(str(real_dir), progress=progress, **options)
     progress.close()
     real.save(stats_path)
     for folder in (perturbed_dir, real_dir):
         click.echo(f"$ ganeval fid {stats_path} {folder}")
-        progress = Progress(folder.name, quiet)
+        progress = _progress(folder.name, quiet)
         other = api.compute_stats(str(folder), progress=progress, **options)
         progress.close()
         click.echo(f"{api.fid_from_stats(load_stats(stats_path), other):.6f}")
@@ -410,7 +394,7 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         extractor.require_logits()
     loaded = []
     for side in sides:
-        progress = Progress(f"features {side}", kw["quiet"]) if not isinstance(side, FeatureStats) else None
+        progress = _progress(f"features {side}", kw["quiet"]) if not isinstance(side, FeatureStats) else None
         try:
             stats_side = ev.load_side(side, need_features=need, progress=progress, **options)
         finally:
@@ -467,7 +451,7 @@ def inception_score_command(sources, **kw):
     for source in sources:
         options = _compute_options(kw)
         options["mode"] = kw["mode"]
-        progress = Progress(f"features {source}", kw["quiet"])
+        progress = _progress(f"features {source}", kw["quiet"])
         try:
             record = ev.inception_score_of(source, splits=kw["is_splits"], allow_mismatch=kw["allow_mismatch"],
                                            progress=progress, **options)
