@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 
 from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
+from ganeval.guards import fid_size_warning
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
@@ -185,7 +187,11 @@ def fid(a, b, *, allow_mismatch: bool = False, **options) -> float:
     if "mode" not in options and known_modes:
         options["mode"] = known_modes[0]
     stats_a, stats_b = (stats_of(side, **options) for side in sides)
-    return fid_from_stats(stats_a, stats_b, allow_mismatch=allow_mismatch, names=(_name(a), _name(b)))
+    value = fid_from_stats(stats_a, stats_b, allow_mismatch=allow_mismatch, names=(_name(a), _name(b)))
+    small = fid_size_warning({_name(a): stats_a.count, _name(b): stats_b.count})
+    if small:
+        warnings.warn(small, stacklevel=2)
+    return value
 
 
 def _name(obj) -> str:

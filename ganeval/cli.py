@@ -19,6 +19,7 @@ import click
 # import torch (through ganeval.api and the extractors) when they run.
 from ganeval.choices import BACKENDS, DEFAULT_MODE, MODES, PRECISIONS, default_workers
 from ganeval.errors import GanevalError
+from ganeval.guards import fid_size_warning, kid_subset_warning, kid_whole_sides
 from ganeval.progress import Progress
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ def _warn_precision(stats: FeatureStats, quiet: bool) -> None:
     if precision != "fp32" and not quiet:
         click.echo(f"note: features computed at {precision}, a preview: not comparable with fp32 FIDs "
                    "(README, Precision, gives the measured difference)", err=True)
+
+
+def _warn(message: str | None, quiet: bool) -> None:
+    """One `ganeval: warning:` line on stderr (unless --quiet or there is nothing to say)."""
+    if message and not quiet:
+        click.echo(f"ganeval: warning: {message}", err=True)
 
 
 def _report_skipped(stats: FeatureStats, quiet: bool) -> None:
@@ -205,6 +212,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, **kw):
     for i, path in zip(to_compute, save_stats):
         sides[i].save(path)
     _warn_precision(sides[0], quiet)
+    _warn(fid_size_warning({a: sides[0].count, b: sides[1].count}), quiet)
     if as_json:
         record = {
             "fid": value,
@@ -360,7 +368,16 @@ def _format_report(report: dict) -> list[str]:
                      f"N = {inf['counts'][0]}..{inf['counts'][-1]}, {len(inf['counts'])} sizes)")
     if "kid" in report:
         k = report["kid"]
-        lines.append(f"kid        {k['mean']:.6g} ± {k['std']:.6g} ({k['subsets']} subsets of {k['subset_size']})")
+        counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
+        whole = kid_whole_sides(k["subset_size"], counts)
+        if len(whole) == len(counts):
+            lines.append(f"kid        {k['mean']:.6g} (every subset is all images of both sides: "
+                         "no uncertainty estimate)")
+        elif whole:
+            lines.append(f"kid        {k['mean']:.6g} (spread {k['std']:.2g} over {k['subsets']} subsets of "
+                         f"{k['subset_size']}: not an uncertainty, every subset holds all of {whole[0]})")
+        else:
+            lines.append(f"kid        {k['mean']:.6g} ± {k['std']:.6g} ({k['subsets']} subsets of {k['subset_size']})")
     if "prdc" in report:
         p = report["prdc"]
         lines.append(f"precision  {p['precision']:.6f} (k={p['k_pr']})")
@@ -408,6 +425,14 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         k_pr=kw["k_pr"], k_dc=kw["k_dc"], is_splits=kw["is_splits"], metric_seed=kw["metric_seed"],
         allow_mismatch=kw["allow_mismatch"], names=(a, b), extractor=extractor, device=options["device"])
     report["seconds"] = round(time.perf_counter() - start, 3)
+    counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
+    notes = [fid_size_warning(counts) if "fid" in report else None,
+             kid_subset_warning(kw["kid_subset_size"], counts) if "kid" in report else None]
+    report["warnings"] = [note for note in notes if note]
+    if "kid" in report:
+        report["kid"]["std_is_uncertainty"] = not kid_whole_sides(report["kid"]["subset_size"], counts)
+    for warning in report["warnings"]:
+        _warn(warning, kw["quiet"])
     if kw["as_json"]:
         click.echo(json.dumps(report))
     else:

@@ -127,7 +127,7 @@ def images_to_read(source, batch_size: int, rank: int = 0, world: int = 1, start
 
     if source.shardable and source.count is not None:
         return sum(len(r) for r in rank_batches(source.count, batch_size, rank, world)[start_batch:])
-    limit = getattr(source, "max_images", None)
+    limit = None if getattr(source, "default_limited", False) else getattr(source, "max_images", None)
     if limit is not None and world > 1:
         limit = limit // world + (1 if rank < limit % world else 0)
     items = getattr(source, "items", None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -313,17 +314,26 @@ def _load_array_file(path: Path):
 # --------------------------------------------------------------------------- Python iterables
 
 
+DEFAULT_ITERABLE_LIMIT = 50_000
+"""Images read from a generator or iterator (no ``len``) when ``max_images`` is not given, so that an
+endless one ends: the conventional FID sample size. Sized iterables (lists, ...) are read whole."""
+
+
 class IterableSource(ImageSource):
     """Images from Python: each item is a tensor/array [N, C, H, W] or [C, H, W], C in {1, 3},
-    uint8 or float in [0, 1] (see ``ganeval.extractors.preprocess.to_uint8_batch``)."""
+    uint8 or float in [0, 1] (see ``ganeval.extractors.preprocess.to_uint8_batch``).
+
+    Without ``max_images`` a generator or iterator is read up to DEFAULT_ITERABLE_LIMIT images
+    (``default_limited``), with a warning when that limit is reached."""
 
     def __init__(self, items: Iterable, description: str = "<python iterable>", max_images: int | None = None):
         super().__init__()
         self.items = items
         self.description = description
-        self.max_images = max_images
         if max_images is not None and max_images < 1:
             raise GanevalError(f"--max-images must be at least 1, got {max_images}")
+        self.default_limited = max_images is None and not hasattr(items, "__len__")
+        self.max_images = DEFAULT_ITERABLE_LIMIT if self.default_limited else max_images
 
     def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
                 rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
@@ -353,6 +363,10 @@ class IterableSource(ImageSource):
         if pending:
             self.batches_done += 1
             yield pending
+        if self.default_limited and limit is not None and self.images_read >= limit:
+            warnings.warn(f"{self.description}: stopped at {self.images_read:,} images, the limit for a generator "
+                          f"or iterator given without max_images; pass max_images=N to read another number",
+                          stacklevel=2)
 
 
 # --------------------------------------------------------------------------- entry point
