@@ -15,9 +15,9 @@ import torch
 
 from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
-from ganeval.guards import fid_size_warning
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import DEFAULT_MODE
+from ganeval.guards import fid_size_warning
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file, load_stats
