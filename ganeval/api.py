@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -18,10 +18,12 @@ from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
 from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, InceptionExtractor, parse_features
 from ganeval.extractors.preprocess import DEFAULT_MODE
+from ganeval.guards import fid_size_warning
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file, load_stats
 from ganeval.metrics.frechet import frechet_distance
+from ganeval.progress import as_progress, images_to_read
 from ganeval.stats import FeatureStats, StatsSet, check_compatible, space_of, utc_timestamp
 
 _EXTRACTORS: dict[tuple, InceptionExtractor] = {}
@@ -64,7 +66,7 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
                   batch_size: int = 50, workers: int | None = None, max_images: int | None = None, seed: int = 0,
                   skip_bad: bool = False, save_features=False, allow_unknown_weights: bool = False,
                   precision: str = "fp32", backend: str = "auto", compile: bool = False, extractor=None,
-                  progress: Callable[[int], None] | None = None, distributed: bool | None = None,
+                  progress=None, distributed: bool | None = None,
                   checkpoint=None, checkpoint_every: int = 100, resume: bool = False,
                   keep_checkpoint: bool = False, per_class: bool = False) -> StatsSet:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
@@ -74,8 +76,10 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     one network pass; ``.mu``/``.sigma``/``.count`` are pool3's. The provenance records the
     extractor, weights digest, mode, source, content fingerprint and skipped files.
     ``save_features``: keep the raw pool3 features (True), not (False), or "auto": when the
-    source holds at most :data:`AUTO_FEATURES_LIMIT` images. ``progress(n)`` is called with the
-    number of images added after each batch. ``per_class``: also keep pool3 statistics per class
+    source holds at most :data:`AUTO_FEATURES_LIMIT` images. ``progress``: None shows a tqdm bar
+    (total, ETA) when stderr is a terminal, False silences it, True forces it, a callable
+    ``progress(n)`` is called with the images added after each batch (see ``ganeval.progress``).
+    ``per_class``: also keep pool3 statistics per class
     (``.classes``; labels from class sub-folders, a .npz's labels/arr_1, (images, labels) pairs; see
     ``ganeval.io.sources.open_source``) for per-class FID and intra-FID.
 
@@ -102,9 +106,11 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
         raise GanevalError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
     in_group, rank, world, device = _process_group(distributed, device)
     image_source = open_source(source, max_images=max_images, seed=seed, labels=per_class)
+    bar = as_progress(progress, "features")
     if extractor is None:
-        extractor = get_inception(weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights,
-                                  precision=precision, backend=backend, compile=compile, features=features)
+        with bar.phase("loading Inception network..."):
+            extractor = get_inception(weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights,
+                                      precision=precision, backend=backend, compile=compile, features=features)
     stats = StatsSet.for_extractor(extractor, keep_features=_kept_spaces(save_features, image_source, max_images),
                                    per_class=per_class)
     if workers is None and torch.device(getattr(extractor, "device", "cuda")).type == "cpu":
@@ -116,12 +122,12 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     resumable = _Resumable(checkpoint, checkpoint_every, stats, image_source, resume=resume, rank=rank, world=world,
                            run=run)
 
-    for batch in image_source.batches(batch_size, workers=workers, skip_bad=skip_bad,
-                                      rank=rank, world=world, start_batch=image_source.batches_done):
+    start_batch = image_source.batches_done
+    batches = image_source.batches(batch_size, workers=workers, skip_bad=skip_bad,
+                                   rank=rank, world=world, start_batch=start_batch)
+    for batch in bar.track(batches, images_to_read(image_source, batch_size, rank, world, start_batch)):
         stats.update(batch, image_source.batch_labels)
         resumable.after_batch()
-        if progress is not None:
-            progress(len(batch))
 
     if in_group:
         stats, fingerprint, skipped = dist_helpers.reduce_stats(stats, image_source)
@@ -271,7 +277,11 @@ def fid(a, b, *, allow_mismatch: bool = False, **options) -> float:
     if "mode" not in options and known_modes:
         options["mode"] = known_modes[0]
     stats_a, stats_b = (stats_of(side, **options) for side in sides)
-    return fid_from_stats(stats_a, stats_b, allow_mismatch=allow_mismatch, names=(_name(a), _name(b)))
+    value = fid_from_stats(stats_a, stats_b, allow_mismatch=allow_mismatch, names=(_name(a), _name(b)))
+    small = fid_size_warning({_name(a): stats_a.count, _name(b): stats_b.count})
+    if small:
+        warnings.warn(small, stacklevel=2)
+    return value
 
 
 def _known_pool3(side) -> FeatureStats | None:

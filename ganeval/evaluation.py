@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 from ganeval import api
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE
-from ganeval.io.statsfile import is_stats_file, load_stats
 from ganeval.metrics.bootstrap import bootstrap_fid, fid_infinity
 from ganeval.metrics.inception_score import inception_score
 from ganeval.metrics.kid import kid

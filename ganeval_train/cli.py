@@ -9,28 +9,31 @@ from pathlib import Path
 
 import click
 
-from ganeval.cli import run_click
-from ganeval_train.models import MODELS, PRESETS
+from ganeval.cli import CommandGroup, run_click
+from ganeval_train.choices import MODEL_NAMES, PRESET_NAMES
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ganeval", prog_name="ganeval-train")
 def cli():
     """Train reference GANs (DCGAN, WGAN-GP, cGAN, StyleGAN-lite) and write samples ganeval reads."""
 
 
-@cli.command()
-@click.argument("model", type=click.Choice(list(MODELS)))
+@cli.command(short_help="Train a reference GAN into a run directory.")
+@click.argument("model", type=click.Choice(MODEL_NAMES))
 @click.option("--dataset", default="digits", show_default=True,
               help="digits (offline), mnist, fashion-mnist, cifar10, celeba, or an image folder/zip (class = sub-folder).")
 @click.option("--steps", type=click.IntRange(min=0), default=2000, show_default=True, help="Generator updates in total.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory, e.g. runs/NAME.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of initialisation, data order and training noise (FID samples use seed + 1000).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (bit-for-bit on CPU).")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="small", show_default=True,
+@click.option("--preset", type=click.Choice(PRESET_NAMES), default="small", show_default=True,
               help="small: 32x32 for a CPU; large: 64x64 for a GPU.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None, help="Override the preset's batch size.")
 @click.option("--resolution", type=int, default=None, help="Override the preset's resolution (28, 32, 64, ...).")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Write the resumable checkpoint every K steps (and at the end).")
 @click.option("--sample-every", type=click.IntRange(min=1), default=500, show_default=True,
               help="Write a PNG grid of fixed-noise samples every K steps.")
 @click.option("--fid-every", type=click.IntRange(min=1), default=None, help="FID every K steps (needs --real-stats).")
@@ -45,7 +48,7 @@ def cli():
 @click.option("--device", default=None, help="torch device (default cuda if present).")
 @click.option("--log-every", type=click.IntRange(min=1), default=100, show_default=True,
               help="Progress line every K steps when stderr is not a terminal.")
-@click.option("--quiet", "-q", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
 def train(model, dataset, steps, out, seed, resume, preset, batch_size, resolution, checkpoint_every, sample_every,
           fid_every, real_stats, fid_samples, data_root, download, max_images, device, log_every, quiet):
     """Train MODEL, writing checkpoints, sample grids, losses.csv (and fid.csv/fid.png) into --out."""
@@ -63,17 +66,20 @@ def train(model, dataset, steps, out, seed, resume, preset, batch_size, resoluti
                    + (f"; FID by step {fids}" if fids else ""), err=True)
 
 
-@cli.command()
+@cli.command(short_help="Write samples of a trained model for ganeval.")
 @click.argument("run", type=click.Path(exists=True))
-@click.option("-n", "count", type=click.IntRange(min=1), default=10000, show_default=True)
+@click.option("-n", "count", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Number of samples to write.")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Folder of PNGs (--format png) or .npz file (--format npz); must not exist yet.")
 @click.option("--class", "class_index", type=click.IntRange(min=0), default=None,
               help="cGAN: only this class (default: all classes in turn).")
 @click.option("--truncation", type=float, default=None, help="StyleGAN-lite truncation psi (1 = none).")
-@click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default="png", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default="png", show_default=True,
+              help="png: one file per sample in a folder; npz: one uint8 array [N, H, W, C] under 'images'.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents (and labels, noise).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True,
+              help="Samples generated per batch.")
 @click.option("--device", default=None, help="torch device (default cuda if present).")
 def sample(run, count, output, class_index, truncation, fmt, seed, batch_size, device):
     """Write N samples of the model trained in RUN (a run directory or checkpoint) for ganeval."""

@@ -205,6 +205,22 @@ class ProgressLine:
         sys.stderr.write(("\r" + line + "\033[K") if self.tty else line + "\n")
         sys.stderr.flush()
 
+    def fid_started(self, step: int, num_samples: int) -> None:
+        """Make the FID phase visible: end the step line (the FID bar follows) or log a line."""
+        if self.quiet:
+            return
+        if self.tty:
+            if self.first_step is not None:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(f"step {step}: FID of {num_samples} samples...\n")
+        sys.stderr.flush()
+
+    def fid_done(self, step: int, value: float, seconds: float) -> None:
+        if not self.quiet and not self.tty:
+            sys.stderr.write(f"step {step}: fid {value:.2f} ({seconds:.1f} s)\n")
+            sys.stderr.flush()
+
     def close(self) -> None:
         if self.tty and not self.quiet:
             sys.stderr.write("\n")
@@ -354,7 +370,8 @@ def train(options: TrainOptions) -> dict:
         fid_stream = SampleStream(model, seed=opts.seed + 1000)
         fid_callback = FIDCallback(opts.real_stats, fid_stream, num_samples=opts.fid_samples, every=opts.fid_every,
                                    value_range=(-1, 1), batch_size=opts.fid_batch_size,
-                                   device=device if device.type == "cuda" else None)
+                                   device=device if device.type == "cuda" else None,
+                                   progress=False if opts.quiet else None)
         fid_callback.history = list(fid_history)
     losses_log, fid_log = CsvLog(out / "losses.csv"), CsvLog(out / "fid.csv")
     progress = ProgressLine(opts.steps, opts.log_every, opts.quiet)
@@ -372,7 +389,10 @@ def train(options: TrainOptions) -> dict:
     def evaluate(step: int) -> None:
         if fid_callback is not None and (step % opts.fid_every == 0 or step == opts.steps):
             fid_stream.restart()
+            progress.fid_started(step, opts.fid_samples)
+            fid_start = time.perf_counter()
             value = fid_callback.compute(step)
+            progress.fid_done(step, value, time.perf_counter() - fid_start)
             fid_log.write({"step": step, "fid": value, "num_samples": opts.fid_samples})
             plot_fid(fid_callback.history, out / "fid.png")
         if step % opts.sample_every == 0 or step == opts.steps:

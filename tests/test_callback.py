@@ -75,3 +75,66 @@ def test_callback_refuses_bad_input(real_stats_file, tmp_path):
     with pytest.raises(GanevalError, match=r"\[0, 1\]"):  # [-1, 1] output without value_range=(-1, 1)
         tanh_like.compute()
     assert tanh_like.history == []
+
+
+class BatchNormGenerator(torch.nn.Module):
+    """A small DCGAN-style generator with BatchNorm (running statistics) and Dropout: z [n, 16] -> [n, 3, 16, 16]."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Unflatten(1, (16, 1, 1)),
+            torch.nn.ConvTranspose2d(16, 32, 4, 1, 0), torch.nn.BatchNorm2d(32), torch.nn.ReLU(),  # 4x4
+            torch.nn.ConvTranspose2d(32, 16, 4, 2, 1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),  # 8x8
+            torch.nn.Dropout(0.2),
+            torch.nn.ConvTranspose2d(16, 3, 4, 2, 1), torch.nn.Tanh(),  # 16x16 in [-1, 1]
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def snapshot(module: torch.nn.Module):
+    return ({k: v.clone() for k, v in module.state_dict().items()}, [m.training for m in module.modules()])
+
+
+def test_callback_with_the_module_leaves_a_batchnorm_generator_bit_identical(real_stats_file):
+    torch.manual_seed(1)
+    G = BatchNormGenerator().train()
+    G.net[7].eval()  # a submodule already in eval mode must come back in eval mode, the rest in train mode
+    before_state, before_modes = snapshot(G)
+    seen = []
+
+    def sample(generator, n):
+        seen.append((generator.training, generator.net[2].training, torch.is_grad_enabled()))
+        return generator(torch.randn(n, 16))
+
+    callback = ganeval.FIDCallback(real_stats_file, generator=G, sample=sample, num_samples=20, batch_size=10,
+                                   value_range=(-1, 1))
+    value = callback.compute(step=0)
+    assert value > 0 and seen == [(False, False, False)] * 2  # eval mode, no autograd, while sampling
+    after_state, after_modes = snapshot(G)
+    assert after_modes == before_modes and before_modes.count(False) == 1
+    assert after_state.keys() == before_state.keys()
+    for key in before_state:
+        assert torch.equal(before_state[key], after_state[key]), key
+    assert int(after_state["net.2.num_batches_tracked"]) == 0
+
+    # The pitfall of the bare-function form: in train mode the FID batches update BatchNorm.
+    bare = ganeval.FIDCallback(real_stats_file, lambda n: G(torch.randn(n, 16)), num_samples=20, batch_size=10,
+                               value_range=(-1, 1))
+    bare.compute()
+    assert int(G.state_dict()["net.2.num_batches_tracked"]) == 2
+    assert not torch.equal(G.state_dict()["net.2.running_mean"], before_state["net.2.running_mean"])
+
+
+def test_callback_refuses_ambiguous_sampling(real_stats_file):
+    G = BatchNormGenerator()
+    with pytest.raises(GanevalError, match="generator=G, sample="):
+        ganeval.FIDCallback(real_stats_file, G)  # the module as the generate function
+    with pytest.raises(GanevalError, match="sample="):
+        ganeval.FIDCallback(real_stats_file, generator=G)
+    with pytest.raises(GanevalError, match="not both"):
+        ganeval.FIDCallback(real_stats_file, lambda n: None, generator=G, sample=lambda g, n: None)
+    with pytest.raises(GanevalError, match="torch.nn.Module"):
+        ganeval.FIDCallback(real_stats_file, generator=lambda z: z, sample=lambda g, n: None)

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ganeval
 from ganeval.api import compute_stats, fid_from_stats
 from ganeval.errors import GanevalError
 from ganeval.evaluation import per_class_fid

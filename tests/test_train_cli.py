@@ -156,3 +156,17 @@ def test_missing_torchvision_dataset_is_one_clear_line(tmp_path, capsys):
                          "--out", str(tmp_path / "run")], capsys)
     assert code == 1 and "--download" in err and str(tmp_path) in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_fid_phase_is_visible_in_the_log(tmp_path, capsys):
+    real = tmp_path / "real.h5"
+    ganeval.compute_stats(load_digits().images[:10], workers=0).save(real)
+    run = tmp_path / "run"
+    code, err = run_cli(["train", "dcgan", "--out", str(run), "--steps", "2", "--batch-size", "8",
+                         "--fid-every", "2", "--fid-samples", "10", "--real-stats", str(real)], capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    for step in (0, 2):  # stderr is not a terminal here: a line when each FID starts and one with its value
+        started = lines.index(f"step {step}: FID of 10 samples...")
+        assert lines[started + 1].startswith(f"step {step}: fid ")
+    assert "FID by step 0: " in err

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ganeval.choices import BACKENDS, PRECISIONS  # noqa: F401  (defined without torch, for the CLI)
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
 from ganeval.extractors.onnx_backend import OnnxRuntimeNetwork, onnxruntime_available, onnxruntime_version
@@ -19,14 +20,6 @@ EXTRACTOR_NAME = "inception-v3-tf-2015-12-05"
 DEFAULT_FEATURES = ("pool3", "spatial")
 """What a statistics run computes unless told otherwise: spatial costs < 1% more time per image
 (docs/file-format.md gives the measured cost and file sizes)."""
-
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
-"""fp32 is exact and the default; the others are opt-in previews whose measured effect on FID
-is stated in README ("Precision"). Statistics record the precision and refuse to be compared
-with statistics of another precision."""
-
-BACKENDS = ("auto", "torch", "onnxruntime")
-"""auto: ONNX Runtime for fp32 on the CPU when installed (fastest exact CPU path), else torch."""
 
 
 def default_device() -> str:

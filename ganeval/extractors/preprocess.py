@@ -30,8 +30,7 @@ from PIL import Image
 
 from ganeval.errors import GanevalError
 
-MODES = ("tf1", "nvidia", "pytorch-fid", "clean")
-DEFAULT_MODE = "tf1"
+from ganeval.choices import DEFAULT_MODE, MODES  # noqa: F401  (defined without torch, for the CLI)
 INPUT_SIZE = 299
 
 

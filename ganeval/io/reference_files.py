@@ -43,7 +43,7 @@ import numpy as np
 from ganeval.errors import GanevalError
 
 __all__ = ["ReferenceStats", "SPACE_DIMS", "NOT_COMPARABLE", "KINDS", "detect_reference_kind", "read_reference",
-           "read_adm_batch", "read_edm2_pickle", "read_npz_stats", "to_feature_stats", "to_stats_file",
+           "read_adm_batch", "read_edm2_pickle", "read_npz_stats", "to_stats_set", "to_stats_file",
            "file_sha256"]
 
 #: Dimension of each named feature space.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -28,16 +29,12 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
+from ganeval.choices import default_workers  # noqa: F401  (re-exported)
 from ganeval.errors import BadImageError, GanevalError
 from ganeval.extractors.preprocess import to_uint8_chw
 from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
 
 ImageBatch = list  # list[torch.Tensor], each uint8 [3, H, W]
-
-
-def default_workers() -> int:
-    """Decoding processes used when the caller does not say: up to 4, never more than the cores."""
-    return min(4, os.cpu_count() or 1)
 
 
 class ImageSource(abc.ABC):
@@ -353,9 +350,17 @@ def _load_array_file(path: Path):
 # --------------------------------------------------------------------------- Python iterables
 
 
+DEFAULT_ITERABLE_LIMIT = 50_000
+"""Images read from a generator or iterator (no ``len``) when ``max_images`` is not given, so that an
+endless one ends: the conventional FID sample size. Sized iterables (lists, ...) are read whole."""
+
+
 class IterableSource(ImageSource):
     """Images from Python: each item is a tensor/array [N, C, H, W] or [C, H, W], C in {1, 3},
-    uint8 or float in [0, 1] (see ``ganeval.extractors.preprocess.to_uint8_batch``)."""
+    uint8 or float in [0, 1] (see ``ganeval.extractors.preprocess.to_uint8_batch``).
+
+    Without ``max_images`` a generator or iterator is read up to DEFAULT_ITERABLE_LIMIT images
+    (``default_limited``), with a warning when that limit is reached."""
 
     def __init__(self, items: Iterable, description: str = "<python iterable>", max_images: int | None = None,
                  labels: bool = False):
@@ -363,9 +368,10 @@ class IterableSource(ImageSource):
         self.labelled = labels  # items are (images, labels) pairs
         self.items = items
         self.description = description
-        self.max_images = max_images
         if max_images is not None and max_images < 1:
             raise GanevalError(f"--max-images must be at least 1, got {max_images}")
+        self.default_limited = max_images is None and not hasattr(items, "__len__")
+        self.max_images = DEFAULT_ITERABLE_LIMIT if self.default_limited else max_images
 
     def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
                 rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
@@ -401,6 +407,10 @@ class IterableSource(ImageSource):
             self.batches_done += 1
             self.batch_labels = pending_labels if self.labelled else None
             yield pending
+        if self.default_limited and limit is not None and self.images_read >= limit:
+            warnings.warn(f"{self.description}: stopped at {self.images_read:,} images, the limit for a generator "
+                          f"or iterator given without max_images; pass max_images=N to read another number",
+                          stacklevel=2)
 
     def _split(self, item) -> tuple[list[torch.Tensor], list[str] | None]:
         """An item as (uint8 [3, H, W] images, their class labels or None)."""

@@ -63,7 +63,8 @@ def save_stats(stats, path, *, overwrite: bool = True) -> None:
         raise GanevalError(f"{path}: already exists; choose another name or remove it first")
     if not path.parent.exists():
         raise GanevalError(f"{path}: folder {path.parent} does not exist; create it first")
-    moments = {space: (s.mu, s.sigma) for space, s in stats.spaces.items()}  # validates counts before writing
+    for space_stats in stats.spaces.values():  # validates counts before anything is written
+        space_stats.sigma
     classes = sorted((stats.classes or {}).items())
     for label, class_set in classes:
         if class_set.count < 2:

@@ -1,0 +1,25 @@
+"""Option choices and defaults that the command line shows without importing torch.
+
+The modules that use them (preprocess, inception_extractor, sources) import them from here,
+so `ganeval --help` stays fast and the choices have one definition.
+"""
+
+from __future__ import annotations
+
+import os
+
+MODES = ("tf1", "nvidia", "pytorch-fid", "clean")
+DEFAULT_MODE = "tf1"
+
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+"""fp32 is exact and the default; the others are opt-in previews whose measured effect on FID
+is stated in README ("Precision"). Statistics record the precision and refuse to be compared
+with statistics of another precision."""
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+"""auto: ONNX Runtime for fp32 on the CPU when installed (fastest exact CPU path), else torch."""
+
+
+def default_workers() -> int:
+    """Decoding processes used when the caller does not say: up to 4, never more than the cores."""
+    return min(4, os.cpu_count() or 1)
