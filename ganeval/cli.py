@@ -66,7 +66,7 @@ def extraction_options(func):
                      help="Accept a weights file whose hash is not a known Inception file."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
                      help="Network precision. fp32 is exact; bf16/fp16/tf32 are faster previews that move FID "
-                          "(see README) and are recorded, so they never pass for fp32 statistics."),
+                          "(see docs/precision.md) and are recorded, so they never pass for fp32 statistics."),
         click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
                      help="auto: ONNX Runtime for fp32 on the CPU (same numbers, faster), else torch."),
         click.option("--compile", "compile_network", is_flag=True,
@@ -89,7 +89,7 @@ def _warn_precision(stats: FeatureStats, quiet: bool) -> None:
     precision = stats.provenance.get("precision", "fp32")
     if precision != "fp32" and not quiet:
         click.echo(f"note: features computed at {precision}, a preview: not comparable with fp32 FIDs "
-                   "(README, Precision, gives the measured difference)", err=True)
+                   "(docs/precision.md gives the measured difference)", err=True)
 
 
 def _report_skipped(stats: FeatureStats, quiet: bool) -> None:

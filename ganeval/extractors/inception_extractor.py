@@ -14,7 +14,7 @@ from ganeval.extractors.weights import load_inception
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 """fp32 is exact and the default; the others are opt-in previews whose measured effect on FID
-is stated in README ("Precision"). Statistics record the precision and refuse to be compared
+is stated in docs/precision.md. Statistics record the precision and refuse to be compared
 with statistics of another precision."""
 
 BACKENDS = ("auto", "torch", "onnxruntime")
