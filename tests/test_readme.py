@@ -74,7 +74,8 @@ def _command(code: str) -> str:
 
 ITEMS = readme_items()
 #: Indices of the ITEMS this test runs: all but the commands named in NOT_RUN.
-RUN = [index for index, (language, _, code) in enumerate(ITEMS) if not (language == "bash" and _command(code) in NOT_RUN)]
+RUN = [index for index, (language, _, code) in enumerate(ITEMS)
+       if not (language == "bash" and _command(code) in NOT_RUN)]
 
 
 def _item_id(item: tuple[str, int, str]) -> str:

