@@ -7,7 +7,7 @@ JPEG quality 90 and read back through ganeval's folder pipeline) and a degraded 
 + noise), plus the 100 + 100 LFW photographs of ``ganeval demo``. For each configuration
 (backend / precision / torch.compile) the script prints the FID of both pairs, the absolute
 and relative difference from the exact fp32 default, and the images/s of the feature pass.
-README's "Precision" table comes from this script.
+The table in docs/precision.md comes from this script.
 """
 
 from __future__ import annotations

