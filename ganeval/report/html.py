@@ -99,7 +99,7 @@ def _samples(page: Page) -> str:
     for label, (name, paths, note) in page.samples.items():
         inner = ('<div class="grid">' + "".join(_img(p, f"{label} image") for p in paths) + "</div>"
                  if paths else f'<p class="missing">{_e(note)}</p>')
-        cards.append(f'<div class="card"><h3>{_e(label)}: {len(paths)} random images</h3>'
+        cards.append(f'<div class="card"><h3>{_e(label)}: {f"{len(paths)} random images" if paths else "no images"}</h3>'
                      f'<p class="sub">{_e(name)}</p>{inner}</div>')
     return '<div class="sides">' + "".join(cards) + "</div>"
 
