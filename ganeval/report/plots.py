@@ -31,6 +31,8 @@ def plot_metrics_over_steps(steps: Sequence[int], metrics: Mapping[str, Sequence
     ``metrics``: {"FID": [...], "KID": [...], ...}, each as long as ``steps``; NaN/None are gaps.
     """
     plt = require_matplotlib()
+    from matplotlib.ticker import MaxNLocator
+
     if not metrics or any(len(v) != len(steps) for v in metrics.values()):
         raise GanevalError("every metric needs one value per step")
     names = list(metrics)
@@ -41,11 +43,15 @@ def plot_metrics_over_steps(steps: Sequence[int], metrics: Mapping[str, Sequence
         ax.plot(x, y, marker="o", markersize=4, linewidth=1.6, color="#c0392b")
         if np.isfinite(y).any():
             best = int(np.nanargmin(y))
+            right_half = x[best] > (np.nanmin(x) + np.nanmax(x)) / 2
             ax.annotate(f"min {y[best]:.3g} @ step {int(x[best])}", (x[best], y[best]),
-                        textcoords="offset points", xytext=(6, 8), fontsize=8)
+                        textcoords="offset points", xytext=(-4 if right_half else 4, -6),
+                        ha="right" if right_half else "left", va="top", fontsize=8)
+            ax.margins(y=0.16)  # room below the minimum for its label
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.35)
     axes[-1, 0].set_xlabel("training step")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     suffix = f" ({num_samples:,} generated samples each)" if num_samples else ""
     axes[0, 0].set_title(title + suffix, fontsize=11)
     fig.tight_layout()
