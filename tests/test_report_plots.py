@@ -55,3 +55,19 @@ def test_without_matplotlib_one_line_says_how_to_install_it(tmp_path):
     assert result.stdout.strip() == f"note: fid.png is not drawn: matplotlib is not installed ({INSTALL_HINT})"
     assert result.stderr.strip() == f"ganeval: error: plots need matplotlib, which is not installed: {INSTALL_HINT}"
     assert not (tmp_path / "fid.png").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_training_run_with_fid_draws_fid_png(tmp_path, one_thread):
+    """ganeval-train with --fid-every: fid.csv and the matplotlib fid.png (real weights, 2 x 6 samples)."""
+    import ganeval
+    from ganeval.demo import colour_photo_crops
+    from ganeval_train.train import TrainOptions, train
+
+    ganeval.compute_stats(colour_photo_crops(8, 32), workers=0).save(tmp_path / "real.h5")
+    summary = train(TrainOptions(model="dcgan", out=tmp_path / "run", steps=2, fid_every=2, fid_samples=6,
+                                 real_stats=tmp_path / "real.h5", sample_every=100, quiet=True,
+                                 overrides={"width": 8, "max_width": 16, "batch_size": 8, "z_dim": 16}))
+    assert [step for step, _ in summary["fid_history"]] == [0, 2]
+    picture = Image.open(tmp_path / "run" / "fid.png")
+    assert picture.format == "PNG" and picture.size == (640, 400)
+    assert ink(tmp_path / "run" / "fid.png") > 0.02
