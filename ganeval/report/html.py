@@ -30,6 +30,8 @@ table.metrics td.meaning { color: #4a545e; font-size: 14px; }
                        display: block; }
 .pixelated img { image-rendering: pixelated; }
 .missing { color: #6b5200; font-style: italic; }
+.placeholder { width: var(--thumb); height: var(--thumb); display: flex; align-items: center; justify-content: center;
+               background: #eceff2; color: #6b5200; font-size: 11px; font-style: italic; }
 .numbers { display: flex; gap: 14px; flex-wrap: wrap; margin: 6px 0 12px; }
 .number { background: #fff; border: 1px solid #dde1e5; border-radius: 8px; padding: 8px 14px; }
 .number b { display: block; font: 700 22px/1.2 "DejaVu Sans Mono", Menlo, monospace; }
@@ -106,7 +108,7 @@ def _samples(page: Page) -> str:
 
 def _pair(pair: Pair) -> str:
     def side(path: str, text: str) -> str:
-        shown = _img(path, text) if path else '<div class="missing" style="width:var(--thumb)">no image</div>'
+        shown = _img(path, text) if path else '<div class="placeholder">no image</div>'
         return f'<div>{shown}<div class="label" title="{_e(text)}">{_e(text)}</div></div>'
 
     ratio = pair.distance / pair.radius if pair.radius > 0 else (0.0 if pair.distance == 0 else float("inf"))
@@ -115,7 +117,7 @@ def _pair(pair: Pair) -> str:
             f'{side(pair.generated, f"B {pair.generated_name}")}'
             f'{side(pair.real, f"A {pair.real_name}")}</div>'
             f'<div class="caption">d = {pair.distance:.2f} · ρ = {pair.radius:.2f}<br>'
-            f"d/ρ = {ratio:.2f} · {verdict}</div></div>")
+            f"d/ρ = {ratio:.3f} · {verdict}</div></div>")
 
 
 def _memorisation(page: Page) -> str:

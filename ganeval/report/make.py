@@ -257,13 +257,14 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
                   f"made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"),
         metrics=_metric_rows(result, sides, check),
         notes=notes,
-        thumb_px=72,
+        thumb_px=96 if sizes and max(sizes) >= 96 else 72,  # small images scaled up (pixelated), large ones down
         pixelated=bool(sizes) and max(sizes) < 72,
     )
     for side in sides:
         page.samples[side.label] = (side.name, [paths[side.label][i] for i in shown[side.label].tolist()
                                                 if i in paths[side.label]],
-                                    "no images: this side is a statistics file")
+                                    "no images: this side is a statistics file" if side.source is None
+                                    else "none asked for (--samples 0)")
     if check is not None:
         histogram = plot_neighbour_distances(check.real_nn_distance, check.generated_nn_distance,
                                              images_dir / "distances.png")
