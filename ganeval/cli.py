@@ -572,9 +572,12 @@ def main(argv=None) -> None:
 @click.option("--allow-mismatch", is_flag=True, help="Compare statistics even if weights/mode/dimension differ.")
 @extraction_options
 def report_command(a, b, output, samples, pairs, sample_seed, allow_mismatch, **kw):
-    """An HTML page comparing A (real) with B (generated): FID, KID, PRDC, random samples of each
-    side and the memorisation check (generated images nearest to a real one, and how many are
-    closer to it than the real images are to each other). Needs matplotlib: pip install 'ganeval[plots]'.
+    """HTML page of B (generated) against A (real): metrics, samples, memorisation check.
+
+    The page (OUTPUT/index.html, no server needed) shows FID, KID, precision/recall/density/coverage,
+    random samples of each side, and the generated images nearest to a real one beside it, with the
+    share of generated images closer to their nearest real image than the real images are to each
+    other (docs/report.md defines it). Needs matplotlib: pip install 'ganeval[plots]'.
 
     A and B are folders, .zip or .npy/.npz files, or stats files (no images to show then; KID,
     PRDC and the memorisation check need their raw features: `ganeval stats --save-features`).
