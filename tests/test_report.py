@@ -193,3 +193,19 @@ def test_refusals_come_before_any_work(image_sets, tmp_path, capsys):
     assert exit_info.value.code == 1 and "holds no index.html" in capsys.readouterr().err
     with pytest.raises(GanevalError, match="reads the images twice"):
         make_report(folder, lambda: iter([]), tmp_path / "r")
+
+
+def test_images_are_found_by_feature_row_when_bad_files_are_skipped(tmp_path):
+    """With --skip-bad a feature row is the n-th decodable image, not the n-th file; names follow."""
+    from ganeval.report.make import read_images_at
+
+    images = colour_photo_crops(5, 8, seed=4)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    (tmp_path / "1b.png").write_bytes(b"not a png")  # sorted between 1.png and 2.png
+    found = read_images_at(tmp_path, [1, 2, 4], skip_bad=True, batch_size=2)
+    assert {row: name for row, (_, name) in found.items()} == {1: "1.png", 2: "2.png", 4: "4.png"}
+    for row, index in ((1, 1), (2, 2), (4, 4)):
+        assert np.array_equal(found[row][0], images[index])
+    with pytest.raises(GanevalError, match="fewer than its features"):
+        read_images_at(tmp_path, [5], skip_bad=True)
