@@ -138,12 +138,13 @@ def test_copies_come_first_and_the_fraction_is_the_numpy_formula(report, direct_
     # On the page: the first three pairs are the copies, beside the real images they copy, flagged.
     html = (out / "index.html").read_text(encoding="utf-8")
     starts = [m for m in re.finditer(r'<div class="pair( closer)?">', html)]
-    assert len(starts) == 8
+    assert len(starts) == 16  # 8 closest, then 8 farthest
     found = set()
     for k in range(3):  # the copies, in any order: their distances are rounding noise
         pair = html[starts[k].start():starts[k + 1].start()]
         assert starts[k].group(1) == " closer" and "d = 0.00" in pair
-        found |= {(j, i) for j, i in enumerate(COPIED) if f"B gen_{j:02d}.png" in pair and f"A real_{i:02d}.png" in pair}
+        found |= {(j, i) for j, i in enumerate(COPIED)
+                  if f"B gen_{j:02d}.png" in pair and f"A real_{i:02d}.png" in pair}
     assert found == {(0, 5), (1, 9), (2, 17)}
 
 

@@ -58,6 +58,7 @@ def test_memorisation_fraction_is_the_documented_formula(features):
     assert check.closer[:5].all()                             # the copies and the near copy count
     np.testing.assert_allclose(check.ratio, d / rho[n], rtol=1e-9, atol=1e-6)
     assert list(check.closest(5)) == [0, 1, 2, 3, 4]
+    assert list(check.farthest(3)) == list(np.argsort(-d)[:3])
     assert 5 / 30 <= check.fraction < 1
     summary = check.summary()
     assert summary["count_real"] == 40 and summary["count_generated"] == 30

@@ -13,6 +13,7 @@ main { max-width: 1140px; margin: 0 auto; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 30px 0 10px; border-bottom: 2px solid #d5d9de; padding-bottom: 4px; }
 h3 { font-size: 16px; margin: 0 0 8px; }
+h3.far { margin-top: 18px; }
 .sub { color: #56606b; margin: 0 0 16px; word-break: break-all; }
 .card { background: #fff; border: 1px solid #dde1e5; border-radius: 8px; padding: 14px 18px; margin-bottom: 14px; }
 table.metrics { border-collapse: collapse; width: 100%; background: #fff; }
@@ -101,7 +102,8 @@ def _samples(page: Page) -> str:
     for label, (name, paths, note) in page.samples.items():
         inner = ('<div class="grid">' + "".join(_img(p, f"{label} image") for p in paths) + "</div>"
                  if paths else f'<p class="missing">{_e(note)}</p>')
-        cards.append(f'<div class="card"><h3>{_e(label)}: {f"{len(paths)} random images" if paths else "no images"}</h3>'
+        heading = f"{len(paths)} random images" if paths else "no images"
+        cards.append(f'<div class="card"><h3>{_e(label)}: {heading}</h3>'
                      f'<p class="sub">{_e(name)}</p>{inner}</div>')
     return '<div class="sides">' + "".join(cards) + "</div>"
 
@@ -127,10 +129,15 @@ def _memorisation(page: Page) -> str:
     numbers = "".join(f'<div class="number"><b>{_e(v)}</b><span>{_e(t)}</span></div>' for v, t in m["numbers"])
     figure = (f'<div class="card figure">{_img(m["histogram"], "distance histograms")}</div>'
               if m.get("histogram") else "")
-    pairs = "".join(_pair(p) for p in m["pairs"])
-    pairs_block = (f'<h3>The {len(m["pairs"])} generated images closest to a real image '
-                   "(generated left, its nearest real image right; red: closer than that real image's own "
-                   f'nearest real neighbour)</h3><div class="pairs">{pairs}</div>' if m["pairs"] else "")
+    pairs_block = ""
+    if m["pairs"]:
+        pairs_block += (f'<h3>The {len(m["pairs"])} generated images closest to a real image (B left, its nearest A '
+                        "image right; red: closer than that A image's own nearest A neighbour)</h3>"
+                        f'<div class="pairs">{"".join(_pair(p) for p in m["pairs"])}</div>')
+    if m.get("far_pairs"):
+        pairs_block += (f'<h3 class="far">The {len(m["far_pairs"])} generated images farthest from every real image '
+                        "(the least like any A image), each beside its nearest A image</h3>"
+                        f'<div class="pairs">{"".join(_pair(p) for p in m["far_pairs"])}</div>')
     note = f'<p class="missing">{_e(page.memorisation_note)}</p>' if page.memorisation_note else ""
     return (f'<div class="numbers">{numbers}</div><div class="card definition">{m["definition"]}</div>'
             f"{figure}{note}{pairs_block}")

@@ -146,8 +146,8 @@ def _metric_rows(result: dict, sides, check: MemorisationCheck | None) -> list[t
         p = result["prdc"]
         rows += [("Precision", f"{p['precision']:.3f}", f"share of B inside A's manifold (k = {p['k_pr']}): fidelity"),
                  ("Recall", f"{p['recall']:.3f}", f"share of A inside B's manifold (k = {p['k_pr']}): diversity"),
-                 ("Density", f"{p['density']:.3f}", f"how many A-neighbourhoods hold each B image, / k (k = {p['k_dc']}); "
-                                                    "≈1 when B is like A"),
+                 ("Density", f"{p['density']:.3f}",
+                  f"how many A-neighbourhoods hold each B image, / k (k = {p['k_dc']}); ≈1 when B is like A"),
                  ("Coverage", f"{p['coverage']:.3f}", f"share of A images whose neighbourhood holds a B image "
                                                       f"(k = {p['k_dc']})")]
     if check is not None:
@@ -183,7 +183,8 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
     loaded = {label: (load_stats(obj, with_features=True) if isinstance(obj, (str, Path)) and _is_stats(obj)
                       else obj) for label, obj in inputs.items()}
     if options.get("mode") is None:
-        modes = [s.provenance["mode"] for s in loaded.values() if isinstance(s, FeatureStats) and "mode" in s.provenance]
+        modes = [s.provenance["mode"] for s in loaded.values()
+                 if isinstance(s, FeatureStats) and "mode" in s.provenance]
         options["mode"] = modes[0] if modes else DEFAULT_MODE
 
     sides = []
@@ -222,15 +223,19 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
     check = memorisation_check(side_a.stats.features, side_b.stats.features,
                                device=options.get("device")) if both_features else None
 
-    # Which images to show: random samples of each side, the closest pairs.
+    # Which images to show: random samples of each side, the closest and the farthest pairs.
     rng = np.random.default_rng(sample_seed)
     shown = {s.label: np.sort(rng.choice(s.stats.count, min(samples, s.stats.count), replace=False))
              for s in sides}
-    closest = check.closest(min(pairs, side_b.stats.count)) if check is not None else np.array([], dtype=int)
-    wanted = {label: set(indices.tolist()) for label, indices in shown.items()}
-    wanted["B"] |= set(closest.tolist())
+    closest = farthest = np.array([], dtype=int)
     if check is not None:
-        wanted["A"] |= set(check.generated_nn_index[closest].tolist())
+        count = min(pairs, side_b.stats.count)
+        closest = check.closest(count)
+        farthest = check.farthest(count)
+    wanted = {label: set(indices.tolist()) for label, indices in shown.items()}
+    wanted["B"] |= set(closest.tolist()) | set(farthest.tolist())
+    if check is not None:
+        wanted["A"] |= set(check.generated_nn_index[np.concatenate([closest, farthest])].tolist())
     images_dir = out_dir / IMAGES
     if images_dir.exists():
         shutil.rmtree(images_dir)
@@ -253,7 +258,8 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
 
     page = Page(
         title=f"ganeval report: {side_a.name} vs {side_b.name}",
-        subtitle=(f"A (reference, real) = {side_a.name} · B (generated) = {side_b.name} · mode {result.get('mode')} · "
+        subtitle=(f"A (reference, real) = {side_a.name} · B (generated) = {side_b.name} · "
+                  f"mode {result.get('mode')} · "
                   f"made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"),
         metrics=_metric_rows(result, sides, check),
         notes=notes,
@@ -276,6 +282,7 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
             "definition": DEFINITION_HTML,
             "histogram": f"{IMAGES}/{histogram.name}",
             "pairs": [_pair(check, int(j), paths, labels) for j in closest],
+            "far_pairs": [_pair(check, int(j), paths, labels) for j in farthest],
         }
         if side_a.source is None or side_b.source is None:
             page.memorisation_note = "The pairs are listed without pictures: a side is a statistics file (see above)."

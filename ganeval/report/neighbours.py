@@ -113,6 +113,10 @@ class MemorisationCheck:
         """Indices of the ``count`` generated images nearest to a real image (smallest d_j first, ties by index)."""
         return np.argsort(self.generated_nn_distance, kind="stable")[:count]
 
+    def farthest(self, count: int) -> np.ndarray:
+        """Indices of the ``count`` generated images farthest from every real image (largest d_j first)."""
+        return np.argsort(-self.generated_nn_distance, kind="stable")[:count]
+
     def summary(self) -> dict:
         """JSON-ready numbers."""
         return {"fraction": self.fraction, "fraction_below_median": self.fraction_below_median,
