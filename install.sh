@@ -9,4 +9,12 @@ python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 python -m pip install --quiet -e ".[test]"
 python -m ganeval weights fetch
 python -m ganeval weights
+# tests/test_report.py opens the report page in a real headless Chromium: Debian's package (and
+# a font), installed only when missing, where apt-get exists and we are root. A failure here is a
+# warning: everything else is installed, and that one test then says what is missing.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        chromium fonts-dejavu-core >/dev/null) \
+        || echo "install.sh: warning: could not install chromium with apt-get; tests/test_report.py needs it" >&2
+fi
 python -m pip check

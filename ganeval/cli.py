@@ -751,3 +751,48 @@ def ref_get(name, local_file, count, mirror, quiet):
             click.echo(f"note: {entry.name} also holds spatial (sFID) statistics; this stats file holds pool3 "
                        "(FID) only for now", err=True)
     click.echo(str(path))
+
+
+# ------------------------------------------------------------------ ganeval report (issue 14, point 9)
+
+
+@cli.command(name="report")
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Folder to write index.html, report.json and img/ into (new, or an earlier report's).")
+@click.option("--samples", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Random images shown from each side.")
+@click.option("--pairs", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Generated images nearest to a real image shown, each beside it (and as many farthest "
+                   "from every real image).")
+@click.option("--sample-seed", type=int, default=0, show_default=True, help="Seed of the random images shown.")
+@click.option("--allow-mismatch", is_flag=True, help="Compare statistics even if weights/mode/dimension differ.")
+@extraction_options
+def report_command(a, b, output, samples, pairs, sample_seed, allow_mismatch, **kw):
+    """HTML page of B (generated) against A (real): metrics, samples, memorisation check.
+
+    The page (OUTPUT/index.html, no server needed) shows FID, KID, precision/recall/density/coverage,
+    random samples of each side, and the generated images nearest to a real one beside it, with the
+    share of generated images closer to their nearest real image than the real images are to each
+    other (docs/report.md defines it). Needs matplotlib: pip install 'ganeval[plots]'.
+
+    A and B are folders, .zip or .npy/.npz files, or stats files (no images to show then; KID,
+    PRDC and the memorisation check need their raw features: `ganeval stats --save-features`).
+    """
+    from ganeval.report.make import make_report
+
+    options = _compute_options(kw)
+    options["mode"] = kw["mode"]
+    summary = make_report(a, b, output, samples=samples, pairs=pairs, sample_seed=sample_seed,
+                          allow_mismatch=allow_mismatch, progress=lambda label: Progress(label, kw["quiet"]),
+                          **options)
+    if not kw["quiet"]:
+        for note in summary["notes"]:
+            click.echo(f"note: {note}", err=True)
+        memorisation = summary["memorisation"]
+        line = f"FID {summary['metrics']['fid']:.4f}"
+        if memorisation is not None:
+            line += f", memorisation fraction {memorisation['fraction']:.3f}"
+        click.echo(line, err=True)
+    click.echo(summary["page"])

@@ -3,7 +3,7 @@
 A run directory holds:
     checkpoint.pt      models, optimisers, step, RNG and data-order state (written atomically)
     losses.csv         step and the model's losses for every training step
-    fid.csv, fid.png   FID by step (with --fid-every and --real-stats)
+    fid.csv, fid.png   FID by step (with --fid-every and --real-stats; fid.png needs ganeval[plots])
     grids/step_NNNNNN.png   64 fixed-noise samples every ``sample_every`` steps
 
 ``resume=True`` continues from checkpoint.pt: on the CPU with the same seed the following
@@ -107,38 +107,15 @@ def save_grid(model: GANModel, path: Path, seed: int) -> None:
     save_image(make_grid(to_unit_range(images.cpu()), nrow=nrow, padding=2, pad_value=1.0), path)
 
 
-def plot_fid(history: list[tuple[int, float]], path: Path) -> None:
-    """A small line chart of FID by step (PIL only), written as PNG."""
-    from PIL import Image, ImageDraw
+def plot_fid(history: list[tuple[int, float]], path: Path, num_samples: int | None = None) -> bool:
+    """FID by step as a matplotlib PNG (grid, labels, sample count in the title); False without matplotlib."""
+    from ganeval.report.plots import have_matplotlib, plot_metrics_over_steps
 
-    w, h, left, right, top, bottom = 480, 300, 60, 20, 20, 40
-    img = Image.new("RGB", (w, h), "white")
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([left, top, w - right, h - bottom], outline="black")
-    steps = [s for s, _ in history]
-    values = [v for _, v in history]
-    s0, s1 = min(steps), max(steps)
-    v1 = max(values) * 1.05
-    s1 = s1 if s1 > s0 else s0 + 1
-
-    def xy(step, value):
-        return (left + (step - s0) / (s1 - s0) * (w - left - right),
-                h - bottom - value / v1 * (h - top - bottom))
-
-    points = [xy(s, v) for s, v in history]
-    if len(points) > 1:
-        draw.line(points, fill=(200, 30, 30), width=2)
-    for p in points:
-        draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=(200, 30, 30))
-    for frac in (0, 0.5, 1):
-        value = v1 * frac
-        y = h - bottom - frac * (h - top - bottom)
-        draw.text((5, y - 6), f"{value:.0f}", fill="black")
-        step = s0 + frac * (s1 - s0)
-        draw.text((left + frac * (w - left - right) - 15, h - bottom + 5), f"{step:.0f}", fill="black")
-    draw.text((w // 2 - 30, h - 18), "step", fill="black")
-    draw.text((left + 5, top + 3), "FID", fill="black")
-    img.save(path)
+    if not history or not have_matplotlib():
+        return False
+    plot_metrics_over_steps([s for s, _ in history], {"FID": [v for _, v in history]}, path,
+                            num_samples=num_samples, title="FID during training")
+    return True
 
 
 # ------------------------------------------------------------------ logs
@@ -373,6 +350,11 @@ def train(options: TrainOptions) -> dict:
                                    device=device if device.type == "cuda" else None,
                                    progress=False if opts.quiet else None)
         fid_callback.history = list(fid_history)
+        from ganeval.report.plots import missing_matplotlib_note
+
+        note = missing_matplotlib_note("fid.png")
+        if note and not opts.quiet:
+            print(note, file=sys.stderr)
     losses_log, fid_log = CsvLog(out / "losses.csv"), CsvLog(out / "fid.csv")
     progress = ProgressLine(opts.steps, opts.log_every, opts.quiet)
     grid_seed = opts.seed + 2000
@@ -394,7 +376,7 @@ def train(options: TrainOptions) -> dict:
             value = fid_callback.compute(step)
             progress.fid_done(step, value, time.perf_counter() - fid_start)
             fid_log.write({"step": step, "fid": value, "num_samples": opts.fid_samples})
-            plot_fid(fid_callback.history, out / "fid.png")
+            plot_fid(fid_callback.history, out / "fid.png", opts.fid_samples)
         if step % opts.sample_every == 0 or step == opts.steps:
             save_grid(model, out / "grids" / f"step_{step:06d}.png", grid_seed)
 

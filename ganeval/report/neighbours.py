@@ -1,0 +1,136 @@
+"""Nearest neighbours in feature space and the memorisation check of ``ganeval report``.
+
+With real features r_1..r_N and generated features g_1..g_M (pool3, Euclidean distance):
+
+* the real set's own nearest-neighbour distance of each real image:
+  ρ(r_i) = min_{k ≠ i} ‖r_i − r_k‖;
+* the nearest real neighbour of each generated image: n(j) = argmin_i ‖g_j − r_i‖, at distance
+  d_j = ‖g_j − r_{n(j)}‖;
+* the **memorisation fraction** = (1/M) · #{ j : d_j < ρ(r_{n(j)}) }: the share of generated
+  images that lie closer to their nearest real image than any other real image does. A copy
+  of a real image has d_j = 0 and always counts (unless that real image is itself duplicated
+  in the real set, ρ = 0). This is the complement of the "authenticity" of Alaa et al.
+  (ICML 2022, "How faithful is your synthetic data?").
+* the **median variant** = (1/M) · #{ j : d_j < median_i ρ(r_i) }, one threshold for all.
+
+Both fractions are not zero for a generator that never copies: fresh images of the real
+distribution are sometimes closer to a real image than its own neighbours are. Compare with
+the same report made with held-out real images as B.
+
+Distances are float64, computed in row blocks (never the full M × N matrix at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ganeval.errors import GanevalError
+
+__all__ = ["MemorisationCheck", "memorisation_check", "nearest_neighbours"]
+
+BLOCK_ELEMENTS = 1 << 24  # distances per block: 128 MB of float64
+
+
+def _as_float64(x, name: str, device=None) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if t.ndim != 2 or t.shape[0] < 1:
+        raise GanevalError(f"{name} must be a non-empty [N, d] array, got shape {tuple(t.shape)}")
+    return t.to(device=device, dtype=torch.float64)
+
+
+def nearest_neighbours(queries, references, *, exclude_self: bool = False, device=None,
+                       block_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``queries`` [M, d]: its distance to, and index of, the nearest row of ``references`` [N, d].
+
+    ``exclude_self``: queries and references are the same set; row i never matches itself
+    (the set's own nearest-neighbour distance). Returns (float64 [M], int64 [M]) numpy arrays.
+    """
+    q = _as_float64(queries, "queries", device)
+    r = _as_float64(references, "references", q.device)
+    if q.shape[1] != r.shape[1]:
+        raise GanevalError(f"queries have {q.shape[1]}-d features and references {r.shape[1]}-d")
+    if exclude_self and (q.shape[0] != r.shape[0] or r.shape[0] < 2):
+        raise GanevalError("a set's own nearest neighbours need one set of at least 2 rows")
+    step = block_rows or max(1, BLOCK_ELEMENTS // r.shape[0])
+    q_sq, r_sq = (q * q).sum(dim=1), (r * r).sum(dim=1)
+    distances = np.empty(q.shape[0], dtype=np.float64)
+    indices = np.empty(q.shape[0], dtype=np.int64)
+    for start in range(0, q.shape[0], step):
+        stop = min(start + step, q.shape[0])
+        squared = q_sq[start:stop, None] + r_sq[None, :] - 2.0 * (q[start:stop] @ r.T)
+        if exclude_self:
+            rows = torch.arange(start, stop, device=q.device)
+            squared[rows - start, rows] = float("inf")
+        best, where = squared.min(dim=1)
+        distances[start:stop] = best.clamp(min=0.0).sqrt().cpu().numpy()
+        indices[start:stop] = where.cpu().numpy()
+    return distances, indices
+
+
+@dataclass
+class MemorisationCheck:
+    """Nearest real neighbours of generated images (see the module docstring for the definitions)."""
+
+    real_nn_distance: np.ndarray       # ρ(r_i), float64 [N]
+    generated_nn_distance: np.ndarray  # d_j, float64 [M]
+    generated_nn_index: np.ndarray     # n(j), int64 [M]
+
+    @property
+    def neighbour_radius(self) -> np.ndarray:
+        """ρ(r_{n(j)}) for each generated image: the threshold its distance is compared with."""
+        return self.real_nn_distance[self.generated_nn_index]
+
+    @property
+    def closer(self) -> np.ndarray:
+        """bool [M]: d_j < ρ(r_{n(j)})."""
+        return self.generated_nn_distance < self.neighbour_radius
+
+    @property
+    def fraction(self) -> float:
+        """The memorisation fraction: mean of :attr:`closer`."""
+        return float(self.closer.mean())
+
+    @property
+    def median_real_nn_distance(self) -> float:
+        return float(np.median(self.real_nn_distance))
+
+    @property
+    def fraction_below_median(self) -> float:
+        """(1/M) #{ j : d_j < median ρ }."""
+        return float((self.generated_nn_distance < self.median_real_nn_distance).mean())
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """d_j / ρ(r_{n(j)}) (inf where ρ = 0 < d_j, 0 where both are 0): below 1 counts as closer."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = self.generated_nn_distance / self.neighbour_radius
+        return np.where(self.generated_nn_distance == 0, 0.0, ratio)
+
+    def closest(self, count: int) -> np.ndarray:
+        """Indices of the ``count`` generated images nearest to a real image (smallest d_j first, ties by index)."""
+        return np.argsort(self.generated_nn_distance, kind="stable")[:count]
+
+    def farthest(self, count: int) -> np.ndarray:
+        """Indices of the ``count`` generated images farthest from every real image (largest d_j first)."""
+        return np.argsort(-self.generated_nn_distance, kind="stable")[:count]
+
+    def summary(self) -> dict:
+        """JSON-ready numbers."""
+        return {"fraction": self.fraction, "fraction_below_median": self.fraction_below_median,
+                "median_real_nn_distance": self.median_real_nn_distance,
+                "median_generated_nn_distance": float(np.median(self.generated_nn_distance)),
+                "count_real": int(self.real_nn_distance.shape[0]),
+                "count_generated": int(self.generated_nn_distance.shape[0])}
+
+
+def memorisation_check(real_features, generated_features, *, device=None) -> MemorisationCheck:
+    """Nearest real neighbour of every generated feature and the real set's own 1-NN distances."""
+    real = _as_float64(real_features, "real features", device)
+    if real.shape[0] < 2:
+        raise GanevalError("the memorisation check needs at least 2 real images")
+    real_nn, _ = nearest_neighbours(real, real, exclude_self=True)
+    gen_nn, gen_index = nearest_neighbours(generated_features, real)
+    return MemorisationCheck(real_nn, gen_nn, gen_index)
