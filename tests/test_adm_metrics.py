@@ -34,6 +34,7 @@ from ganeval.metrics.adm import (
     round_to_fp16,
 )
 from ganeval.metrics.frechet import frechet_distance
+from ganeval.metrics.prdc import prdc
 
 
 # ------------------------------------------------------------------ references
@@ -245,6 +246,16 @@ def test_fp64_route_equals_direct_formula_on_continuous_data():
     r_sam = np.sort(np.sqrt(((sam[:, None] - sam[None]) ** 2).sum(-1)), axis=1)[:, 3]
     assert np.abs(d_rs / r_ref[:, None] - 1).min() > 1e-9 and np.abs(d_rs / r_sam[None, :] - 1).min() > 1e-9
     assert (pr.precision, pr.recall) == direct_precision_recall(ref, sam)
+
+
+def test_fp64_route_equals_ganeval_prdc_precision_recall():
+    # Same k-th neighbour convention (self included) and closed balls; squared vs plain distances
+    # is monotone, so only rounding at a tie could differ.
+    rng = np.random.default_rng(15)
+    ref, sam = pool3_like(rng, 80, 128), pool3_like(rng, 70, 128, shift=0.03)
+    ours = adm_precision_recall(ref, sam, distance_precision="fp64")
+    theirs = prdc(ref, sam, k_pr=3)
+    assert (ours.precision, ours.recall) == (theirs.precision, theirs.recall)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])

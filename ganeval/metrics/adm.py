@@ -331,8 +331,7 @@ def adm_precision_recall(ref_features, sample_features, *, k: int = 3,
 # ---------------------------------------------------------------------------------------- Inception Score
 
 def _logits(pool3_features, weight) -> np.ndarray:
-    x = np.asarray(pool3_features, dtype=np.float64)
-    w = np.asarray(weight, dtype=np.float64)
+    x, w = _numpy64(pool3_features), _numpy64(weight)
     if x.ndim != 2 or x.shape[0] == 0:
         raise GanevalError(f"Inception Score needs pool3 features of shape [N, d], got {x.shape}")
     if w.ndim != 2:
@@ -389,6 +388,12 @@ class ADMSuiteResult:
         return {"suite": "adm", **self.metrics, "omitted": dict(self.omitted), "conventions": dict(self.conventions)}
 
 
+def _numpy64(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu")
+    return np.asarray(x, dtype=np.float64)
+
+
 def _stats_of(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if features.shape[0] < 2:
         raise GanevalError(f"FID statistics need at least 2 feature rows, got {features.shape[0]}")
@@ -400,7 +405,7 @@ def _pair(stats, name: str):
         mu, sigma = stats
     except (TypeError, ValueError):
         raise GanevalError(f"{name} must be a (mu, sigma) pair") from None
-    return np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    return _numpy64(mu), _numpy64(sigma)
 
 
 def adm_suite(ref_pool3, sample_pool3, *, ref_spatial_stats=None, sample_spatial_stats=None,
@@ -424,8 +429,7 @@ def adm_suite(ref_pool3, sample_pool3, *, ref_spatial_stats=None, sample_spatial
     FID and sFID use ganeval's exact ``frechet_distance`` (the evaluator's sqrtm, L72-L115,
     agrees to its own rounding), in the evaluator's argument order (samples, reference).
     """
-    ref = np.asarray(ref_pool3, dtype=np.float64)
-    sam = np.asarray(sample_pool3, dtype=np.float64)
+    ref, sam = _numpy64(ref_pool3), _numpy64(sample_pool3)
     metrics: dict[str, float] = {}
     omitted: dict[str, str] = {}
     if logits_weight is None:
