@@ -95,13 +95,17 @@ def round_to_fp16(x: torch.Tensor) -> torch.Tensor:
     round-to-odd first (truncate, then set the last bit if inexact) makes the second rounding the
     correct one, because float32 carries more than 11 + 2 significant bits.
     """
+    return _round_to_odd_fp32(x).to(torch.float16).to(torch.float64)
+
+
+def _round_to_odd_fp32(x: torch.Tensor) -> torch.Tensor:
+    """float64 → float32 rounded to odd: the truncation, with the last bit set when inexact."""
     f = x.to(torch.float32)
     back = f.to(torch.float64)
-    inexact = (back != x) & torch.isfinite(x)
-    overshoot = inexact & (back.abs() > x.abs())
-    f = torch.where(overshoot, torch.nextafter(f, torch.zeros_like(f)), f)
-    f = torch.where(inexact, (f.view(torch.int32) | 1).view(torch.float32), f)
-    return f.to(torch.float16).to(torch.float64)
+    bits = f.view(torch.int32)  # sign and magnitude: magnitude ± 1 ulp is bits ± 1
+    bits = bits - (back.abs() > x.abs()).to(torch.int32)  # rounded away from zero: step back (inf → max)
+    bits = bits | (back != x).to(torch.int32)  # NaN stays NaN
+    return bits.view(torch.float32)
 
 
 def _round_to_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -131,11 +135,28 @@ def _operand(x32: torch.Tensor, precision: str) -> _Operand:
 
 def _block_distances(u: _Operand, v: _Operand, precision: str) -> torch.Tensor:
     """The evaluator's _batch_pairwise_distances(U, V) (L414-L430): float64 [n, m] of exact dtype values."""
+    if precision == "fp16":
+        return _block_distances_fp16(u, v)
     rnd = _rounder(precision)
     dots = rnd(u.values @ v.values.T)
     t = rnd(u.norms[:, None] - rnd(2.0 * dots))
     d = rnd(t + v.norms[None, :])
     return torch.clamp(d, min=0.0)  # tf.maximum(·, 0.0); NaN stays NaN (and so is "not finite")
+
+
+def _block_distances_fp16(u: _Operand, v: _Operand) -> torch.Tensor:
+    """The same for fp16, with the element-wise steps in float32 (half the memory traffic).
+
+    An op on fp16 operands evaluated in float32 and then rounded to fp16 is correctly rounded,
+    since float32's 24 bits are at least 2·11 + 2; the float64 dot products are rounded to odd
+    into float32 first, for the same reason. 2·m is exact in float32 and becomes ±inf in the
+    conversion exactly when it exceeds fp16's range, as TF's fp16 product does.
+    """
+    m = _round_to_odd_fp32(u.values @ v.values.T).to(torch.float16)
+    twice = (2.0 * m.to(torch.float32)).to(torch.float16).to(torch.float32)
+    t = (u.norms.to(torch.float32)[:, None] - twice).to(torch.float16).to(torch.float32)
+    d = (t + v.norms.to(torch.float32)[None, :]).to(torch.float16).to(torch.float32)
+    return torch.clamp(d, min=0.0).to(torch.float64)
 
 
 def _check_precision(distance_precision: str) -> None:
