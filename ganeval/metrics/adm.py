@@ -1,0 +1,487 @@
+"""The ADM evaluator's numbers (openai/guided-diffusion ``evaluations/evaluator.py``) as pure
+functions on features.
+
+Line numbers below refer to that file at commit 22e0df8 (guided-diffusion's current head).
+Our exact conventions (``ganeval.metrics.prdc``, ``ganeval.metrics.inception_score``) stay the
+default everywhere else; these functions reproduce the evaluator's own, including its precision.
+
+Precision and recall (``ManifoldEstimator``, ``DistanceBlock``; L194-L430)
+---------------------------------------------------------------------------
+* Distances are **squared** Euclidean distances from ``max(‖u‖² − 2·u·v + ‖v‖², 0)``, evaluated
+  as ``(‖u‖² − 2·(U Vᵀ)) + ‖v‖²`` (L414-L430); radii and comparisons stay squared.
+* Each distance block (``row_batch_size`` × ``col_batch_size`` = 10000 × 10000, L215-L216) is
+  first computed in **fp16** (inputs cast to fp16, L376-L379); only when some entry of that
+  block is not finite is the whole block recomputed in fp32 (``tf.cond``, L380-L384). The
+  decision is per block, so block sizes can matter when some blocks overflow and others do not.
+* Radius of a point = the value at sorted position k (0-based) of its row of distances to the
+  *whole* set, **itself included** (``np.partition`` with kth = 0..k, then ``x[:, [k]]``,
+  L254, L270-L276): with k = 3, the 3rd nearest other point when the self-distance is the row's
+  smallest (ganeval's ``prdc`` counts the same way). Radii are stored in float32 (L252), which
+  holds fp16 and fp32 values exactly.
+* ``clamp_to_percentile`` is None (L218) and ``eps`` (L219) only enters the realism score,
+  which the evaluator computes but does not report: neither affects precision or recall.
+* Closed balls: a point is inside when ``distance ≤ radius`` (L390-L391). precision = fraction
+  of samples inside some reference ball, recall = fraction of reference points inside some
+  sample ball (L343-L359, L194-L202), the reference batch being the ``arr_0`` images.
+
+How fp16 and fp32 are modelled here: every TF op (cast, square, reduce_sum, matmul, ×2, −, +,
+maximum) returns the *correctly rounded* result of its exact value in the op's dtype. Sums of
+fp16 values (the squared norms) are exact in float64 for d ≤ 2¹³, so those match any fp32
+accumulator after the final rounding; a dot product is accumulated in float64 and rounded once,
+where cuBLAS accumulates in fp32 in its own order: a distance may then differ from the GPU's by
+one fp16 unit in the last place when the exact value lies within fp32 noise of a rounding
+boundary. That is the limit of any emulation without the same GPU kernels; docs/adm-suite.md
+gives the measured effect. The per-entry rounding makes each distance independent of the block
+it is computed in, so block sizes change nothing unless the fp32 fall-back is involved.
+
+Inception Score (``compute_inception_score``, L179-L192; ``_create_softmax_graph``, L603-L614)
+---------------------------------------------------------------------------------------------
+softmax over all 1008 logits = pool3 · W, W being the second input of the graph's
+``softmax/logits/MatMul`` ([2048, 1008]), **without the bias** that the graph adds afterwards;
+consecutive splits of ``split_size`` = 5000 rows, the last one holding the remainder
+(``range(0, N, split_size)``: 12000 images → splits of 5000, 5000 and 2000, weighted equally);
+the mean of the per-split exp(mean KL(p(y|x) ‖ p(y))) is returned, no standard deviation.
+The evaluator computes this in float32; here it is float64 (docs/adm-suite.md: the difference).
+
+Memory: the evaluator keeps a [10000, N] float32 distance slab. Here each evaluator block is
+computed in row chunks of at most ``block_elements`` distances (default 2²², about 32 MB of
+float64 per temporary) and the per-block finite check is taken over all its chunks before
+anything of the block is used, so the chunking never changes a result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from scipy.special import log_softmax
+
+from ganeval.errors import GanevalError
+from ganeval.metrics.frechet import frechet_distance
+
+__all__ = [
+    "DISTANCE_PRECISIONS",
+    "ADM_ROW_BATCH_SIZE",
+    "ADM_COL_BATCH_SIZE",
+    "ADM_SPLIT_SIZE",
+    "ADMPrecisionRecall",
+    "ADMSuiteResult",
+    "adm_precision_recall",
+    "adm_manifold_radii",
+    "adm_squared_distances",
+    "adm_inception_score",
+    "adm_inception_split_scores",
+    "adm_suite",
+    "round_to_fp16",
+]
+
+DISTANCE_PRECISIONS = ("fp16", "fp32", "fp64")
+ADM_ROW_BATCH_SIZE = 10000  # ManifoldEstimator(row_batch_size=10000), L215
+ADM_COL_BATCH_SIZE = 10000  # ManifoldEstimator(col_batch_size=10000), L216
+ADM_SPLIT_SIZE = 5000  # compute_inception_score(split_size=5000), L179
+DEFAULT_BLOCK_ELEMENTS = 1 << 22
+
+SUITE_KEYS = ("inception_score", "fid", "sfid", "precision", "recall")  # the evaluator's print order, L55-L60
+
+
+# ---------------------------------------------------------------------------------------- rounding
+
+def round_to_fp16(x: torch.Tensor) -> torch.Tensor:
+    """float64 tensor → the nearest fp16 value of each entry (ties to even, overflow → ±inf), as float64.
+
+    torch converts float64 to fp16 through float32, which rounds twice. Rounding to float32 with
+    round-to-odd first (truncate, then set the last bit if inexact) makes the second rounding the
+    correct one, because float32 carries more than 11 + 2 significant bits.
+    """
+    return _round_to_odd_fp32(x).to(torch.float16).to(torch.float64)
+
+
+def _round_to_odd_fp32(x: torch.Tensor) -> torch.Tensor:
+    """float64 → float32 rounded to odd: the truncation, with the last bit set when inexact."""
+    f = x.to(torch.float32)
+    back = f.to(torch.float64)
+    bits = f.view(torch.int32)  # sign and magnitude: magnitude ± 1 ulp is bits ± 1
+    bits = bits - (back.abs() > x.abs()).to(torch.int32)  # rounded away from zero: step back (inf → max)
+    bits = bits | (back != x).to(torch.int32)  # NaN stays NaN
+    return bits.view(torch.float32)
+
+
+def _round_to_fp32(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float32).to(torch.float64)  # a single correct rounding
+
+
+def _rounder(precision: str):
+    return {"fp16": round_to_fp16, "fp32": _round_to_fp32, "fp64": lambda t: t}[precision]
+
+
+# ---------------------------------------------------------------------------------------- distances
+
+class _Operand(NamedTuple):
+    """Rows of one feature set in a distance precision: values and squared norms, both float64."""
+
+    values: torch.Tensor
+    norms: torch.Tensor
+
+
+def _operand(x32: torch.Tensor, precision: str) -> _Operand:
+    """``x32``: float64 [n, d] holding the float32 activations (float64 inputs for "fp64")."""
+    rnd = _rounder(precision)
+    values = rnd(x32)  # tf.cast(features, tf.float16), L377-L378; identity for fp32 placeholders
+    norms = rnd(rnd(values * values).sum(dim=1))  # reduce_sum(square(U), 1), L420-L421
+    return _Operand(values, norms)
+
+
+def _block_distances(u: _Operand, v: _Operand, precision: str) -> torch.Tensor:
+    """The evaluator's _batch_pairwise_distances(U, V) (L414-L430): float64 [n, m] of exact dtype values."""
+    if precision == "fp16":
+        return _block_distances_fp16(u, v)
+    rnd = _rounder(precision)
+    dots = rnd(u.values @ v.values.T)
+    t = rnd(u.norms[:, None] - rnd(2.0 * dots))
+    d = rnd(t + v.norms[None, :])
+    return torch.clamp(d, min=0.0)  # tf.maximum(·, 0.0); NaN stays NaN (and so is "not finite")
+
+
+def _block_distances_fp16(u: _Operand, v: _Operand) -> torch.Tensor:
+    """The same for fp16, with the element-wise steps in float32 (half the memory traffic).
+
+    An op on fp16 operands evaluated in float32 and then rounded to fp16 is correctly rounded,
+    since float32's 24 bits are at least 2·11 + 2; the float64 dot products are rounded to odd
+    into float32 first, for the same reason. 2·m is exact in float32 and becomes ±inf in the
+    conversion exactly when it exceeds fp16's range, as TF's fp16 product does.
+    """
+    m = _round_to_odd_fp32(u.values @ v.values.T).to(torch.float16)
+    twice = (2.0 * m.to(torch.float32)).to(torch.float16).to(torch.float32)
+    t = (u.norms.to(torch.float32)[:, None] - twice).to(torch.float16).to(torch.float32)
+    d = (t + v.norms.to(torch.float32)[None, :]).to(torch.float16).to(torch.float32)
+    return torch.clamp(d, min=0.0).to(torch.float64)
+
+
+def _check_precision(distance_precision: str) -> None:
+    if distance_precision not in DISTANCE_PRECISIONS:
+        raise GanevalError(
+            f"distance_precision must be one of {', '.join(DISTANCE_PRECISIONS)}, got {distance_precision!r}"
+        )
+
+
+class _Sets:
+    """One feature set prepared for the requested route, and its fp32 fall-back kept on demand."""
+
+    def __init__(self, x: torch.Tensor, precision: str):
+        self.precision = precision
+        # The evaluator's activations and placeholders are float32 (L131, L374-L375).
+        self.x = x if precision == "fp64" else _round_to_fp32(x)
+        self.main = _operand(self.x, precision)
+        self._fp32: _Operand | None = None
+
+    @property
+    def fp32(self) -> _Operand:
+        if self._fp32 is None:
+            self._fp32 = _operand(self.x, "fp32") if self.precision == "fp16" else self.main
+        return self._fp32
+
+
+def _slice(op: _Operand, start: int, stop: int) -> _Operand:
+    return _Operand(op.values[start:stop], op.norms[start:stop])
+
+
+def _evaluator_block(rows: _Sets, r0: int, r1: int, cols: _Sets, c0: int, c1: int, reduce, chunk_rows: int):
+    """One DistanceBlock call on rows[r0:r1] × cols[c0:c1], computed in row chunks.
+
+    ``reduce(offset, distances)`` is applied to each chunk (offset relative to r0); the results
+    are returned only once the whole block is known to be finite, else the block is recomputed
+    in fp32 (the tf.cond of L380-L384). Returns (list of results, fell_back).
+    """
+    attempts = [("main", rows.precision)] + ([("fp32", "fp32")] if rows.precision == "fp16" else [])
+    for name, precision in attempts:
+        u_all = rows.main if name == "main" else rows.fp32
+        v = _slice(cols.main if name == "main" else cols.fp32, c0, c1)
+        results, finite = [], True
+        for s in range(r0, r1, chunk_rows):
+            d = _block_distances(_slice(u_all, s, min(s + chunk_rows, r1)), v, precision)
+            if not bool(torch.isfinite(d).all()):
+                finite = False
+                break
+            results.append(reduce(s - r0, d))
+        if finite:
+            return results, name != "main"
+    raise GanevalError(
+        f"ADM precision/recall: squared feature distances overflow {rows.precision if len(attempts) == 1 else 'fp32'} "
+        f"(largest |feature| {float(rows.x.abs().max()):.3g}); these are not Inception pool3 features"
+    )
+
+
+def _chunk_rows(block_elements: int | None, columns: int) -> int:
+    elements = DEFAULT_BLOCK_ELEMENTS if block_elements is None else int(block_elements)
+    if elements < 1:
+        raise GanevalError(f"block_elements must be at least 1, got {block_elements}")
+    return max(1, elements // max(columns, 1))
+
+
+def _features(x, name: str, device=None) -> torch.Tensor:
+    t = torch.as_tensor(x)
+    if t.ndim != 2 or t.shape[0] == 0:
+        raise GanevalError(f"{name} must be a non-empty [N, d] array, got shape {tuple(t.shape)}")
+    t = t.to(device=device if device is not None else t.device, dtype=torch.float64)
+    if not bool(torch.isfinite(t).all()):
+        raise GanevalError(f"{name} contain NaN or infinity")
+    return t
+
+
+def _check_batches(row_batch_size: int, col_batch_size: int) -> None:
+    if row_batch_size < 1 or col_batch_size < 1:
+        raise GanevalError(f"batch sizes must be at least 1, got rows {row_batch_size}, columns {col_batch_size}")
+
+
+def adm_squared_distances(u, v, *, distance_precision: str = "fp16", device=None) -> tuple[torch.Tensor, bool]:
+    """One evaluator distance block: squared distances float64 [n, m] between rows of u [n, d] and v [m, d].
+
+    Returns (distances, fell_back): with "fp16" the block is the fp16 result, or, when some
+    entry of it is not finite, the fp32 one (fell_back True). Values are exactly the dtype's.
+    """
+    _check_precision(distance_precision)
+    a = _Sets(_features(u, "features", device), distance_precision)
+    b = _Sets(_features(v, "features", a.x.device), distance_precision)
+    results, fell_back = _evaluator_block(a, 0, a.x.shape[0], b, 0, b.x.shape[0],
+                                          lambda offset, d: d, a.x.shape[0])
+    return results[0], fell_back
+
+
+def _radii(s: _Sets, k: int, row_batch_size: int, col_batch_size: int, block_elements) -> tuple[torch.Tensor, int, int]:
+    n = s.x.shape[0]
+    if not 1 <= k < n:
+        raise GanevalError(f"ADM precision/recall needs 1 ≤ k < number of features ({n}), got k={k}")
+    radii = torch.empty(n, dtype=torch.float64, device=s.x.device)
+    blocks = fallbacks = 0
+    for r0 in range(0, n, row_batch_size):
+        r1 = min(r0 + row_batch_size, n)
+        best = torch.empty(r1 - r0, 0, dtype=torch.float64, device=s.x.device)
+        for c0 in range(0, n, col_batch_size):
+            c1 = min(c0 + col_batch_size, n)
+            chunk = _chunk_rows(block_elements, c1 - c0)
+            take = min(k + 1, c1 - c0)
+            parts, fell_back = _evaluator_block(
+                s, r0, r1, s, c0, c1, lambda offset, d: torch.topk(d, take, dim=1, largest=False).values, chunk)
+            candidates = torch.cat([best, torch.cat(parts, dim=0)], dim=1)
+            best = torch.topk(candidates, min(k + 1, candidates.shape[1]), dim=1, largest=False, sorted=True).values
+            blocks += 1
+            fallbacks += int(fell_back)
+        radii[r0:r1] = best[:, k]  # sorted position k of the whole row, self included (L254, L272)
+    return radii, blocks, fallbacks
+
+
+def adm_manifold_radii(features, *, k: int = 3, row_batch_size: int = ADM_ROW_BATCH_SIZE,
+                       col_batch_size: int = ADM_COL_BATCH_SIZE, distance_precision: str = "fp16",
+                       block_elements: int | None = None, device=None) -> torch.Tensor:
+    """ManifoldEstimator.manifold_radii (L248-L281): squared k-NN radii float64 [N], self counted."""
+    _check_precision(distance_precision)
+    _check_batches(row_batch_size, col_batch_size)
+    s = _Sets(_features(features, "features", device), distance_precision)
+    return _radii(s, int(k), int(row_batch_size), int(col_batch_size), block_elements)[0]
+
+
+class ADMPrecisionRecall(NamedTuple):
+    precision: float  # fraction of samples inside some reference ball
+    recall: float  # fraction of reference points inside some sample ball
+    k: int
+    distance_precision: str
+    distance_blocks: int  # evaluator distance blocks computed (both radii passes and the cross pass)
+    fp32_fallback_blocks: int  # of those, blocks whose fp16 result was not finite and were redone in fp32
+
+
+def adm_precision_recall(ref_features, sample_features, *, k: int = 3,
+                         row_batch_size: int = ADM_ROW_BATCH_SIZE, col_batch_size: int = ADM_COL_BATCH_SIZE,
+                         distance_precision: str = "fp16", block_elements: int | None = None,
+                         device=None) -> ADMPrecisionRecall:
+    """The evaluator's precision and recall (``compute_prec_recall``, L194-L202) of samples against a reference.
+
+    ``ref_features`` [N, d] and ``sample_features`` [M, d]: pool3 activations (any float dtype;
+    taken as float32 like the evaluator's, except for "fp64"). ``distance_precision``:
+
+    * "fp16" (default, what the evaluator computes): fp16 blocks with the per-block fp32 fall-back;
+    * "fp32": the fall-back route everywhere;
+    * "fp64": the same algorithm in float64 on the float64 inputs (no casts): the exact route.
+
+    ``row_batch_size``/``col_batch_size``: the evaluator's blocks (they decide where the fall-back
+    applies); ``block_elements``: memory per computed chunk, never changes the result; ``device``:
+    torch device (default: where ``ref_features`` lives). See the module docstring.
+    """
+    _check_precision(distance_precision)
+    _check_batches(row_batch_size, col_batch_size)
+    ref = _Sets(_features(ref_features, "reference features", device), distance_precision)
+    sam = _Sets(_features(sample_features, "sample features", ref.x.device), distance_precision)
+    if ref.x.shape[1] != sam.x.shape[1]:
+        raise GanevalError(f"reference and sample features differ in dimension ({ref.x.shape[1]} vs {sam.x.shape[1]})")
+    k = int(k)
+    ref_radii, blocks_r, fb_r = _radii(ref, k, row_batch_size, col_batch_size, block_elements)
+    sam_radii, blocks_s, fb_s = _radii(sam, k, row_batch_size, col_batch_size, block_elements)
+
+    # evaluate_pr (L325-L359): rows = reference batch, columns = sample batch.
+    n, m = ref.x.shape[0], sam.x.shape[0]
+    ref_inside = torch.zeros(n, dtype=torch.bool, device=ref.x.device)  # features_1_status: recall
+    sam_inside = torch.zeros(m, dtype=torch.bool, device=ref.x.device)  # features_2_status: precision
+    blocks, fallbacks = blocks_r + blocks_s, fb_r + fb_s
+    for r0 in range(0, n, row_batch_size):
+        r1 = min(r0 + row_batch_size, n)
+        for c0 in range(0, m, col_batch_size):
+            c1 = min(c0 + col_batch_size, m)
+            col_radii = sam_radii[c0:c1]
+
+            def reduce(offset, d, r0=r0, col_radii=col_radii):
+                rows = slice(r0 + offset, r0 + offset + d.shape[0])
+                return rows, (d <= col_radii[None, :]).any(dim=1), (d <= ref_radii[rows][:, None]).any(dim=0)
+
+            parts, fell_back = _evaluator_block(ref, r0, r1, sam, c0, c1, reduce, _chunk_rows(block_elements, c1 - c0))
+            for rows, ref_in, sam_in in parts:  # L390-L391, L354-L355
+                ref_inside[rows] |= ref_in
+                sam_inside[c0:c1] |= sam_in
+            blocks += 1
+            fallbacks += int(fell_back)
+    return ADMPrecisionRecall(
+        precision=int(sam_inside.sum()) / m,
+        recall=int(ref_inside.sum()) / n,
+        k=k,
+        distance_precision=distance_precision,
+        distance_blocks=blocks,
+        fp32_fallback_blocks=fallbacks,
+    )
+
+
+# ---------------------------------------------------------------------------------------- Inception Score
+
+def _logits(pool3_features, weight) -> np.ndarray:
+    x, w = _numpy64(pool3_features), _numpy64(weight)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise GanevalError(f"Inception Score needs pool3 features of shape [N, d], got {x.shape}")
+    if w.ndim != 2:
+        raise GanevalError(f"the logits head weight must be a matrix, got shape {w.shape}")
+    if w.shape[0] != x.shape[1]:
+        if w.shape[1] != x.shape[1]:
+            raise GanevalError(f"logits head weight {w.shape} does not fit features of dimension {x.shape[1]}")
+        w = w.T  # torch nn.Linear layout [classes, d]
+    if w.shape[1] < 2:
+        raise GanevalError(f"Inception Score needs at least 2 classes, got a head of shape {w.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(w))):
+        raise GanevalError("Inception Score: features or head weight contain NaN or infinity")
+    return x @ w  # logits = tf.matmul(pool3, W), no bias (L612-L613)
+
+
+def adm_inception_split_scores(pool3_features, weight, *, split_size: int = ADM_SPLIT_SIZE) -> np.ndarray:
+    """Per-split scores float64 [ceil(N / split_size)] of the evaluator's Inception Score (L186-L191).
+
+    ``pool3_features`` [N, 2048]; ``weight``: the head's matrix, [2048, 1008] as TF's
+    ``softmax/logits/MatMul`` holds it (logits = features · weight), or [1008, 2048] as a torch
+    ``nn.Linear.weight``; no bias. Splits are rows [i, i + split_size), the last one shorter.
+    """
+    if split_size < 1:
+        raise GanevalError(f"split_size must be at least 1, got {split_size}")
+    log_p = log_softmax(_logits(pool3_features, weight), axis=1)  # tf.nn.softmax, L614
+    scores = []
+    for start in range(0, log_p.shape[0], split_size):  # L187
+        part = log_p[start:start + split_size]
+        p = np.exp(part)
+        log_marginal = np.log(p.mean(axis=0))  # log of the split's p(y), L189
+        terms = np.where(p > 0, p * (part - log_marginal), 0.0)  # 0·log 0 = 0 (float32 would give NaN)
+        scores.append(np.exp(terms.sum(axis=1).mean()))  # L190-L191
+    return np.asarray(scores)
+
+
+def adm_inception_score(pool3_features, weight, *, split_size: int = ADM_SPLIT_SIZE) -> float:
+    """The evaluator's Inception Score (L179-L192): mean of the per-split scores only, float64."""
+    return float(adm_inception_split_scores(pool3_features, weight, split_size=split_size).mean())
+
+
+# ---------------------------------------------------------------------------------------- the suite
+
+@dataclass(frozen=True)
+class ADMSuiteResult:
+    """``metrics``: the evaluator's numbers by its names, in its print order (those computed);
+    ``omitted``: metric name → one-line reason; ``conventions``: what was computed how."""
+
+    metrics: dict[str, float]
+    omitted: dict[str, str] = field(default_factory=dict)
+    conventions: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: {"suite": "adm", <metric>: number, ..., "omitted": {...}, "conventions": {...}}."""
+        return {"suite": "adm", **self.metrics, "omitted": dict(self.omitted), "conventions": dict(self.conventions)}
+
+
+def _numpy64(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu")
+    return np.asarray(x, dtype=np.float64)
+
+
+def _stats_of(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if features.shape[0] < 2:
+        raise GanevalError(f"FID statistics need at least 2 feature rows, got {features.shape[0]}")
+    return features.mean(axis=0), np.cov(features, rowvar=False)  # compute_statistics, L174-L177 (ddof 1)
+
+
+def _pair(stats, name: str):
+    try:
+        mu, sigma = stats
+    except (TypeError, ValueError):
+        raise GanevalError(f"{name} must be a (mu, sigma) pair") from None
+    return _numpy64(mu), _numpy64(sigma)
+
+
+def adm_suite(ref_pool3, sample_pool3, *, ref_spatial_stats=None, sample_spatial_stats=None,
+              ref_pool3_stats=None, sample_pool3_stats=None, logits_weight=None,
+              logits_missing_reason: str | None = None, k: int = 3,
+              row_batch_size: int = ADM_ROW_BATCH_SIZE, col_batch_size: int = ADM_COL_BATCH_SIZE,
+              distance_precision: str = "fp16", split_size: int = ADM_SPLIT_SIZE,
+              block_elements: int | None = None, device=None) -> ADMSuiteResult:
+    """What ``evaluator.py``'s main() prints (L54-L60), from features and statistics.
+
+    * ``ref_pool3`` [N, 2048], ``sample_pool3`` [M, 2048]: pool3 activations of the reference
+      batch's images (``arr_0``) and of the samples: precision/recall, and IS of the samples.
+    * ``*_pool3_stats``: (mu [2048], sigma [2048, 2048]) for FID; when None, mean and covariance
+      (ddof 1) of the features, as the evaluator does for a batch without stored ``mu`` (L164-L177).
+      Pass a reference batch's stored full-dataset ``mu``/``sigma`` here, as the evaluator uses them.
+    * ``*_spatial_stats``: (mu_s, sigma_s) of the 2023-d spatial features for sFID; both None →
+      sFID omitted with a reason.
+    * ``logits_weight``: the head matrix ([2048, 1008] or torch's [1008, 2048]); None → IS
+      omitted, with ``logits_missing_reason`` (or a default line) as the reason.
+
+    FID and sFID use ganeval's exact ``frechet_distance`` (the evaluator's sqrtm, L72-L115,
+    agrees to its own rounding), in the evaluator's argument order (samples, reference).
+    """
+    ref, sam = _numpy64(ref_pool3), _numpy64(sample_pool3)
+    metrics: dict[str, float] = {}
+    omitted: dict[str, str] = {}
+    if logits_weight is None:
+        omitted["inception_score"] = logits_missing_reason or (
+            "Inception Score omitted: these Inception weights have no logits head (2048->1008 classifier)")
+    else:
+        metrics["inception_score"] = adm_inception_score(sam, logits_weight, split_size=split_size)
+    ref_mu, ref_sigma = _stats_of(ref) if ref_pool3_stats is None else _pair(ref_pool3_stats, "ref_pool3_stats")
+    sam_mu, sam_sigma = _stats_of(sam) if sample_pool3_stats is None else _pair(sample_pool3_stats, "sample_pool3_stats")
+    metrics["fid"] = frechet_distance(sam_mu, sam_sigma, ref_mu, ref_sigma)
+    if ref_spatial_stats is None or sample_spatial_stats is None:
+        if ref_spatial_stats is not None or sample_spatial_stats is not None:
+            raise GanevalError("sFID needs spatial statistics of both the reference and the samples")
+        omitted["sfid"] = "sFID omitted: no spatial (mixed_6/conv) statistics given"
+    else:
+        rs_mu, rs_sigma = _pair(ref_spatial_stats, "ref_spatial_stats")
+        ss_mu, ss_sigma = _pair(sample_spatial_stats, "sample_spatial_stats")
+        metrics["sfid"] = frechet_distance(ss_mu, ss_sigma, rs_mu, rs_sigma)
+    pr = adm_precision_recall(ref, sam, k=k, row_batch_size=row_batch_size, col_batch_size=col_batch_size,
+                              distance_precision=distance_precision, block_elements=block_elements, device=device)
+    metrics["precision"] = pr.precision
+    metrics["recall"] = pr.recall
+    conventions = {
+        "k": pr.k,
+        "distance_precision": pr.distance_precision,
+        "row_batch_size": int(row_batch_size),
+        "col_batch_size": int(col_batch_size),
+        "distance_blocks": pr.distance_blocks,
+        "fp32_fallback_blocks": pr.fp32_fallback_blocks,
+        "inception_split_size": int(split_size),
+        "fid_reference_stats": "given" if ref_pool3_stats is not None else "from features",
+    }
+    ordered = {key: metrics[key] for key in SUITE_KEYS if key in metrics}
+    return ADMSuiteResult(metrics=ordered, omitted=omitted, conventions=conventions)
