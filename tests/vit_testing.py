@@ -38,3 +38,29 @@ def smooth_images(n: int, height: int, width: int, seed: int = 0) -> torch.Tenso
     x = torch.nn.functional.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
     x = x + 0.08 * torch.randn(n, 3, height, width, generator=g)
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+class _Holder(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def save_torchscript_state(state: dict[str, torch.Tensor], path) -> None:
+    """A TorchScript archive whose state_dict() is ``state`` (OpenAI ships CLIP as TorchScript)."""
+    import warnings
+
+    root = _Holder()
+    for name, tensor in state.items():
+        *parents, leaf = name.split(".")
+        module = root
+        for part in parents:
+            if not hasattr(module, part):
+                module.add_module(part, _Holder())
+            module = getattr(module, part)
+        if tensor.is_floating_point():
+            module.register_parameter(leaf, torch.nn.Parameter(tensor, requires_grad=False))
+        else:
+            module.register_buffer(leaf, tensor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(root).save(str(path))
