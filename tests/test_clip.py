@@ -53,6 +53,7 @@ def threads():
     torch.set_num_threads(previous)
 
 
+@pytest.mark.slow
 def test_vitl14_336_cmmd_matches_open_clip(tmp_path, threads):
     path = tmp_path / "ViT-L-14-336px.pt"
     torch.save(_openai_layout_weights("ViT-L-14-336", seed=5), path)
@@ -83,6 +84,7 @@ def test_vitl14_336_cmmd_matches_open_clip(tmp_path, threads):
     assert prov["weights_file_sha256"] != CLIP_VITL14_336.sha256
 
 
+@pytest.mark.slow
 def test_vitb32_clip_fid_from_torchscript_matches_open_clip(tmp_path, threads):
     """clean-fid's CLIP FID: ViT-B/32, Resize(224) + CenterCrop(224), encode_image not normalised;
     the weights file is a TorchScript archive, as OpenAI's are."""

@@ -65,6 +65,7 @@ def dinov2_case(meta, tmp_path_factory):
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("convention", ["dgm-eval", "edm2"])
 def test_features_match_meta_dinov2(dinov2_case, convention):
     path, images, reference = dinov2_case

@@ -15,7 +15,7 @@ from vit_testing import smooth_images
 
 IMAGENET = (np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]))
 CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
-SIZES = [(200, 264), (331, 250), (224, 224), (64, 64), (513, 512)]
+SIZES = [(200, 264), (331, 250), (224, 224), (64, 64), (513, 512), (339, 336)]  # 339 - 336 = 3: floor != round
 
 
 def _pil(image):
@@ -79,6 +79,17 @@ def test_conventions_differ():
     images = smooth_images(2, 200, 264, seed=10)
     dgm, edm = preprocess_vit(images, "dgm-eval"), preprocess_vit(images, "edm2")
     assert (dgm - edm).abs().max().item() > 1e-3
+
+
+def test_cmmd_crop_is_floored_not_rounded():
+    """cmmd crops at (h - l) // 2; torchvision's CenterCrop at round((h - l) / 2): they differ at 339 x 336."""
+    image = smooth_images(1, 339, 336, seed=11)[0]
+    crop = TF.CenterCrop(336)(_pil(image)).resize((336, 336), resample=Image.BICUBIC)
+    rounded = (torch.from_numpy(np.asarray(crop).astype(np.float32) / 255.0).permute(2, 0, 1)
+               - torch.tensor(CLIP[0]).view(3, 1, 1)) / torch.tensor(CLIP[1]).view(3, 1, 1)
+    ours = preprocess_vit([image], "cmmd")[0]
+    assert torch.equal(ours, _cmmd(image))
+    assert (ours - rounded).abs().max().item() > 1e-2
 
 
 def test_bad_input():

@@ -104,7 +104,8 @@ class ClipVisual(nn.Module):
 def load_clip_visual(path) -> tuple[ClipVisual, dict[str, Tensor]]:
     """Build the image tower from an OpenAI CLIP file (TorchScript or state dict), float32."""
     state = read_state_dict(path, "CLIP")
-    visual = {k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.")}
+    # Floating tensors only: integer bookkeeping a TorchScript export may carry is not part of the network.
+    visual = {k[len("visual."):]: v for k, v in state.items() if k.startswith("visual.") and v.is_floating_point()}
     if "proj" not in visual or "conv1.weight" not in visual or "positional_embedding" not in visual:
         raise GanevalError(f"{path}: not an OpenAI CLIP ViT weights file (no visual.proj / visual.conv1.weight)")
     width, _, patch, _ = visual["conv1.weight"].shape

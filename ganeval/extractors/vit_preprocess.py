@@ -16,8 +16,9 @@ Each convention is the one a published evaluation used, reproduced operation by 
   is the identity.)
 * ``clip-fid`` (clean-fid's ``clip_features.img_preprocess_clip``): torchvision
   ``Resize(224)`` (shorter side to 224, PIL bicubic, long side ``int(224 * long / short)``),
-  ``CenterCrop(224)`` (offsets rounded), then clean-fid's float path: ``ToTensor() * 255``
-  and ``/ 255`` again (which is not exactly the identity in float32), CLIP mean/std.
+  ``CenterCrop(224)`` (offsets ``round((h - 224) / 2)``, half to even), /255, CLIP mean/std.
+  (clean-fid's ``ToTensor() * 255`` before its ``/ 255`` gives back every uint8 value exactly
+  in float32, so it is left out; the test runs it.)
 """
 
 from __future__ import annotations
@@ -140,7 +141,5 @@ def preprocess_vit(images, convention: str | Convention, device: torch.device | 
         x = torch.cat(out) / 255
     else:
         x = torch.stack([_resize_uint8(im, convention) for im in images]).to(device, torch.float32)
-        if convention.resize == "short-side+center-crop":
-            x = x / 255 * 255  # clean-fid: ToTensor() * 255 on the uint8 crop
         x = x / 255
     return _normalize(x, convention.mean, convention.std)
