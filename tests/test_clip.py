@@ -28,9 +28,7 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711])
 
 def _openai_layout_weights(arch: str, seed: int) -> dict[str, torch.Tensor]:
     model = open_clip.create_model(arch, pretrained=None)  # OpenAI's tensor names (visual.*, transformer.*, ...)
-    state = randomise_(model.state_dict(), seed=seed)
-    del model
-    return {name: t.half() if t.is_floating_point() else t for name, t in state.items()}
+    return randomise_(model.state_dict(), seed=seed, dtype=torch.float16)  # OpenAI's files are fp16
 
 
 def _cmmd_reference_input(image: torch.Tensor) -> torch.Tensor:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 
-def randomise_(state: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
+def randomise_(state: dict[str, torch.Tensor], seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """Random values for every floating tensor, at scales that keep a deep ViT's activations O(1):
     norm scales 1 ± 0.1, LayerScale 0.5..1.5, biases N(0, 0.02²), matrices N(0, 1/fan_in),
-    embeddings N(0, 0.5²). Returns new tensors (float32)."""
+    embeddings N(0, 0.5²). Returns new tensors of ``dtype`` (cast one by one, to keep memory low)."""
     g = torch.Generator().manual_seed(seed)
     out = {}
     for name, value in state.items():
@@ -27,7 +27,7 @@ def randomise_(state: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch
             t = torch.randn(shape, generator=g) / (value[0].numel() ** 0.5)
         else:
             t = 0.5 * torch.randn(shape, generator=g)
-        out[name] = t
+        out[name] = t.to(dtype)
     return out
 
 
