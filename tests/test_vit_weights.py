@@ -106,3 +106,25 @@ def test_given_path(tmp_path):
     assert got.origin == "--weights" and got.file_sha256 == hashlib.sha256(b"x").hexdigest()
     with pytest.raises(GanevalError, match="no such weights file"):
         resolve_vit_weights(DINOV2_VITL14, tmp_path / "absent.pth")
+
+
+def test_extractors_download_through_the_cache(server, tmp_path, monkeypatch):
+    """weights=None: the extractors look in the cache, then download (URL from the environment)."""
+    import torch
+
+    from ganeval.extractors.clip import CLIP_VITB32, ClipB32Extractor
+    from ganeval.extractors.dinov2 import DinoV2Extractor, DinoV2ViT
+
+    root, base = server
+    torch.save(DinoV2ViT(dim=64, depth=1, heads=4).state_dict(), root / "small.pth")
+    monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(DINOV2_VITL14.url_env, f"{base}/small.pth")
+    # Downloaded and recorded, then refused by the loader: it is not a ViT-L/14.
+    with pytest.raises(GanevalError, match="not DINOv2 ViT-L/14 weights"):
+        DinoV2Extractor(device="cpu")
+    assert (tmp_path / "cache" / "dinov2_vitl14_pretrain.pth.sha256").is_file()
+    # OpenAI's published sha256 is checked on download: another file never reaches the cache.
+    monkeypatch.setenv(CLIP_VITB32.url_env, f"{base}/small.pth")
+    with pytest.raises(GanevalError, match="corrupted"):
+        ClipB32Extractor(device="cpu")
+    assert not (tmp_path / "cache" / CLIP_VITB32.file_name).exists()
