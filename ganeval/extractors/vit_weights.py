@@ -1,0 +1,235 @@
+"""Finding, downloading and checking the weights files of the ViT encoders (DINOv2, CLIP).
+
+Search order, as for the Inception weights (:mod:`ganeval.extractors.weights`):
+``weights=PATH`` (the CLI's ``--weights NAME=PATH``) → the file's name in
+:func:`~ganeval.extractors.weights.cache_dir` → a download of the official URL into
+that cache → one :class:`~ganeval.errors.GanevalError` line saying what to do.
+
+Two kinds of published files:
+
+* a file whose publisher gives its sha256 (OpenAI CLIP: the URL's last folder *is*
+  the sha256): every download and every cached copy is checked against it;
+* a file without a published hash (DINOv2 on ``dl.fbaipublicfiles.com``): the sha256
+  of the first download is written next to it in ``<file>.sha256`` and every later
+  use of the cached file is checked against that record (a changed file is refused).
+
+A file is identified twice, as the Inception weights are: ``file_sha256`` (its
+bytes) and :func:`tensor_digest` (its tensors as float32, whatever the container:
+a TorchScript archive and a plain ``torch.save`` of the same tensors give one digest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import torch
+from torch import Tensor
+
+from ganeval.errors import GanevalError
+from ganeval.extractors.weights import cache_dir
+
+__all__ = [
+    "PublishedFile",
+    "ViTWeights",
+    "resolve_vit_weights",
+    "download_file",
+    "file_sha256",
+    "read_state_dict",
+    "tensor_digest",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    """An official weights file: ``name`` (for messages and ``--weights NAME=PATH``),
+    ``file_name`` (in the cache), ``url``, ``sha256`` (published, or None), and
+    ``url_env``: the environment variable that replaces ``url`` (mirrors, tests)."""
+
+    name: str
+    file_name: str
+    url: str
+    sha256: str | None
+    url_env: str
+
+
+@dataclass(frozen=True)
+class ViTWeights:
+    """A resolved weights file. ``origin``: "--weights", "cache" or "download <url>";
+    ``sha256_source``: "published" (checked against the publisher's hash), "recorded"
+    (checked against the sha256 recorded at the first download), or "unchecked"
+    (a file given by the user, which is identified but not compared with anything)."""
+
+    path: Path
+    file_sha256: str
+    origin: str
+    sha256_source: str
+
+
+def file_sha256(path: PathLike) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def resolve_vit_weights(
+    spec: PublishedFile,
+    path: PathLike | None = None,
+    *,
+    url: str | None = None,
+    directory: PathLike | None = None,
+    download: bool = True,
+    timeout: float = 60.0,
+) -> ViTWeights:
+    """Find (or download) and check ``spec``'s file. ``url`` (else ``$<spec.url_env>``,
+    else ``spec.url``) is where a missing file is downloaded from; ``directory`` defaults
+    to :func:`cache_dir`. Every failure is a one-line :class:`GanevalError`."""
+    if path is not None:
+        given = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+        if not given.is_file():
+            raise GanevalError(f"{given}: no such weights file for {spec.name} (given as --weights {spec.name}=PATH)")
+        digest = file_sha256(given)
+        if spec.sha256 is not None and digest != spec.sha256:
+            # A local copy may be a converted container of the same network: identified, not refused.
+            return ViTWeights(given, digest, "--weights", "unchecked")
+        return ViTWeights(given, digest, "--weights", "published" if spec.sha256 else "unchecked")
+
+    folder = Path(directory) if directory is not None else cache_dir()
+    cached = folder / spec.file_name
+    if cached.is_file():
+        return ViTWeights(cached, _check_cached(spec, cached), "cache", "published" if spec.sha256 else "recorded")
+
+    source = url or os.environ.get(spec.url_env) or spec.url
+    failure = ""
+    if download:
+        try:
+            target = download_file(spec, source, folder, timeout=timeout)
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            failure = f" (download of {source} failed: {' '.join(str(err).split()) or type(err).__name__})"
+        else:
+            return ViTWeights(target, file_sha256(target) if spec.sha256 is None else spec.sha256,
+                              f"download {source}", "published" if spec.sha256 else "recorded")
+    raise GanevalError(
+        f"no {spec.name} weights found{failure}: download {spec.url} into {folder}, "
+        f"or pass --weights {spec.name}=PATH"
+    )
+
+
+def _check_cached(spec: PublishedFile, cached: Path) -> str:
+    digest = file_sha256(cached)
+    if spec.sha256 is not None:
+        if digest != spec.sha256:
+            raise GanevalError(
+                f"{cached}: sha256 {digest} is not the published {spec.sha256} of {spec.file_name}; "
+                "delete the file to download it again"
+            )
+        return digest
+    record = _sidecar(cached)
+    if not record.is_file():
+        # Placed there by hand: record it now, as a download would have.
+        _write_record(record, digest)
+        return digest
+    recorded = record.read_text().split()[0] if record.read_text().split() else ""
+    if digest != recorded:
+        raise GanevalError(
+            f"{cached}: sha256 {digest} differs from {recorded} recorded at its first download ({record}); "
+            "the file changed: delete both files to download it again"
+        )
+    return digest
+
+
+def _write_record(record: Path, digest: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", dir=record.parent)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"{digest}  {record.name[: -len('.sha256')]}\n")
+    os.replace(tmp, record)
+
+
+def download_file(spec: PublishedFile, url: str, directory: PathLike, *, timeout: float = 60.0) -> Path:
+    """Download ``url`` into ``directory/spec.file_name`` through a temporary file that is
+    renamed into place only when complete and (for a published hash) matching. A file
+    without a published hash gets its sha256 recorded in ``<file>.sha256``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / spec.file_name
+    fd, partial = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=".part", dir=directory)
+    try:
+        hasher = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(_CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+        received = hasher.hexdigest()
+        if spec.sha256 is not None and received != spec.sha256:
+            raise GanevalError(f"download of {url} is corrupted: sha256 {received} is not the published {spec.sha256}")
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    if spec.sha256 is None:
+        _write_record(_sidecar(target), received)
+    return target
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
+    """Tensors of a ``torch.save`` state dict or of a TorchScript archive (OpenAI's CLIP
+    files are TorchScript), on the CPU in their stored dtype."""
+    path = Path(path)
+    try:
+        if _is_torchscript(path):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                raw = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        else:
+            raw = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch reports damaged archives with many exception types
+        message = " ".join(str(err).split())[:200]
+        raise GanevalError(f"{path}: not a readable {what} weights file ({message})") from err
+    if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(raw["state_dict"], Mapping):
+        raw = raw["state_dict"]
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Tensor) for v in raw.values()):
+        raise GanevalError(f"{path}: not a {what} weights file (expected a state dict of tensors)")
+    return dict(raw)
+
+
+def tensor_digest(state_dict: Mapping[str, Tensor], keep: Callable[[str], bool] = lambda name: True) -> str:
+    """sha256 of the tensors that ``keep`` selects, container- and dtype-independent:
+    for every name in sorted order the line ``"<name> <d0>x<d1>...\\n"`` and the tensor as
+    contiguous little-endian float32 bytes (as :func:`ganeval.extractors.weights.network_digest`)."""
+    hasher = hashlib.sha256()
+    for name in sorted(key for key in state_dict if keep(key)):
+        tensor = state_dict[name].detach().to("cpu", torch.float32).contiguous()
+        hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode())
+        hasher.update(tensor.numpy().astype("<f4", copy=False).tobytes())
+    return hasher.hexdigest()

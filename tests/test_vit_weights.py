@@ -1,0 +1,130 @@
+"""Resolving, downloading and checking the ViT weights files, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from ganeval.errors import GanevalError
+from ganeval.extractors.dinov2 import DINOV2_VITL14
+from ganeval.extractors.vit_weights import PublishedFile, resolve_vit_weights
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An http.server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _closed_port_url() -> str:
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    port = httpd.server_address[1]
+    httpd.server_close()
+    return f"http://127.0.0.1:{port}/weights.pth"
+
+
+def test_unpublished_hash_is_recorded_at_first_download_and_checked_after(server, tmp_path, monkeypatch):
+    root, base = server
+    payload = b"dinov2 weights stand-in " * 1000
+    (root / "w.pth").write_bytes(payload)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(DINOV2_VITL14.url_env, f"{base}/w.pth")
+    first = resolve_vit_weights(DINOV2_VITL14, directory=cache)
+    digest = hashlib.sha256(payload).hexdigest()
+    assert first.origin == f"download {base}/w.pth" and first.sha256_source == "recorded"
+    assert first.file_sha256 == digest and first.path.read_bytes() == payload
+    record = cache / "dinov2_vitl14_pretrain.pth.sha256"
+    assert record.read_text().split()[0] == digest
+    assert not list(cache.glob("*.part"))
+
+    second = resolve_vit_weights(DINOV2_VITL14, directory=cache, download=False)
+    assert second.origin == "cache" and second.file_sha256 == digest
+
+    first.path.write_bytes(payload + b"changed")
+    with pytest.raises(GanevalError, match="differs from .* recorded at its first download") as err:
+        resolve_vit_weights(DINOV2_VITL14, directory=cache)
+    assert "\n" not in str(err.value)
+
+
+def test_published_hash_is_checked(server, tmp_path):
+    root, base = server
+    payload = b"clip weights stand-in"
+    digest = hashlib.sha256(payload).hexdigest()
+    (root / digest).mkdir()
+    (root / digest / "M.pt").write_bytes(payload)
+    spec = PublishedFile("clip-test", "M.pt", f"{base}/{digest}/M.pt", digest, "GANEVAL_TEST_UNUSED_URL")
+    got = resolve_vit_weights(spec, directory=tmp_path / "cache")
+    assert got.sha256_source == "published" and got.file_sha256 == digest
+    assert resolve_vit_weights(spec, directory=tmp_path / "cache", download=False).origin == "cache"
+
+    wrong = PublishedFile("clip-test", "M.pt", f"{base}/{digest}/M.pt", "0" * 64, "GANEVAL_TEST_UNUSED_URL")
+    with pytest.raises(GanevalError, match="corrupted"):
+        resolve_vit_weights(wrong, directory=tmp_path / "other")
+    assert not (tmp_path / "other" / "M.pt").exists() and not list((tmp_path / "other").glob("*.part"))
+    with pytest.raises(GanevalError, match="not the published"):
+        resolve_vit_weights(wrong, directory=tmp_path / "cache")  # a cached file that is not the published one
+
+
+def test_offline_is_one_clear_line(tmp_path):
+    with pytest.raises(GanevalError) as err:
+        resolve_vit_weights(DINOV2_VITL14, url=_closed_port_url(), directory=tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "download of http://127.0.0.1" in message
+    assert "--weights dinov2-vitl14=PATH" in message and DINOV2_VITL14.url in message
+    with pytest.raises(GanevalError, match="no dinov2-vitl14 weights found: download"):
+        resolve_vit_weights(DINOV2_VITL14, directory=tmp_path, download=False)
+
+
+def test_missing_http_file_is_one_line(server, tmp_path):
+    _, base = server
+    with pytest.raises(GanevalError, match="HTTP Error 404") as err:
+        resolve_vit_weights(DINOV2_VITL14, url=f"{base}/nothing.pth", directory=tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_given_path(tmp_path):
+    path = tmp_path / "mine.pth"
+    path.write_bytes(b"x")
+    got = resolve_vit_weights(DINOV2_VITL14, path)
+    assert got.origin == "--weights" and got.file_sha256 == hashlib.sha256(b"x").hexdigest()
+    with pytest.raises(GanevalError, match="no such weights file"):
+        resolve_vit_weights(DINOV2_VITL14, tmp_path / "absent.pth")
+
+
+def test_extractors_download_through_the_cache(server, tmp_path, monkeypatch):
+    """weights=None: the extractors look in the cache, then download (URL from the environment)."""
+    import torch
+
+    from ganeval.extractors.clip import CLIP_VITB32, ClipB32Extractor
+    from ganeval.extractors.dinov2 import DinoV2Extractor, DinoV2ViT
+
+    root, base = server
+    torch.save(DinoV2ViT(dim=64, depth=1, heads=4).state_dict(), root / "small.pth")
+    monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(DINOV2_VITL14.url_env, f"{base}/small.pth")
+    # Downloaded and recorded, then refused by the loader: it is not a ViT-L/14.
+    with pytest.raises(GanevalError, match="not DINOv2 ViT-L/14 weights"):
+        DinoV2Extractor(device="cpu")
+    assert (tmp_path / "cache" / "dinov2_vitl14_pretrain.pth.sha256").is_file()
+    # OpenAI's published sha256 is checked on download: another file never reaches the cache.
+    monkeypatch.setenv(CLIP_VITB32.url_env, f"{base}/small.pth")
+    with pytest.raises(GanevalError, match="corrupted"):
+        ClipB32Extractor(device="cpu")
+    assert not (tmp_path / "cache" / CLIP_VITB32.file_name).exists()
