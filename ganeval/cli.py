@@ -444,7 +444,8 @@ def _format_report(report: dict) -> list[str]:
     return lines
 
 
-def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=False, fid_inf_points=15):
+def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=False, fid_inf_points=15,
+                 suite=None):
     """Shared body of kid/prdc/sfid/eval: check, load or compute both sides once, then report.
 
     ``metrics`` None: eval's default set, narrowed to what the given statistics allow (one note
@@ -456,7 +457,11 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
     start = time.perf_counter()
     kw = {**_METRIC_DEFAULTS, **kw}
     sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
-    if metrics is None:
+    if suite == "adm":
+        if metrics is not None:
+            raise GanevalError("--suite adm reports its own metrics (IS, FID, sFID, precision, recall); drop --metrics")
+        metrics = ("fid", "sfid", "prdc")  # what it needs: both spaces and the raw pool3 features
+    elif metrics is None:
         metrics, left_out = ev.available_metrics(sides, (a, b), ev.DEFAULT_METRICS)
         if left_out and not kw["quiet"]:
             click.echo("note: " + "; ".join(left_out), err=True)
@@ -469,7 +474,7 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         options["mode"] = modes[0] if modes and modes[0] else DEFAULT_MODE
     need = bool({"kid", "prdc"} & set(metrics))
     extractor = None
-    if "is" in metrics or not all(isinstance(s, StatsSet) for s in sides):
+    if "is" in metrics or suite or not all(isinstance(s, StatsSet) for s in sides):
         extractor = api.inception_for(options)  # now, so that a mismatch fails before images are read
     ev.check_before_extraction(sides, (a, b), ev.spaces_for(metrics), extractor,
                                allow_mismatch=kw["allow_mismatch"])
@@ -485,6 +490,21 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
                 progress.close()
         _report_skipped(stats_side, kw["quiet"])
         loaded.append(stats_side)
+    if suite == "adm":
+        report = ev.adm_suite_report(loaded[0], loaded[1], extractor=extractor, names=(a, b),
+                                     allow_mismatch=kw["allow_mismatch"], device=options["device"])
+        report["seconds"] = round(time.perf_counter() - start, 3)
+        if not kw["quiet"]:
+            for reason in report["omitted"].values():
+                click.echo(f"note: {reason}", err=True)
+        if kw["as_json"]:
+            click.echo(json.dumps(report))
+        else:
+            click.echo("suite      adm (the ADM evaluator's conventions)")
+            for key in ("inception_score", "fid", "sfid", "precision", "recall"):
+                if key in report:
+                    click.echo(f"{key:<10} {report[key]:.6f}")
+        return
     report = ev.evaluate_stats(
         loaded[0], loaded[1], metrics, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
         fid_inf_points=fid_inf_points, kid_subsets=kw.get("kid_subsets", 100),
@@ -577,6 +597,9 @@ def inception_score_command(sources, **kw):
 @click.option("--metrics", default=None,
               help="Comma-separated: fid, sfid, kid, prdc, is (is needs weights with the logits head). "
                    "Default: fid,sfid,kid,prdc, less those the given stats files cannot give (a note says which).")
+@click.option("--suite", type=click.Choice(["adm"]), default=None,
+              help="adm: what the ADM evaluator (guided-diffusion) reports, its way: IS (no bias, splits of 5,000), "
+                   "FID, sFID, precision and recall (k=3, fp16 distances); see docs/adm-suite.md.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Bootstrap FID over B resamples of the features: interval and std.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
@@ -587,14 +610,14 @@ def inception_score_command(sources, **kw):
 @_metric_options("kid_subsets", "kid_subset_size", "k_pr", "k_dc", "is_splits",
                  seed_help="Seed of KID subsets, bootstrap resamples and FID∞ subsets.")
 @extraction_options
-def eval_command(a, b, metrics, bootstrap, confidence, fid_inf, fid_inf_points, **kw):
+def eval_command(a, b, metrics, suite, bootstrap, confidence, fid_inf, fid_inf_points, **kw):
     """Every metric between A (reference) and B from one feature pass: text or --json.
 
     A and B are image sources or stats files; KID/PRDC/IS/--bootstrap/--fid-inf need the raw
     pool3 features of a stats file (kept by `ganeval stats` for sets up to 50,000 images).
     """
     _run_metrics(a, b, metrics, kw, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
-                 fid_inf_points=fid_inf_points)
+                 fid_inf_points=fid_inf_points, suite=suite)
 
 
 @cli.command(short_help="Merge shard statistics into one file.")

@@ -116,6 +116,37 @@ def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | Non
     return as_stats_set(stats)
 
 
+def adm_suite_report(stats_a, stats_b, *, extractor=None, names: tuple[str, str] = ("A", "B"),
+                     allow_mismatch: bool = False, device=None) -> dict:
+    """The ADM evaluator's numbers (``ganeval.metrics.adm.adm_suite``) between reference A and samples B.
+
+    FID/sFID from each side's statistics (an ADM reference batch's stored whole-dataset moments),
+    precision/recall from the raw pool3 features (a reference batch's ``arr_0`` images), IS of B
+    with the head's weight and no bias (omitted, with the reason, when the weights have no head).
+    """
+    from ganeval.metrics.adm import adm_suite
+
+    sets = as_stats_set(stats_a), as_stats_set(stats_b)
+    for space in ("pool3", "spatial"):
+        for side in sets:
+            side[space]
+        if not allow_mismatch:
+            check_compatible(sets[0][space].provenance, sets[1][space].provenance, names[0], names[1])
+    for side, name in zip(sets, names):
+        if side.features is None:
+            raise GanevalError(f"{name}: the ADM suite's precision/recall needs raw pool3 features; recompute with "
+                               f"`ganeval stats SOURCE -o {name} --save-features`, or pass the images")
+    head = extractor.network.output.weight.detach() if extractor is not None and extractor.has_logits else None
+    result = adm_suite(
+        sets[0].features, sets[1].features,
+        ref_pool3_stats=(sets[0].mu, sets[0].sigma), sample_pool3_stats=(sets[1].mu, sets[1].sigma),
+        ref_spatial_stats=(sets[0]["spatial"].mu, sets[0]["spatial"].sigma),
+        sample_spatial_stats=(sets[1]["spatial"].mu, sets[1]["spatial"].sigma),
+        logits_weight=head, device=device)
+    return {"a": names[0], "b": names[1], "count_a": sets[0].count, "count_b": sets[1].count,
+            "mode": sets[0].provenance.get("mode"), **result.as_dict()}
+
+
 def class_order(label: str):
     """Sort key: numeric labels by value (2 before 10), then the others by name."""
     return (0, int(label), "") if label.lstrip("-").isdigit() else (1, 0, label)

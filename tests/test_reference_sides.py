@@ -80,3 +80,35 @@ def test_edm2_pickle_as_fid_side_takes_its_mode(files):
     ours = json.loads(_cli("fid", str(files / "nvidia.h5"), str(files / "samples"), "--json", "-q").stdout)
     assert edm2["mode_a"] == edm2["mode_b"] == "nvidia"
     assert abs(edm2["fid"] - ours["fid"]) <= 1e-9 * ours["fid"]
+
+
+def test_adm_suite_against_the_adm_functions_on_direct_features(files):
+    from ganeval.extractors.inception_extractor import InceptionExtractor
+    from ganeval.metrics.adm import adm_precision_recall
+    from ganeval.metrics.frechet import frechet_distance
+
+    run = subprocess.run([sys.executable, "-m", "ganeval", "eval", str(files / "VIRTUAL_test.npz"),
+                          str(files / "samples"), "--suite", "adm", "--json"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["suite"] == "adm" and "inception_score" in report["omitted"]
+    assert "no logits head" in run.stderr  # the default weights: IS omitted, with the reason, not a failure
+    extractor = InceptionExtractor(features=("pool3", "spatial"))
+    samples = np.stack([np.asarray(Image.open(files / "samples" / f"{i}.png")) for i in range(10)])
+    ref = extractor.extract(torch_images(_images(1)))
+    sam = extractor.extract(torch_images(samples))
+    moments = {k: (v.double().numpy().mean(0), np.cov(v.double().numpy(), rowvar=False)) for k, v in sam.items()}
+    ours = load_stats(files / "ours.h5")
+    assert abs(report["fid"] - frechet_distance(*moments["pool3"], ours.mu, ours.sigma)) <= 1e-6 * report["fid"]
+    assert abs(report["sfid"] - frechet_distance(*moments["spatial"], ours["spatial"].mu, ours["spatial"].sigma)) \
+        <= 1e-6 * report["sfid"]
+    pr = adm_precision_recall(ref["pool3"], sam["pool3"])
+    assert (report["precision"], report["recall"]) == (pr.precision, pr.recall)
+    assert report["conventions"]["distance_precision"] == "fp16"
+
+
+def torch_images(array: np.ndarray):
+    import torch
+
+    return torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
