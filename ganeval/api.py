@@ -57,7 +57,7 @@ def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None
                   skip_bad: bool = False, save_features: bool = False, allow_unknown_weights: bool = False,
                   precision: str = "fp32", backend: str = "auto", compile: bool = False, extractor=None, progress: Callable[[int], None] | None = None,
                   distributed: bool | None = None, checkpoint=None, checkpoint_every: int = 100,
-                  resume: bool = False, keep_checkpoint: bool = False) -> FeatureStats:
+                  resume: bool = False, keep_checkpoint: bool = False, max_pixels: int | None = None) -> FeatureStats:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
 
     Returns a FeatureStats (float64 mean [2048] and covariance [2048, 2048]) whose provenance
@@ -80,6 +80,7 @@ def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None
     continues from it (bit-identical final result), refusing one made with other settings.
     Without ``resume`` an existing checkpoint is an error. The checkpoint is removed on success
     unless ``keep_checkpoint`` (then remove it with ``ganeval.io.checkpoint.remove_checkpoints``).
+    ``max_pixels``: image files above this many pixels are unreadable (default: Pillow's limit).
     """
     if batch_size < 1:
         raise GanevalError(f"--batch-size must be at least 1, got {batch_size}")
@@ -94,7 +95,7 @@ def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None
     rank, world = (dist_helpers.rank(), dist_helpers.world_size()) if in_group else (0, 1)
     if in_group:
         device = dist_helpers.resolve_device(device)
-    image_source = open_source(source, max_images=max_images, seed=seed)
+    image_source = open_source(source, max_images=max_images, seed=seed, max_pixels=max_pixels)
     if extractor is None:
         extractor = get_inception(weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights,
                                   precision=precision, backend=backend, compile=compile)
@@ -126,6 +127,13 @@ def compute_stats(source, *, mode: str = DEFAULT_MODE, weights=None, device=None
             last_saved = image_source.batches_done
         if progress is not None:
             progress(len(batch))
+
+    if own_checkpoint is not None and keep_checkpoint and image_source.batches_done != last_saved:
+        # The caller still has to write the result: if that fails, --resume finishes without recomputing.
+        try:
+            save_checkpoint(own_checkpoint, stats, image_source, settings)
+        except GanevalError:
+            pass  # the older checkpoint (if any) stays; the caller's message says what --resume redoes
 
     if in_group:
         stats, fingerprint, skipped = dist_helpers.reduce_stats(stats, image_source)

@@ -27,6 +27,7 @@ import torch
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
+from ganeval.io.names import escape_name
 
 FORMAT_NAME = "ganeval-checkpoint"
 FORMAT_VERSION = 1
@@ -96,6 +97,16 @@ def open_checkpoint(base, stats, source, *, resume: bool, rank: int, world: int,
 def save_checkpoint(path, stats, source, settings: dict) -> None:
     """Write the state of ``stats`` (FeatureStats) and ``source`` (ImageSource) atomically to ``path``."""
     path = Path(path)
+    try:
+        _write_checkpoint(path, stats, source, settings)
+    except (OSError, RuntimeError) as err:  # full disk, file size limit, read-only filesystem
+        reason = getattr(err, "strerror", None) or (str(err).splitlines()[0] if str(err) else type(err).__name__)
+        raise GanevalError(f"{escape_name(path)}: could not write the checkpoint ({reason}); the run stopped and "
+                           "the statistics were not saved; free space in its folder, or pass --checkpoint-every 0 "
+                           "to run without checkpoints") from None
+
+
+def _write_checkpoint(path: Path, stats, source, settings: dict) -> None:
     with atomic_write(path) as tmp_name:
         with h5py.File(tmp_name, "w") as h5:
             h5.attrs["format"] = FORMAT_NAME
@@ -137,9 +148,10 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
             images_read = int(h5.attrs["images_read"])
     except GanevalError:
         raise
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise GanevalError(f"{path}: unreadable checkpoint ({reason}); delete it to start over") from None
+        raise GanevalError(f"{escape_name(path)}: unreadable checkpoint ({reason}); delete it to start over") from None
+    _check_state(path, count, mean, scatter, features, positions, digests, images_read, stats.dim)
     if count:
         device = _stats_device(stats)
         stats.count = count
@@ -152,10 +164,30 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
     source.batches_done, source.images_read = batches_done, images_read
 
 
+def _check_state(path: Path, count, mean, scatter, features, positions, digests, images_read, dim) -> None:
+    """Refuse a checkpoint whose arrays do not fit together (damaged, or edited by hand)."""
+    d = mean.shape[0] if count and getattr(mean, "ndim", 0) == 1 else None
+    problems = []
+    if count < 0 or len(positions) != len(digests) or images_read < count:
+        problems.append(f"count {count}, {len(positions)} positions, {len(digests)} digests")
+    if count and (d is None or getattr(scatter, "shape", None) != (d, d) or (dim is not None and d != dim)):
+        problems.append(f"mean {getattr(mean, 'shape', None)}, scatter {getattr(scatter, 'shape', None)}")
+    elif count and not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scatter))):
+        problems.append("NaN or infinity in the sums")
+    if features is not None and count and getattr(features, "shape", None) != (count, d):
+        problems.append(f"features {getattr(features, 'shape', None)}")
+    if problems:
+        raise GanevalError(f"{escape_name(path)}: damaged checkpoint ({'; '.join(problems)}); delete it to start over")
+
+
 def checkpoint_count(path) -> int:
-    """Images already accumulated in a checkpoint (for messages)."""
-    with h5py.File(path, "r") as h5:
-        return int(h5["count"][()])
+    """Images already accumulated in a checkpoint (for messages); one-line error when it is unreadable."""
+    try:
+        with h5py.File(path, "r") as h5:
+            return int(h5["count"][()])
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise GanevalError(f"{escape_name(path)}: unreadable checkpoint ({reason}); delete it to start over") from None
 
 
 def _stats_device(stats) -> torch.device:
