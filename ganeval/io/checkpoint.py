@@ -184,7 +184,16 @@ def checkpoint_count(path) -> int:
     """Images already accumulated in a checkpoint (for messages); one-line error when it is unreadable."""
     try:
         with h5py.File(path, "r") as h5:
-            return int(h5["count"][()])
+            count = int(h5["count"][()])
+            if count:  # the shapes only, nothing large is read: so a damaged file is refused before "resuming"
+                d = h5["mean"].shape[0] if len(h5["mean"].shape) == 1 else None
+                shapes_fit = (d is not None and h5["scatter"].shape == (d, d)
+                              and h5["positions"].shape[:1] == h5["digests"].shape[:1]
+                              and ("features" not in h5 or h5["features"].shape == (count, d)))
+                if not shapes_fit:
+                    raise GanevalError(f"{escape_name(path)}: damaged checkpoint (mean {h5['mean'].shape}, scatter "
+                                       f"{h5['scatter'].shape}); delete it to start over")
+            return count
     except (OSError, KeyError, ValueError, TypeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise GanevalError(f"{escape_name(path)}: unreadable checkpoint ({reason}); delete it to start over") from None
