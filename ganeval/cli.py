@@ -652,6 +652,13 @@ def run_click(group: click.Group, prog_name: str, argv=None) -> None:
         if not _printed_by_another_rank(err):
             click.echo(printable(f"{prog_name}: error: {err.format_message()}"), err=True)
         sys.exit(err.exit_code)
+    except RuntimeError as err:
+        if "DataLoader worker" not in str(err):  # torch raises it from its SIGCHLD handler, anywhere in the loop
+            raise
+        click.echo(f"{prog_name}: error: a decoding worker process died ({str(err).splitlines()[0].rstrip('. ')}), "
+                   "killed from outside, often by the out-of-memory killer; rerun with fewer --workers "
+                   "(0 decodes in this process)", err=True)
+        sys.exit(1)
     except MemoryError:
         click.echo(f"{prog_name}: error: out of memory; use fewer --workers, a smaller --batch-size or "
                    "--max-pixels", err=True)
