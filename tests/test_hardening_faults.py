@@ -128,35 +128,54 @@ def test_cache_record_is_checked_on_every_load(tmp_path, capfd):
     assert len(names) == 5
 
 
-class _OtherNetwork(torch.nn.Module):
-    """A valid graph with the same inputs and outputs as ours, and wrong features."""
+class _Pool(torch.nn.Module):
+    """A small stand-in for the network ([N, 3, 299, 299] -> [N, 2048]), so that export takes a moment."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(scale))
 
     def forward(self, x):
-        return x.mean(dim=(2, 3)).repeat(1, 683)[:, :2048]
+        return (x.mean(dim=(2, 3)) * self.scale).repeat(1, 683)[:, :2048]
 
 
-def test_a_different_valid_graph_in_the_cache_is_replaced(tmp_path, monkeypatch, capfd):
+def _onnx_bytes(network) -> bytes:
     import io
 
-    from ganeval.extractors.inception_extractor import InceptionExtractor
-    from ganeval.extractors.onnx_backend import sidecar_path
-
-    from ganeval.extractors.weights import resolve_weights
-
-    monkeypatch.setenv("GANEVAL_WEIGHTS", str(resolve_weights().path))
-    monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path))
-    images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 3, 32, 32), dtype=np.uint8))
-    reference = InceptionExtractor(device="cpu", backend="torch")(images)
-    first = InceptionExtractor(device="cpu", backend="onnxruntime")
-    cached = first._forward.cache_path
-    assert cached.is_file() and sidecar_path(cached).is_file()
     buffer = io.BytesIO()
-    torch.onnx.export(_OtherNetwork(), (torch.zeros(1, 3, 299, 299),), buffer, dynamo=False, opset_version=17,
+    torch.onnx.export(network, (torch.zeros(1, 3, 299, 299),), buffer, dynamo=False, opset_version=17,
                       input_names=["images"], output_names=["features"],
                       dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}})
-    cached.write_bytes(buffer.getvalue())  # a stale or foreign graph under our file name
+    return buffer.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("forged_record", ["none", "older ganeval", "right key, other sha256"])
+def test_a_different_valid_graph_in_the_cache_is_never_used(tmp_path, monkeypatch, capfd, forged_record):
+    """A foreign graph with our inputs/outputs under our cache file name is replaced by a fresh export."""
+    from ganeval.extractors.onnx_backend import OnnxRuntimeNetwork, cache_key, cache_path, sidecar_path
+
+    monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path))
+    ours, foreign, digest = _Pool(2.0), _Pool(-5.0), "ef" * 32
+    key = cache_key(digest, ("features",))
+    cached = cache_path(key)
+    cached.parent.mkdir(parents=True)
+    foreign_graph = _onnx_bytes(foreign)
+    cached.write_bytes(foreign_graph)
+    if forged_record == "older ganeval":
+        sidecar_path(cached).write_text(json.dumps({"key": {**key, "ganeval": "0.0.9"},
+                                                    "sha256": hashlib.sha256(foreign_graph).hexdigest()}))
+    elif forged_record == "right key, other sha256":
+        sidecar_path(cached).write_text(json.dumps({"key": key, "sha256": "0" * 64}))
     capfd.readouterr()
-    again = InceptionExtractor(device="cpu", backend="onnxruntime")
-    assert "exporting it again" in capfd.readouterr().err
-    assert (again(images) - reference).abs().max().item() <= 1e-3
-    assert cached.read_bytes() != buffer.getvalue()
+    network = OnnxRuntimeNetwork(ours, digest)
+    notes = capfd.readouterr().err.strip().splitlines()
+    assert len(notes) == 1 and notes[0].startswith(f"note: cached ONNX graph {cached} ") and \
+        notes[0].endswith("; exporting it again"), notes
+    x = torch.rand(2, 3, 299, 299)
+    assert torch.allclose(network(x), ours(x).detach(), atol=1e-5)
+    assert json.loads(sidecar_path(cached).read_text()) == {"key": key,
+                                                            "sha256": hashlib.sha256(cached.read_bytes()).hexdigest()}
+    capfd.readouterr()
+    OnnxRuntimeNetwork(ours, digest)  # now vouched for: used silently
+    assert capfd.readouterr().err == ""
