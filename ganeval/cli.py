@@ -358,7 +358,7 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
               help="Folder for the demo images and statistics.")
 @click.option("--images", "n_images", type=click.IntRange(min=10, max=200), default=100, show_default=True,
               help="How many real photographs to use.")
-@click.option("--device", default=None, help="torch device (default: cuda if present).")
+@click.option("--device", default=None, callback=_device_option, help="torch device (default: cuda if present).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decoding processes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def demo(out_dir, n_images, device, workers, quiet):

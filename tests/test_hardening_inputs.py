@@ -294,3 +294,12 @@ def test_import_stats_validates_before_writing(capsys, tmp_path, bad):
              "tf-inception", "--count", "4"] if bad != "feats-nan" else
             ["import-stats", tmp_path / "in.npz", "-o", tmp_path / "out.h5", "--mode", "tf1", "--network",
              "tf-inception"], capsys, [tmp_path], "in.npz", expected)
+
+
+def test_image_file_above_the_size_cap_is_refused_unread(tmp_path, capsys):
+    write_pngs(tmp_path / "src", 2)
+    with open(tmp_path / "src" / "z-huge.bmp", "wb") as huge:
+        huge.truncate(MAX_ITEM_BYTES + 1)  # sparse: no disk space, and it must never be read into memory
+    refused(["stats", tmp_path / "src", "-o", tmp_path / "s.h5"], capsys, [tmp_path / "s.h5"], "z-huge.bmp",
+            f"above the {MAX_ITEM_BYTES >> 20} MiB")
+    assert not (tmp_path / "s.h5").exists()

@@ -191,3 +191,33 @@ def test_stale_temporaries_of_ours_are_cleaned_and_nothing_else(work, capsys, tm
     assert all(p.read_bytes() == b"x" for p in users)
     with h5py.File(tmp_path / "s.h5", "r") as h5:
         assert int(h5["count"][()]) == 4
+
+
+def test_late_failure_keeps_a_complete_checkpoint_that_resume_finishes(tmp_path):
+    """A folder appears where the output goes while the run computes: the write fails after the work,
+    the line says so and points at --resume, which then finishes without reading an image."""
+    source = tmp_path / "src"
+    write_pngs(source, 24, size=16)
+    output = tmp_path / "s.h5"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    run_ = subprocess.Popen([sys.executable, "-m", "ganeval", "stats", str(source), "-o", str(output),
+                             "--batch-size", "2", "--checkpoint-every", "4", "--device", "cpu"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "s.h5.partial").exists() and run_.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    output.mkdir()  # the computing run cannot know: its probe passed long ago
+    _, err = run_.communicate(timeout=240)
+    line = assert_one_error(run_.returncode, err, "s.h5", "statistics were not saved", "s.h5.partial",
+                            "--resume to finish without recomputing")
+    assert "not a regular file" in line
+    output.rmdir()
+    for image in source.iterdir():  # --resume must not read them again: every batch is in the checkpoint
+        image.write_bytes(b"no longer an image")
+    done = run_subprocess(["stats", source, "-o", output, "--batch-size", "2", "--checkpoint-every", "4",
+                           "--device", "cpu", "--resume"])
+    assert done.returncode == 0, done.stderr
+    assert b"24 images done" in done.stderr
+    with h5py.File(output, "r") as h5:
+        assert int(h5["count"][()]) == 24
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5", "src"]

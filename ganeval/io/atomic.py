@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -20,16 +21,14 @@ def _umask() -> int:
 def atomic_write(path) -> Iterator[str]:
     """Yield a temporary file name ``.NAME.<pid>-<random>.tmp`` in ``path``'s folder to write to.
 
-    On a clean exit the file is fsynced and renamed over ``path``; on any exception,
+    ``path`` must be a regular file or absent (FileExistsError otherwise). On a clean exit the
+    file is fsynced and renamed over ``path``; on any exception,
     KeyboardInterrupt included, it is removed and ``path`` keeps its old content.
     """
-    from ganeval.errors import GanevalError
-    from ganeval.io.names import escape_name
-
     path = Path(path)
     with contextlib.suppress(FileNotFoundError):
         if not stat.S_ISREG(os.stat(path).st_mode):  # a rename would replace a device, FIFO, ...
-            raise GanevalError(f"{escape_name(path)}: exists and is not a regular file; name a new or regular file")
+            raise FileExistsError(errno.EEXIST, "exists and is not a regular file, which would be replaced", str(path))
     # The pid in the name lets a later run tell a dead writer's leftover (ganeval.io.outputs).
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     os.close(fd)
