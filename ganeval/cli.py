@@ -342,7 +342,8 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
     info = resolve_weights(source or group_options.get("weights"), allow_unknown=allow_unknown)
     prepare_output(path, [info.path], what="exported weights file")
     try:
-        exported = save_exported_weights(path, fmt, info, allow_unknown=allow_unknown)
+        with _writing(path):
+            exported = save_exported_weights(path, fmt, info, allow_unknown=allow_unknown)
     except (OSError, RuntimeError) as err:
         reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
         raise GanevalError(f"{escape_name(path)}: could not write the exported weights ({reason}); nothing was "
@@ -611,7 +612,11 @@ def export_stats(stats_file, output, fmt, name):
         if name is None:
             raise GanevalError("--format clean-fid needs --name NAME (clean-fid looks statistics up by name)")
     try:
-        written = [export_npz(stats_file, output)] if fmt == "pytorch-fid" else export_cleanfid(stats_file, output, name)
+        if fmt == "pytorch-fid":
+            with _writing(output):
+                written = [export_npz(stats_file, output)]
+        else:
+            written = export_cleanfid(stats_file, output, name)
     except (OSError, RuntimeError) as err:
         raise write_failed(output, err) from None
     for path in written:

@@ -221,3 +221,10 @@ def test_late_failure_keeps_a_complete_checkpoint_that_resume_finishes(tmp_path)
     with h5py.File(output, "r") as h5:
         assert int(h5["count"][()]) == 24
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5", "src"]
+
+
+def test_a_user_file_named_like_our_lock_is_left_alone(work, capsys, tmp_path):
+    (tmp_path / ".s.h5.lock").write_text("my notes\n")
+    refused(["import-stats", work / "real.npz", "-o", tmp_path / "s.h5", "--mode", "tf1", "--network",
+             "tf-inception", "--count", "4"], capsys, tmp_path, ".s.h5.lock", "not a ganeval lock file")
+    assert (tmp_path / ".s.h5.lock").read_text() == "my notes\n"

@@ -139,6 +139,11 @@ def output_lock(path) -> Iterator[Path]:
         if same:
             break
         os.close(fd)
+    previous = os.pread(fd, 64, 0)
+    if previous and not re.fullmatch(rb"\d+\n?", previous):  # someone's own file of that name: leave it be
+        os.close(fd)
+        raise GanevalError(f"{escape_name(target)}: exists and is not a ganeval lock file, yet ganeval locks "
+                           f"{escape_name(path)} under that name; move it away")
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
