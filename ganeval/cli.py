@@ -141,6 +141,12 @@ def _writing(path, quiet: bool = False):
         yield
 
 
+def _hold_for_writing(path, inputs, quiet: bool) -> None:
+    """Check ``path`` as an output of ``inputs`` and hold it (:func:`_writing`) until the command ends."""
+    prepare_output(path, inputs)
+    click.get_current_context().with_resource(_writing(path, quiet))
+
+
 def _warn_precision(stats: FeatureStats, quiet: bool) -> None:
     precision = stats.provenance.get("precision", "fp32")
     if precision != "fp32" and not quiet:
@@ -191,34 +197,31 @@ def stats(source, output, save_features, resume, checkpoint_every, **kw):
     quiet = kw["quiet"] or rank != 0
     checkpoint = f"{output}.partial" if checkpoint_every else None
     own_checkpoint = checkpoint_path(checkpoint, rank, world) if checkpoint else None
-    with contextlib.ExitStack() as held:
-        setup_error = None
-        if rank == 0:  # one writer per output: rank 0 holds the lock for the whole group
-            try:
-                prepare_output(output, [source])
-                held.enter_context(output_lock(output))
-                _announce_cleaned(clean_stale_temporaries(output), quiet)
-            except GanevalError as err:
-                setup_error = err
-        distributed.any_rank_failed(setup_error)
-        if resume and not quiet and own_checkpoint.is_file():
-            click.echo(f"resuming from {escape_name(own_checkpoint)} ({checkpoint_count(own_checkpoint)} images done)",
-                       err=True)
-        label = f"stats {escape_name(source)}" + (f" (rank 0 of {world})" if in_group else "")
-        progress = Progress(label, quiet)
+    setup_error = None
+    if rank == 0:  # one writer per output: rank 0 holds the lock for the whole group
         try:
-            result = api.compute_stats(source, save_features=save_features, progress=progress,
-                                       checkpoint=checkpoint, checkpoint_every=max(checkpoint_every, 1),
-                                       resume=resume, keep_checkpoint=True, **_compute_options(kw))
-        finally:
-            progress.close()
-        save_error = None
-        if rank == 0:
-            try:
-                _save_result(result, output, own_checkpoint, world)
-            except Exception as err:  # every rank must learn it before deleting its checkpoint
-                save_error = err
-        distributed.any_rank_failed(save_error)
+            _hold_for_writing(output, [source], quiet)
+        except GanevalError as err:
+            setup_error = err
+    distributed.any_rank_failed(setup_error)
+    if resume and not quiet and own_checkpoint.is_file():
+        click.echo(f"resuming from {escape_name(own_checkpoint)} ({checkpoint_count(own_checkpoint)} images done)",
+                   err=True)
+    label = f"stats {escape_name(source)}" + (f" (rank 0 of {world})" if in_group else "")
+    progress = Progress(label, quiet)
+    try:
+        result = api.compute_stats(source, save_features=save_features, progress=progress, checkpoint=checkpoint,
+                                   checkpoint_every=max(checkpoint_every, 1), resume=resume, keep_checkpoint=True,
+                                   **_compute_options(kw))
+    finally:
+        progress.close()
+    save_error = None
+    if rank == 0:
+        try:
+            _save_result(result, output, own_checkpoint, world)
+        except Exception as err:  # every rank must learn it before deleting its checkpoint
+            save_error = err
+    distributed.any_rank_failed(save_error)
     if own_checkpoint is not None:
         own_checkpoint.unlink(missing_ok=True)
     _report_skipped(result, quiet)
@@ -333,9 +336,7 @@ def weights(ctx, weights, allow_unknown_weights):
 @click.pass_obj
 def export_weights(group_options, path, fmt, source, allow_unknown_weights):
     """Write the Inception weights to PATH (atomically) for another FID tool, same tensors."""
-    from ganeval.extractors.weights import save_exported_weights
-
-    from ganeval.extractors.weights import resolve_weights
+    from ganeval.extractors.weights import resolve_weights, save_exported_weights
 
     group_options = group_options or {}
     allow_unknown = allow_unknown_weights or bool(group_options.get("allow_unknown_weights"))
