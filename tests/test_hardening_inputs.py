@@ -303,3 +303,24 @@ def test_image_file_above_the_size_cap_is_refused_unread(tmp_path, capsys):
     refused(["stats", tmp_path / "src", "-o", tmp_path / "s.h5"], capsys, [tmp_path / "s.h5"], "z-huge.bmp",
             f"above the {MAX_ITEM_BYTES >> 20} MiB")
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_array_source_with_a_non_utf8_path_is_read_and_recorded_escaped(tmp_path, capsys):
+    folder = tmp_path / os.fsdecode(b"d\xe4ta")
+    folder.mkdir()
+    np.save(folder / "x.npy", np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8))
+    code, _, err = run(["stats", folder / "x.npy", "-o", tmp_path / "s.h5"], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    with h5py.File(tmp_path / "s.h5", "r") as h5:
+        source = h5.attrs["source"]
+    assert r"d\xe4ta" in source and unescape_name(source) == str((folder / "x.npy").resolve())
+    np.save(folder / "o.npy", np.array([None, 1], dtype=object), allow_pickle=True)
+    refused(["stats", folder / "o.npy", "-o", tmp_path / "t.h5"], capsys, [tmp_path], r"d\xe4ta", "o.npy")
+
+
+def test_python_api_gets_the_same_device_check():
+    from ganeval.errors import GanevalError
+    from ganeval.extractors.inception_extractor import InceptionExtractor
+
+    with pytest.raises(GanevalError, match="not a torch device"):
+        InceptionExtractor(device="bogus")
