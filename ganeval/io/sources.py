@@ -381,9 +381,10 @@ def _first_line(err: BaseException) -> str:
 def _check_npz_member(path: Path, archive: zipfile.ZipFile, key: str) -> None:
     """Refuse an .npz member by its header before numpy allocates it: object arrays, and a declared
     shape larger than the member's data (a corrupt or hostile header)."""
-    shown = f"{escape_name(path)}:{escape_name(key)}.npy"
+    member_name = f"{key}.npy" if f"{key}.npy" in archive.namelist() else key
+    shown = f"{escape_name(path)}:{escape_name(member_name)}"
     try:
-        with archive.open(f"{key}.npy") as member:
+        with archive.open(member_name) as member:
             version = np.lib.format.read_magic(member)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = read_header(member)
@@ -394,7 +395,7 @@ def _check_npz_member(path: Path, archive: zipfile.ZipFile, key: str) -> None:
         raise GanevalError(f"{shown}: holds Python objects (dtype {dtype}), not uint8 images; ganeval never "
                            "unpickles data; save a uint8 array")
     declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    stored = archive.getinfo(f"{key}.npy").file_size - header_size
+    stored = archive.getinfo(member_name).file_size - header_size
     if declared != stored:
         raise GanevalError(f"{shown}: header declares shape {tuple(shape)} ({declared} bytes) but the member holds "
                            f"{stored} bytes; the file is damaged, re-create it")
