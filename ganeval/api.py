@@ -68,7 +68,8 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
                   precision: str = "fp32", backend: str = "auto", compile: bool = False, extractor=None,
                   progress=None, distributed: bool | None = None,
                   checkpoint=None, checkpoint_every: int = 100, resume: bool = False,
-                  keep_checkpoint: bool = False, per_class: bool = False) -> StatsSet:
+                  keep_checkpoint: bool = False, per_class: bool = False,
+                  max_pixels: int | None = None) -> StatsSet:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
 
     Returns a StatsSet: one FeatureStats (float64 mean [d], covariance [d, d]) per feature space in
@@ -99,13 +100,14 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     continues from it (bit-identical final result), refusing one made with other settings.
     Without ``resume`` an existing checkpoint is an error. The checkpoint is removed on success
     unless ``keep_checkpoint`` (then remove it with ``ganeval.io.checkpoint.remove_checkpoints``).
+    ``max_pixels``: image files above this many pixels are unreadable (default: Pillow's limit).
     """
     if batch_size < 1:
         raise GanevalError(f"--batch-size must be at least 1, got {batch_size}")
     if checkpoint is not None and checkpoint_every < 1:
         raise GanevalError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
     in_group, rank, world, device = _process_group(distributed, device)
-    image_source = open_source(source, max_images=max_images, seed=seed, labels=per_class)
+    image_source = open_source(source, max_images=max_images, seed=seed, labels=per_class, max_pixels=max_pixels)
     bar = as_progress(progress, "features")
     if extractor is None:
         with bar.phase("loading Inception network..."):
@@ -128,6 +130,9 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     for batch in bar.track(batches, images_to_read(image_source, batch_size, rank, world, start_batch)):
         stats.update(batch, image_source.batch_labels)
         resumable.after_batch()
+
+    if keep_checkpoint:
+        resumable.save_final()
 
     if in_group:
         stats, fingerprint, skipped = dist_helpers.reduce_stats(stats, image_source)
@@ -191,6 +196,15 @@ class _Resumable:
         if self.own is not None and self.source.batches_done - self.last_saved >= self.every:
             save_checkpoint(self.own, self.stats, self.source, self.settings)
             self.last_saved = self.source.batches_done
+
+    def save_final(self) -> None:
+        """Save the finished state, for a caller who still has to write the result: if that write
+        fails, --resume finishes without recomputing. A failure here keeps the older checkpoint."""
+        if self.own is not None and self.source.batches_done != self.last_saved:
+            try:
+                save_checkpoint(self.own, self.stats, self.source, self.settings)
+            except GanevalError:
+                pass
 
     def remove(self) -> None:
         if self.own is not None:

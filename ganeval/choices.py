@@ -16,6 +16,10 @@ PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 is stated in README ("Precision"). Statistics record the precision and refuse to be compared
 with statistics of another precision."""
 
+DEFAULT_MAX_PIXELS = 89_478_485
+"""Largest image read (pixels) unless --max-pixels says otherwise: Pillow's own MAX_IMAGE_PIXELS
+(tests/test_hardening_inputs.py checks that they agree)."""
+
 BACKENDS = ("auto", "torch", "onnxruntime")
 """auto: ONNX Runtime for fp32 on the CPU when installed (fastest exact CPU path), else torch."""
 

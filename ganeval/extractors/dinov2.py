@@ -22,7 +22,6 @@ resized bicubically (no antialias). Meta's code has done this two ways:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch

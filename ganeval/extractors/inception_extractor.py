@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ganeval.choices import BACKENDS, PRECISIONS  # noqa: F401  (defined without torch, for the CLI)
+from ganeval.devices import check_device
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
 from ganeval.extractors.onnx_backend import OnnxRuntimeNetwork, onnxruntime_available, onnxruntime_version
@@ -50,7 +51,7 @@ class InceptionExtractor:
             raise GanevalError(f"unknown preprocessing mode {mode!r}; choose one of {', '.join(MODES)}")
         self.spaces = parse_features(features)
         self.mode = mode
-        self.device = torch.device(device or default_device())
+        self.device = torch.device(check_device(device) or default_device())  # one line for a bad --device
         self.precision = _check_precision(precision, self.device)
         self.backend = _choose_backend(backend, self.device, self.precision, compile)
         self.compiled = bool(compile)

@@ -4,15 +4,21 @@ Measured on this project's 2-core CPU (batch 50, 299x299): ONNX Runtime 17.8 ima
 against 6.6 for eager PyTorch, 9.2-12.2 channels-last and 14.7 with torch.compile;
 features differ from eager PyTorch by at most ~1e-5 (fp32 summation order), FID by
 < 1e-6 relative (tests/test_backends.py). The graph is exported from the loaded network
-at first use and cached as ``<cache>/onnx/inception-<network digest>-opset17-torch<version>.onnx``
-(``ganeval.extractors.weights.cache_dir``), so it can never be out of step with the weights;
-where the cache cannot be written, it is exported in memory each time (about 1-2 s).
+at first use and cached as ``<cache>/onnx/inception-<network digest>-<key digest>.onnx``
+(``ganeval.extractors.weights.cache_dir``). The cache proves what it holds: a sidecar
+``.json`` written after the graph records the key (ganeval, network digest, outputs, opset,
+torch and onnx versions) and the graph's sha256, and both are checked at every load; on any
+mismatch the graph is exported again, with one line on stderr. Where the cache cannot be
+written, the graph is exported in memory each time (about 1-2 s).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
+import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -53,11 +59,10 @@ class OnnxRuntimeNetwork:
             raise GanevalError("backend onnxruntime needs the onnxruntime and onnx packages: "
                                "pip install onnxruntime onnx (or use --backend torch)")
         self.spaces = tuple(spaces)
-        self.cache_path = cache_dir() / "onnx" / (
-            f"inception-{network_digest[:16]}-{'+'.join(self.spaces)}-opset{OPSET}"
-            f"-torch{torch.__version__.split('+')[0]}.onnx")
+        self.cache_key = cache_key(network_digest, self.spaces)
+        self.cache_path = cache_path(self.cache_key)
         self._sessions: dict[int, object] = {}
-        self.model_bytes = _read_cached(self.cache_path)
+        self.model_bytes = _read_cached(self.cache_path, self.cache_key)
         if self.model_bytes is not None:
             try:
                 self._session()
@@ -65,7 +70,7 @@ class OnnxRuntimeNetwork:
             except Exception:  # a damaged cache file: export again and replace it
                 self._sessions.clear()
         self.model_bytes = _export(network, self.spaces)
-        _write_cache(self.cache_path, self.model_bytes)
+        _write_cache(self.cache_path, self.model_bytes, self.cache_key)
 
     def _session(self):
         import onnxruntime
@@ -90,18 +95,57 @@ class OnnxRuntimeNetwork:
         return tuple(torch.from_numpy(out) for out in self._session().run(list(self.spaces), {"images": array}))
 
 
-def _read_cached(path: Path) -> bytes | None:
+def cache_key(network_digest: str, output_names) -> dict:
+    """Everything that shapes the exported graph; a cached graph is used only under the same key."""
+    import onnx
+
+    from ganeval import __version__
+
+    return {"ganeval": __version__, "network_digest": network_digest, "outputs": list(output_names),
+            "opset": OPSET, "exporter": "torchscript", "torch": torch.__version__, "onnx": onnx.__version__}
+
+
+def cache_path(key: dict) -> Path:
+    """``<cache>/onnx/inception-<network digest>-<sha256 of the key>.onnx``."""
+    key_digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / f"inception-{key['network_digest'][:16]}-{key_digest}.onnx"
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _read_cached(path: Path, key: dict) -> bytes | None:
+    """The cached graph when its sidecar vouches for it (same key, same sha256); else None."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError:
         return None
+    try:
+        record = json.loads(sidecar_path(path).read_text())
+        problem = None
+        if not isinstance(record, dict) or record.get("key") != key:
+            problem = "was exported under other settings"
+        elif record.get("sha256") != hashlib.sha256(data).hexdigest():
+            problem = "does not match the sha256 recorded at export"
+    except (OSError, ValueError):
+        problem = "has no readable record of what it holds"
+    if problem is None:
+        return data
+    sys.stderr.write(f"note: cached ONNX graph {path} {problem}; exporting it again\n")
+    return None
 
 
-def _write_cache(path: Path, data: bytes) -> None:
+def _write_cache(path: Path, data: bytes, key: dict) -> None:
+    """Write the graph, then its sidecar (key and sha256), each atomically: a sidecar only ever vouches
+    for a complete graph."""
+    record = json.dumps({"key": key, "sha256": hashlib.sha256(data).hexdigest()}, sort_keys=True, indent=1)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as tmp_name:
             Path(tmp_name).write_bytes(data)
+        with atomic_write(sidecar_path(path)) as tmp_name:
+            Path(tmp_name).write_text(record)
     except OSError:
         pass  # a read-only or full cache only costs the export at the next start
 

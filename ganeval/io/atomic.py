@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -17,13 +19,18 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_write(path) -> Iterator[str]:
-    """Yield a temporary file name in ``path``'s folder to write to.
+    """Yield a temporary file name ``.NAME.<pid>-<random>.tmp`` in ``path``'s folder to write to.
 
-    On a clean exit the file is fsynced and renamed over ``path``; on any exception,
+    ``path`` must be a regular file or absent (FileExistsError otherwise). On a clean exit the
+    file is fsynced and renamed over ``path``; on any exception,
     KeyboardInterrupt included, it is removed and ``path`` keeps its old content.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a rename would replace a device, FIFO, ...
+            raise FileExistsError(errno.EEXIST, "exists and is not a regular file, which would be replaced", str(path))
+    # The pid in the name lets a later run tell a dead writer's leftover (ganeval.io.outputs).
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would have given
     try:

@@ -28,6 +28,7 @@ import torch
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
+from ganeval.io.names import escape_name
 
 FORMAT_NAME = "ganeval-checkpoint"
 FORMAT_VERSION = 2  # 1: one pool3 accumulator at the root (ganeval 0.1)
@@ -98,6 +99,16 @@ def open_checkpoint(base, stats, source, *, resume: bool, rank: int, world: int,
 def save_checkpoint(path, stats, source, settings: dict) -> None:
     """Write the state of ``stats`` (StatsSet) and ``source`` (ImageSource) atomically to ``path``."""
     path = Path(path)
+    try:
+        _write_checkpoint(path, stats, source, settings)
+    except (OSError, RuntimeError) as err:  # full disk, file size limit, read-only filesystem
+        reason = getattr(err, "strerror", None) or (str(err).splitlines()[0] if str(err) else type(err).__name__)
+        raise GanevalError(f"{escape_name(path)}: could not write the checkpoint ({reason}); the run stopped and "
+                           "the statistics were not saved; free space in its folder, or pass --checkpoint-every 0 "
+                           "to run without checkpoints") from None
+
+
+def _write_checkpoint(path: Path, stats, source, settings: dict) -> None:
     with atomic_write(path) as tmp_name:
         with h5py.File(tmp_name, "w") as h5:
             h5.attrs["format"] = FORMAT_NAME
@@ -118,31 +129,46 @@ def save_checkpoint(path, stats, source, settings: dict) -> None:
 
 
 def load_checkpoint(path, stats, source, settings: dict) -> None:
-    """Restore ``stats`` and ``source`` from ``path`` after checking that ``settings`` match."""
+    """Restore ``stats`` (a StatsSet) and ``source`` from ``path`` after checking that ``settings``
+    match and that every array fits (a damaged or hand-edited checkpoint is one line)."""
     path = Path(path)
     try:
         with h5py.File(path, "r") as h5:
             if h5.attrs.get("format") != FORMAT_NAME:
-                raise GanevalError(f"{path}: not a ganeval checkpoint; delete it to start over")
+                raise GanevalError(f"{escape_name(path)}: not a ganeval checkpoint; delete it to start over")
             if h5.attrs.get("format_version") != FORMAT_VERSION:
-                raise GanevalError(f"{path}: checkpoint of another ganeval version; delete it to start over")
+                raise GanevalError(f"{escape_name(path)}: checkpoint of another ganeval version; "
+                                   "delete it to start over")
             saved = json.loads(h5.attrs["settings"])
             _check_settings(path, saved, settings)
-            device = _stats_device(stats)
-            _read_state(h5, stats, device)
-            for group in (h5["classes"].values() if "classes" in h5 else ()):
-                _read_state(group, stats.class_set(json.loads(group.attrs["label"])), device)
             positions = h5["positions"][()].tolist()
             digests = [bytes(row) for row in h5["digests"][()]]
             skipped_positions = h5["skipped_positions"][()].tolist()
             skipped = json.loads(h5.attrs["skipped_files"])
             batches_done = int(h5.attrs["batches_done"])
             images_read = int(h5.attrs["images_read"])
+            parts = [(stats, h5)] + [(stats.class_set(json.loads(group.attrs["label"])), group)
+                                     for group in (h5["classes"].values() if "classes" in h5 else ())]
+            states = [(target, _read_state(node, target)) for target, node in parts]
     except GanevalError:
         raise
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise GanevalError(f"{path}: unreadable checkpoint ({reason}); delete it to start over") from None
+        raise GanevalError(f"{escape_name(path)}: unreadable checkpoint ({reason}); delete it to start over") from None
+    for target, state in states:
+        for space, (count, mean, scatter, features) in state.items():
+            _check_state(path, count, mean, scatter, features, positions, digests, images_read,
+                         target.spaces[space].dim)
+    device = _stats_device(stats)
+    for target, state in states:
+        for space, (count, mean, scatter, features) in state.items():
+            if count:
+                space_stats = target.spaces[space]
+                space_stats.count = count
+                space_stats._mean = torch.from_numpy(mean).to(device)
+                space_stats._scatter = torch.from_numpy(scatter).to(device)
+                if space_stats.keep_features:
+                    space_stats._features = [features]
     source.positions, source.digests = positions, digests
     source.skipped, source.skipped_positions = skipped, skipped_positions
     source.batches_done, source.images_read = batches_done, images_read
@@ -160,24 +186,62 @@ def _write_state(node, stats) -> None:
                 group.create_dataset("features", data=space_stats.features)
 
 
-def _read_state(node, stats, device: torch.device) -> None:
-    """Restore what :func:`_write_state` wrote into the (empty) StatsSet ``stats``."""
-    for space, space_stats in stats.spaces.items():
+def _read_state(node, stats) -> dict:
+    """What :func:`_write_state` wrote for each space of ``stats``: {space: (count, mean, scatter, features)}."""
+    state = {}
+    for space in stats.spaces:
         group = node[space]
         count = int(group["count"][()])
-        if count:
-            space_stats.count = count
-            space_stats._mean = torch.from_numpy(group["mean"][()]).to(device)
-            space_stats._scatter = torch.from_numpy(group["scatter"][()]).to(device)
-            if space_stats.keep_features:
-                space_stats._features = [group["features"][()]]
+        state[space] = (count, group["mean"][()] if count else None, group["scatter"][()] if count else None,
+                        group["features"][()] if "features" in group else None)
+    return state
+
+
+def _check_state(path: Path, count, mean, scatter, features, positions, digests, images_read, dim) -> None:
+    """Refuse a checkpoint whose arrays do not fit together (damaged, or edited by hand)."""
+    d = mean.shape[0] if count and getattr(mean, "ndim", 0) == 1 else None
+    problems = []
+    if count < 0 or len(positions) != len(digests) or images_read < count:
+        problems.append(f"count {count}, {len(positions)} positions, {len(digests)} digests")
+    if count and (d is None or getattr(scatter, "shape", None) != (d, d) or (dim is not None and d != dim)):
+        problems.append(f"mean {getattr(mean, 'shape', None)}, scatter {getattr(scatter, 'shape', None)}")
+    elif count and not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scatter))):
+        problems.append("NaN or infinity in the sums")
+    if features is not None and count and getattr(features, "shape", None) != (count, d):
+        problems.append(f"features {getattr(features, 'shape', None)}")
+    if problems:
+        raise GanevalError(f"{escape_name(path)}: damaged checkpoint ({'; '.join(problems)}); delete it to start over")
 
 
 def checkpoint_count(path) -> int:
-    """Images already accumulated in a checkpoint (for messages)."""
-    with h5py.File(path, "r") as h5:
-        return max((int(node["count"][()]) for name, node in h5.items()
-                    if isinstance(node, h5py.Group) and name != "classes"), default=0)
+    """Images already accumulated in a checkpoint (for messages); one-line error when it is unreadable.
+
+    Only shapes are read, nothing large: a damaged file is refused before "resuming"."""
+    try:
+        with h5py.File(path, "r") as h5:
+            counts = []
+            for name, group in h5.items():
+                if not isinstance(group, h5py.Group) or name == "classes":
+                    continue
+                count = int(group["count"][()])
+                if count:
+                    d = group["mean"].shape[0] if len(group["mean"].shape) == 1 else None
+                    shapes_fit = (d is not None and group["scatter"].shape == (d, d)
+                                  and h5["positions"].shape[:1] == h5["digests"].shape[:1]
+                                  and ("features" not in group or group["features"].shape == (count, d)))
+                    if not shapes_fit:
+                        raise GanevalError(f"{escape_name(path)}: damaged checkpoint ({name}: mean "
+                                           f"{group['mean'].shape}, scatter {group['scatter'].shape}); "
+                                           "delete it to start over")
+                counts.append(count)
+            if not counts:
+                raise KeyError("no feature space groups")
+            return max(counts)
+    except GanevalError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise GanevalError(f"{escape_name(path)}: unreadable checkpoint ({reason}); delete it to start over") from None
 
 
 def _stats_device(stats) -> torch.device:

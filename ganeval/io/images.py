@@ -21,25 +21,45 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ganeval.choices import DEFAULT_MAX_PIXELS  # Pillow's decompression-bomb limit, defined without PIL
 from ganeval.errors import BadImageError, GanevalError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
-    """Decode an encoded image file to uint8 ``[H, W, 3]``; raise BadImageError naming ``name``."""
+
+
+def decode_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an encoded image file to uint8 ``[H, W, 3]``; raise BadImageError naming ``name``.
+
+    Images of more than ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`) are refused
+    from their header, before any pixel is decoded.
+    """
     if len(data) == 0:
         raise BadImageError(name, "empty file, 0 bytes")
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    previous_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # the check below replaces Pillow's, with our limit and message
             with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                if width * height > limit:
+                    raise BadImageError(name, f"{width}x{height} = {width * height:,} pixels, above --max-pixels "
+                                              f"{limit:,}; pass a larger --max-pixels to read it")
                 img.load()  # forces full decoding: truncated files fail here
                 return pil_to_rgb_array(img)
     except UnidentifiedImageError:
         raise BadImageError(name, "not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except MemoryError:
+        raise BadImageError(name, "not enough memory to decode it") from None
+    except BadImageError:
+        raise
+    except Exception as err:  # hostile files drive Pillow's decoders into many exception types
         raise BadImageError(name, str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous_limit
 
 
 def pil_to_rgb_array(img: Image.Image) -> np.ndarray:

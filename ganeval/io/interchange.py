@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
+from ganeval.io.outputs import check_output
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import MODES
 from ganeval.extractors.weights import TF_INCEPTION_DIGEST
@@ -80,8 +82,12 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise GanevalError(f"{path}: unreadable .npz file ({str(err).splitlines()[0]})") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, MemoryError) as err:  # bad CRC, objects
+        raise GanevalError(f"{path}: unreadable .npz file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+                           "; re-create it with numpy.savez") from None
+    for key in ("mu", "sigma", "feats"):
+        if key in arrays and arrays[key].dtype.kind not in "fiu":
+            raise GanevalError(f"{path}: '{key}' holds {arrays[key].dtype} values, not numbers; not a statistics file")
     named_mode = cleanfid_mode_of(path)
     if named_mode is not None and CLEANFID_MODES[named_mode] != mode:
         raise GanevalError(f"{path}: the clean-fid file name says mode {named_mode}, which is ganeval mode "
@@ -94,6 +100,8 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
         features = np.asarray(arrays["feats"], dtype=np.float32)
         if features.ndim != 2 or features.shape[0] < 2:
             raise GanevalError(f"{path}: 'feats' has shape {features.shape}; expected [N ≥ 2, d]")
+        if not np.all(np.isfinite(features)):
+            raise GanevalError(f"{path}: 'feats' contains NaN or infinity; not usable statistics, nothing written")
         if count is not None and count != features.shape[0]:
             raise GanevalError(f"{path}: holds {features.shape[0]} feature vectors but --count {count} was given")
         count = features.shape[0]
@@ -131,7 +139,7 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
         if mu.ndim != 1 or sigma.shape != (d, d):
             raise GanevalError(f"{path}: mu has shape {mu.shape} and sigma {sigma.shape}; expected [d] and [d, d]")
         if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
-            raise GanevalError(f"{path}: mu or sigma contains NaN or infinity")
+            raise GanevalError(f"{path}: mu or sigma contains NaN or infinity; not usable statistics, nothing written")
         if not np.array_equal(sigma, sigma.T):
             asymmetry = np.abs(sigma - sigma.T).max() / max(np.abs(sigma).max(), 1e-300)
             if asymmetry > 1e-6:
@@ -167,6 +175,7 @@ def export_npz(stats_or_path, path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise GanevalError(f"{path}: pytorch-fid/TTUR statistics files end in .npz; name it {path.name}.npz")
+    check_output(path, [stats_or_path] if not isinstance(stats_or_path, FeatureStats) else [])
     mu, sigma, _ = _exact_arrays(stats_or_path)
     _write_npz_atomically(path, mu=mu, sigma=sigma)
     return path
@@ -195,6 +204,9 @@ def export_cleanfid(stats_or_path, folder, name: str) -> list[Path]:
         raise GanevalError(f"--name {name!r}: use letters, digits and '-' only (clean-fid splits names on '_')")
     mu, sigma, stats = _exact_arrays(stats_or_path)
     fid_name, kid_name = cleanfid_file_names(name, stats.provenance.get("mode", ""))
+    inputs = [stats_or_path] if not isinstance(stats_or_path, FeatureStats) else []
+    for target in (fid_name, kid_name):
+        check_output(folder / target, inputs)
     _write_npz_atomically(folder / fid_name, mu=mu, sigma=sigma)
     written = [folder / fid_name]
     if stats.features is not None and len(stats.features):

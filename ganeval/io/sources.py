@@ -19,10 +19,13 @@ Iterables cannot be split (each rank has its own): every rank reads its own item
 from __future__ import annotations
 
 import abc
+import errno
 import hashlib
+import lzma
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -33,6 +36,15 @@ from ganeval.choices import default_workers  # noqa: F401  (re-exported)
 from ganeval.errors import BadImageError, GanevalError
 from ganeval.extractors.preprocess import to_uint8_chw
 from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
+from ganeval.io.names import escape_name
+
+#: Largest image file or zip member read (bytes): bounds the memory one item can take.
+MAX_ITEM_BYTES = 256 * 1024 * 1024
+#: A zip member above MAX_RATIO_FLOOR bytes may expand at most this many times its stored size.
+MAX_COMPRESSION_RATIO = 100
+MAX_RATIO_FLOOR = 32 * 1024 * 1024
+_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+                zipfile.ZIP_LZMA: "lzma"}
 
 ImageBatch = list  # list[torch.Tensor], each uint8 [3, H, W]
 
@@ -119,12 +131,14 @@ class FileSource(ImageSource):
 
     shardable = True
 
-    def __init__(self, path: Path, names: list[str], max_images: int | None, seed: int, labels: bool = False):
+    def __init__(self, path: Path, names: list[str], max_images: int | None, seed: int, labels: bool = False,
+                 max_pixels: int | None = None):
         super().__init__()
         self.path = path
-        self.description = str(path.resolve())
+        self.description = escape_name(path.resolve())
         self.names = [names[i] for i in _subset_indices(len(names), max_images, seed)]
         self.count = len(self.names)
+        self.max_pixels = max_pixels
         self.labelled = labels
         if labels:  # ImageFolder convention: the class is the first folder of the relative path
             loose = [n for n in self.names if "/" not in n]
@@ -133,7 +147,8 @@ class FileSource(ImageSource):
                                    f"class (CLASS/image.png), and {len(loose)} image(s) lie outside any")
 
     def identity(self) -> dict:
-        listing = hashlib.sha256("\n".join(self.names).encode()).hexdigest()
+        # surrogateescape: names that are not UTF-8 hash as their original bytes
+        listing = hashlib.sha256("\n".join(self.names).encode("utf-8", "surrogateescape")).hexdigest()
         return {**super().identity(), "source_listing_sha256": listing}
 
     @abc.abstractmethod
@@ -142,7 +157,7 @@ class FileSource(ImageSource):
 
     @abc.abstractmethod
     def read_bytes(self, name: str) -> bytes:
-        """The encoded bytes of entry ``name``; OSError when it cannot be read."""
+        """The encoded bytes of entry ``name``; OSError or BadImageError when it cannot be read."""
 
     def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
                 rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
@@ -157,7 +172,7 @@ class FileSource(ImageSource):
             num_workers=min(workers, len(plan)) if workers > 0 else 0,
             collate_fn=list,
         )
-        for positions, items in zip(plan, loader):
+        for positions, items in _worker_errors_named(zip(plan, loader), self.description):
             batch, labels = [], []
             for position, (image, digest, error) in zip(positions, items):
                 self._record(digest, position)
@@ -190,72 +205,142 @@ class _DecodeDataset(torch.utils.data.Dataset):
         shown = self.source.display_name(name)
         try:
             data = self.source.read_bytes(name)
+        except BadImageError as err:
+            return None, hashlib.sha256(b"").digest(), err
         except OSError as err:
             return None, hashlib.sha256(b"").digest(), BadImageError(shown, f"cannot read: {err.strerror or err}")
         digest = hashlib.sha256(data).digest()
         try:
-            array = decode_image_bytes(data, shown)
+            array = decode_image_bytes(data, shown, max_pixels=self.source.max_pixels)
         except BadImageError as err:
             return None, digest, err
         return torch.from_numpy(array).permute(2, 0, 1).contiguous(), digest, None
 
 
-class FolderSource(FileSource):
-    """Every image file under a folder, recursively, in sorted relative-path order."""
+def _worker_errors_named(batches, description: str):
+    """Turn the DataLoader's error for a worker killed from outside into one line naming the source."""
+    try:
+        yield from batches
+    except RuntimeError as err:
+        if "DataLoader worker" not in str(err):
+            raise
+        raise GanevalError(
+            f"{description}: a decoding worker process died ({str(err).splitlines()[0].rstrip('. ')}), killed from "
+            "outside, often by the out-of-memory killer; rerun with fewer --workers (0 decodes in this process), "
+            "with --resume where a checkpoint was written") from None
 
-    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False):
+
+class FolderSource(FileSource):
+    """Every image file under a folder, recursively, in sorted relative-path order.
+
+    Symbolic links are followed; one that leads nowhere (dangling, or a loop) is an
+    unreadable image: an error naming it, or skipped and recorded under --skip-bad.
+    """
+
+    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False,
+                 max_pixels: int | None = None):
         names = sorted(
-            p.relative_to(path).as_posix()
-            for p in path.rglob("*")
-            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+            (p.relative_to(path).as_posix()
+             for p in path.rglob("*")
+             if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or (p.is_symlink() and not p.exists()))),
+            key=lambda n: n.encode("utf-8", "surrogateescape"),
         )
         if not names:
             what = "is empty" if not any(path.iterdir()) else "has no image files"
             raise GanevalError(
-                f"{path}: folder {what} ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)} are read, recursively); "
-                "point at the folder that holds the images"
+                f"{escape_name(path)}: folder {what} ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)} are read, "
+                "recursively); point at the folder that holds the images"
             )
-        super().__init__(path, names, max_images, seed, labels)
+        super().__init__(path, names, max_images, seed, labels, max_pixels)
 
     def display_name(self, name: str) -> str:
-        return str(self.path / name)
+        return escape_name(self.path / name)
 
     def read_bytes(self, name: str) -> bytes:
-        return (self.path / name).read_bytes()
+        file = self.path / name
+        try:
+            size = file.stat().st_size
+        except OSError as err:
+            if file.is_symlink():
+                what = "a symbolic link loop" if err.errno == errno.ELOOP else "a dangling symbolic link"
+                raise OSError(err.errno, f"{what} (to {escape_name(os.readlink(file))})") from None
+            raise
+        if size > MAX_ITEM_BYTES:
+            raise BadImageError(self.display_name(name), f"{size >> 20} MiB, above the {MAX_ITEM_BYTES >> 20} MiB "
+                                "read per image file")
+        return file.read_bytes()
 
 
 class ZipSource(FileSource):
-    """Every image file inside a zip archive, in sorted member-name order."""
+    """Every image file inside a zip archive, in sorted member-name order.
 
-    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False):
+    Members are read by their own directory entry. Two image members of the same name are
+    refused (which one is meant cannot be known); encrypted members, unsupported compression
+    methods and members above the size caps (MAX_ITEM_BYTES, MAX_COMPRESSION_RATIO) are
+    unreadable images: an error naming archive and member, or skipped under --skip-bad.
+    """
+
+    def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False,
+                 max_pixels: int | None = None):
+        shown = escape_name(path)
         try:
             with zipfile.ZipFile(path) as archive:
-                members = archive.namelist()
-        except (zipfile.BadZipFile, OSError) as err:
-            raise GanevalError(f"{path}: not a readable zip archive ({err}); re-create or re-download it") from None
-        names = sorted(
-            m for m in members
-            if not m.endswith("/") and not m.startswith("__MACOSX/")
-            and os.path.splitext(m)[1].lower() in IMAGE_EXTENSIONS
-        )
+                infos = archive.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+            raise GanevalError(f"{shown}: not a readable zip archive ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                               "re-create or re-download it") from None
+        index: dict[str, int] = {}
+        duplicates: list[str] = []
+        for i, info in enumerate(infos):
+            name = info.filename
+            if name.endswith("/") or name.startswith("__MACOSX/") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+                continue
+            if name in index:
+                duplicates.append(name)
+            index[name] = i
+        if duplicates:
+            listed = ", ".join(escape_name(n) for n in sorted(set(duplicates))[:5])
+            raise GanevalError(f"{shown}: zip archive holds several members with the same name ({listed}); which "
+                               "one is meant is unknown: re-create the archive with unique names")
+        names = sorted(index)
         if not names:
-            raise GanevalError(f"{path}: zip archive has no image files ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)})")
+            raise GanevalError(f"{shown}: zip archive has no image files ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)})")
+        self._member_index = index
         self._archive: zipfile.ZipFile | None = None
         self._archive_pid = -1
-        super().__init__(path, names, max_images, seed, labels)
+        super().__init__(path, names, max_images, seed, labels, max_pixels)
 
     def display_name(self, name: str) -> str:
-        return f"{self.path}:{name}"
+        return f"{escape_name(self.path)}:{escape_name(name)}"
 
     def read_bytes(self, name: str) -> bytes:
         # One handle per process: worker processes must not share the parent's file offset.
         if self._archive is None or self._archive_pid != os.getpid():
             self._archive = zipfile.ZipFile(self.path)
             self._archive_pid = os.getpid()
+        info = self._archive.infolist()[self._member_index[name]]
+        shown = self.display_name(name)
+        if info.flag_bits & 0x1:
+            raise BadImageError(shown, "encrypted zip member; store the images unencrypted")
+        if info.compress_type not in _ZIP_METHODS:
+            raise BadImageError(shown, f"zip compression method {info.compress_type} is not supported "
+                                       f"({', '.join(_ZIP_METHODS.values())} are)")
+        if info.file_size > MAX_ITEM_BYTES:
+            raise BadImageError(shown, f"member inflates to {info.file_size >> 20} MiB, above the "
+                                       f"{MAX_ITEM_BYTES >> 20} MiB read per image")
+        if info.file_size > MAX_RATIO_FLOOR and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            raise BadImageError(shown, f"member inflates {info.file_size // max(info.compress_size, 1)}-fold to "
+                                       f"{info.file_size >> 20} MiB (a zip bomb?); ganeval reads at most "
+                                       f"{MAX_COMPRESSION_RATIO}-fold expansion above {MAX_RATIO_FLOOR >> 20} MiB")
         try:
-            return self._archive.read(name)
-        except (zipfile.BadZipFile, EOFError, ValueError) as err:  # bad CRC, truncated member
-            raise OSError(str(err)) from None
+            # zipfile stops at the declared size and checks the CRC, so at most file_size bytes are held.
+            with self._archive.open(info) as member:
+                return member.read()
+        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error, lzma.LZMAError, NotImplementedError,
+                RuntimeError) as err:  # bad CRC, truncated or broken stream, encrypted
+            raise OSError(f"damaged zip member ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        except OSError as err:  # bz2 reports a broken stream as OSError
+            raise OSError(f"damaged zip member ({err})") from None
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -324,14 +409,43 @@ def _load_array_labels(path: Path):
     raise GanevalError(f"{path}: no class labels found (looked for 'labels', 'arr_1', 'y'); add them to the .npz")
 
 
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _check_npz_member(path: Path, archive: zipfile.ZipFile, key: str) -> None:
+    """Refuse an .npz member by its header before numpy allocates it: object arrays, and a declared
+    shape larger than the member's data (a corrupt or hostile header)."""
+    member_name = f"{key}.npy" if f"{key}.npy" in archive.namelist() else key
+    shown = f"{escape_name(path)}:{escape_name(member_name)}"
+    try:
+        with archive.open(member_name) as member:
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(member)
+            header_size = member.tell()
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, KeyError) as err:
+        raise GanevalError(f"{shown}: unreadable array header ({_first_line(err)}); re-create it with numpy.savez") from None
+    if dtype.hasobject:
+        raise GanevalError(f"{shown}: holds Python objects (dtype {dtype}), not uint8 images; ganeval never "
+                           "unpickles data; save a uint8 array")
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    stored = archive.getinfo(member_name).file_size - header_size
+    if declared != stored:
+        raise GanevalError(f"{shown}: header declares shape {tuple(shape)} ({declared} bytes) but the member holds "
+                           f"{stored} bytes; the file is damaged, re-create it")
+
+
 def _load_array_file(path: Path):
     """The image array inside a .npy or .npz file (memory-mapped for .npy)."""
+    shown = escape_name(path)
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, mmap_mode="r", allow_pickle=False)
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-        raise GanevalError(f"{path}: cannot read the array file ({err}); re-create it with numpy.save/savez") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise GanevalError(f"{shown}: cannot read the array file ({_first_line(err)}); "
+                           "re-create it with numpy.save/savez") from None
     keys = list(archive.keys())
     if "mu" in keys and "sigma" in keys:
         raise GanevalError(
@@ -339,12 +453,15 @@ def _load_array_file(path: Path):
             f"sigma), not images; convert it with `ganeval import-stats {path} -o {path.with_suffix('.h5')} "
             "--mode MODE --network tf-inception --count N`, or recompute from the images with `ganeval stats`"
         )
-    for key in ("images", "arr_0", "x"):
-        if key in keys:
-            return archive[key]
-    if len(keys) == 1:
-        return archive[keys[0]]
-    raise GanevalError(f"{path}: .npz holds several arrays {keys}; store the images under the key 'images'")
+    chosen = next((key for key in ("images", "arr_0", "x") if key in keys), keys[0] if len(keys) == 1 else None)
+    if chosen is None:
+        raise GanevalError(f"{shown}: .npz holds several arrays {keys}; store the images under the key 'images'")
+    _check_npz_member(path, archive.zip, chosen)
+    try:
+        return archive[chosen]
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, MemoryError) as err:  # bad CRC, ...
+        raise GanevalError(f"{shown}:{escape_name(chosen)}.npy: cannot read the array ({_first_line(err)}); "
+                           "the file is damaged, re-create it with numpy.savez") from None
 
 
 # --------------------------------------------------------------------------- Python iterables
@@ -432,7 +549,8 @@ class IterableSource(ImageSource):
 STATS_SUFFIXES = (".h5", ".hdf5")
 
 
-def open_source(source, *, max_images: int | None = None, seed: int = 0, labels: bool = False) -> ImageSource:
+def open_source(source, *, max_images: int | None = None, seed: int = 0, labels: bool = False,
+                max_pixels: int | None = None) -> ImageSource:
     """Turn a path, array, tensor, iterable or generator function into an :class:`ImageSource`.
 
     ``max_images`` keeps a seeded random subset (in source order) of file and array sources,
@@ -440,6 +558,7 @@ def open_source(source, *, max_images: int | None = None, seed: int = 0, labels:
     ``labels``: also give each image's class (``batch_labels``): the first sub-folder of folders
     and zips, a .npz's ``labels`` (or ADM's ``arr_1``), ``(images, labels)`` pairs from iterables;
     an (images, labels) tuple of arrays.
+    ``max_pixels``: image files above this many pixels are unreadable (default: Pillow's limit).
     """
     if isinstance(source, ImageSource):
         return source
@@ -449,19 +568,19 @@ def open_source(source, *, max_images: int | None = None, seed: int = 0, labels:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
-            raise GanevalError(f"{path}: no such file or folder")
+            raise GanevalError(f"{escape_name(path)}: no such file or folder")
         if path.is_dir():
-            return FolderSource(path, max_images, seed, labels)
+            return FolderSource(path, max_images, seed, labels, max_pixels)
         suffix = path.suffix.lower()
         if suffix == ".zip":
-            return ZipSource(path, max_images, seed, labels)
+            return ZipSource(path, max_images, seed, labels, max_pixels)
         if suffix in (".npy", ".npz"):
-            return ArraySource(_load_array_file(path), str(path.resolve()), max_images, seed,
+            return ArraySource(_load_array_file(path), escape_name(path.resolve()), max_images, seed,
                                labels=_load_array_labels(path) if labels else None)
         if suffix in STATS_SUFFIXES:
-            raise GanevalError(f"{path}: is a statistics file, not an image source")
+            raise GanevalError(f"{escape_name(path)}: is a statistics file, not an image source")
         raise GanevalError(
-            f"{path}: not an image source; give a folder of images, a .zip archive, or a .npy/.npz array of uint8 images"
+            f"{escape_name(path)}: not an image source; give a folder of images, a .zip archive, or a .npy/.npz array of uint8 images"
         )
     if labels and isinstance(source, (np.ndarray, torch.Tensor)):
         raise GanevalError("per-class statistics of an array need its labels: pass (images, labels)")
