@@ -290,6 +290,11 @@ def fid(a, b, *, allow_mismatch: bool = False, **options) -> float:
     known_modes = [s.provenance["mode"] for s in map(_known_pool3, sides) if s and "mode" in s.provenance]
     if "mode" not in options and known_modes:
         options["mode"] = known_modes[0]
+    loaded = [side for side in sides if isinstance(side, (FeatureStats, StatsSet))]
+    if loaded and len(loaded) < 2 and not allow_mismatch:  # refuse a mismatch before any image is read
+        extractor = inception_for(options)
+        check_compatible(space_of(loaded[0], "pool3").provenance, extractor.space_provenance("pool3"),
+                         _name(a if sides[0] is loaded[0] else b), "the features these settings compute")
     stats_a, stats_b = (stats_of(side, **options) for side in sides)
     value = fid_from_stats(stats_a, stats_b, allow_mismatch=allow_mismatch, names=(_name(a), _name(b)))
     small = fid_size_warning({_name(a): stats_a.count, _name(b): stats_b.count})

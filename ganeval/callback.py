@@ -30,7 +30,7 @@ import torch
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import to_uint8_batch
 from ganeval.progress import as_progress
-from ganeval.stats import FeatureStats, StatsSet
+from ganeval.stats import FeatureStats, StatsSet, check_compatible, space_of
 
 VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
@@ -108,6 +108,9 @@ class FIDCallback:
         bar = as_progress(self.progress, "FID" if step is None else f"FID step {step}")
         with bar.phase("loading Inception network..."):
             extractor = inception_for(options)
+        # Before any image is generated: real statistics made with other settings are refused.
+        check_compatible(space_of(self.real, "pool3").provenance, extractor.space_provenance("pool3"),
+                         "real statistics", "the features these settings compute")
         fake = FeatureStats(extractor=extractor)
         for images in bar.track(self._batches(), total=self.num_samples):
             fake.update(images)

@@ -66,3 +66,18 @@ def test_exact_fp32_turns_cudnn_tf32_off_and_restores_settings():
         assert cudnn.allow_tf32 is False
         assert (cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before[1:]
     assert (cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before
+
+
+def test_api_fid_refuses_a_mode_mismatch_before_reading_images(tmp_path):
+    """ganeval.fid(stats, images) checks the stats against the extractor before any image is read."""
+    import ganeval
+    from ganeval.errors import GanevalError
+
+    real = ganeval.compute_stats(np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
+                                 mode="clean", features=("pool3",), progress=False)
+    real.save(tmp_path / "clean.h5")
+    folder = tmp_path / "unreadable"
+    folder.mkdir()
+    (folder / "x.png").write_bytes(b"not a png")  # reading it would raise BadImageError instead
+    with pytest.raises(GanevalError, match="differ in mode"):
+        ganeval.fid(str(tmp_path / "clean.h5"), str(folder), mode="tf1")

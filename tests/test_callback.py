@@ -138,3 +138,20 @@ def test_callback_refuses_ambiguous_sampling(real_stats_file):
         ganeval.FIDCallback(real_stats_file, lambda n: None, generator=G, sample=lambda g, n: None)
     with pytest.raises(GanevalError, match="torch.nn.Module"):
         ganeval.FIDCallback(real_stats_file, generator=lambda z: z, sample=lambda g, n: None)
+
+
+def test_mismatch_is_refused_before_anything_is_generated(tmp_path):
+    import numpy as np
+
+    import ganeval
+    from ganeval.errors import GanevalError
+
+    real = ganeval.compute_stats(np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
+                                 mode="clean", features=("pool3",), progress=False)
+
+    def never(n):
+        raise AssertionError("the generator must not run when the settings cannot match")
+
+    callback = ganeval.FIDCallback(real, never, num_samples=4, every=1, mode="tf1")
+    with pytest.raises(GanevalError, match="differ in mode"):
+        callback(0)

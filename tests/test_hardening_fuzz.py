@@ -114,9 +114,7 @@ def test_corrupted_files_give_a_result_or_one_clean_line(originals, tmp_path, ca
         else:
             outcomes["error"] += 1
             line = assert_one_error(code, err)
-            # Covariance checks (frechet.py) do not name their file yet: the lead's statsfile rewrite does that,
-            # then this becomes `target.name in line` for every kind.
-            assert target.name in line or (kind == "h5" and "sigma1" in line), context
+            assert target.name in line, context  # covariance errors too name the file they came from
             assert outputs == [], context  # no partial output, no temporary, no checkpoint
     print(outcomes)
     assert outcomes["error"] > 0
