@@ -36,6 +36,7 @@ import contextlib
 import hashlib
 import io
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -376,7 +377,12 @@ class GpuJpegDecoder:
 
         self.device = torch.device(device)
         self.source, self.skip_bad = source, skip_bad
-        self._decode_jpeg, self._rgb = decode_jpeg, ImageReadMode.RGB
+        self._decode, self._rgb = decode_jpeg, ImageReadMode.RGB
+
+    def _decode_jpeg(self, data, **options):
+        with warnings.catch_warnings():  # torchvision >= 0.29 announces a move to torchcodec on each call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return self._decode(data, **options)
 
     def __call__(self, batch: list) -> list:
         where = [i for i, item in enumerate(batch) if isinstance(item, EncodedJpeg)]
@@ -448,7 +454,8 @@ def decode_description(decode: str) -> str:
 
 def pipelined_stats(source, extractor, *, batch_size: int = 50, workers: int | None = None,
                     depth: int | None = None, decode: str = "cpu", skip_bad: bool = False,
-                    max_images: int | None = None, seed: int = 0, progress: Callable[[int], None] | None = None):
+                    max_images: int | None = None, seed: int = 0, save_features: bool = False,
+                    progress: Callable[[int], None] | None = None):
     """FeatureStats of ``source`` through the pipeline, on ``extractor.device``: the reference
     loop (one process, no checkpoint) that benchmarks and tests use, and that ``compute_stats``
     follows. Provenance as compute_stats writes it, plus ``decode``."""
@@ -457,7 +464,7 @@ def pipelined_stats(source, extractor, *, batch_size: int = 50, workers: int | N
 
     image_source = open_source(source, max_images=max_images, seed=seed)
     settings = choose_settings(extractor.device, workers, depth, decode)
-    stats = FeatureStats(extractor=extractor)
+    stats = FeatureStats(extractor=extractor, keep_features=save_features)
     for batch in pipeline_batches(image_source, batch_size, device=settings.device, skip_bad=skip_bad,
                                   settings=settings):
         stats.update(batch)
