@@ -189,7 +189,8 @@ class _CudaOrder:
                 tensor.record_stream(stream)  # memory made on the side stream, used on this one
 
     def mark_consumed(self):
-        event = torch.cuda.Event()
+        # blocking: waiting on it sleeps instead of spinning a core the loader's pin thread needs
+        event = torch.cuda.Event(blocking=True)
         event.record(torch.cuda.current_stream(self.device))
         return event
 
@@ -235,7 +236,7 @@ def copy_batch(batch, device, non_blocking: bool = False, *, pinned_staging: boo
 
 
 def device_batches(batches: Iterable, device, depth: int | None = None, *,
-                   decoder: Callable[[list], list] | None = None) -> Iterator:
+                   decoder: Callable[[list], list] | None = None, _order=None) -> Iterator:
     """Host batches → the same batches on ``device``, in order, the copies overlapping compute.
 
     ``batches``: an iterable of tensors [N, C, H, W] or lists of [C, H, W] tensors (what
@@ -255,7 +256,10 @@ def device_batches(batches: Iterable, device, depth: int | None = None, *,
     depth = auto_depth(device) if depth is None else depth
     if depth < 0:
         raise ValueError(f"depth must be at least 0, got {depth}")
-    order = _CudaOrder(device) if device.type == "cuda" else _HostOrder()
+    if _order is not None:  # tests: a recorder standing in for _CudaOrder's stream/event calls
+        order = _order
+    else:
+        order = _CudaOrder(device) if device.type == "cuda" else _HostOrder()
     in_flight: collections.deque = collections.deque()  # (device batch, copy-done event)
     consumed: collections.deque = collections.deque()  # compute-enqueued events of handed-over batches
 

@@ -46,6 +46,59 @@ def test_prefetcher_preserves_order_and_count(depth):
         assert torch.equal(got, torch.stack(expected))
 
 
+class _RecordingOrder:
+    """Stands in for the CUDA stream/event calls and records their order (the CPU cannot run them)."""
+
+    non_blocking = True
+
+    def __init__(self):
+        self.calls, self.in_copy, self.count = [], False, 0
+
+    def copy_context(self):
+        order = self
+
+        class _Context:
+            def __enter__(self):
+                order.in_copy = True
+
+            def __exit__(self, *exc):
+                order.in_copy = False
+
+        return _Context()
+
+    def record(self):
+        assert self.in_copy  # copies are recorded on the side stream
+        self.count += 1
+        self.calls.append(("copied", self.count))
+        return self.count
+
+    def hand_over(self, ready, out):
+        self.calls.append(("handed", ready))
+
+    def mark_consumed(self):
+        self.calls.append(("consumed",))
+        return len([c for c in self.calls if c[0] == "consumed"])
+
+    def wait(self, event):
+        self.calls.append(("wait", event))
+
+
+def test_prefetcher_stream_bookkeeping():
+    """The CUDA path's order of events, on the CPU: batch k+depth is copied before batch k is
+    handed over, each hand-over waits on its own copy, and at most depth + 1 consumed batches stay
+    unfinished on the device."""
+    order, depth = _RecordingOrder(), 2
+    out = list(pipeline.device_batches([_images(2, 4, seed=i) for i in range(6)], "cpu", depth, _order=order))
+    assert len(out) == 6
+    calls = order.calls
+    handed = [c[1] for c in calls if c[0] == "handed"]
+    assert handed == [1, 2, 3, 4, 5, 6]  # in order, each with its own copy event
+    for k in range(1, 5):  # copy k + depth started before batch k is handed over
+        assert calls.index(("copied", k + depth)) < calls.index(("handed", k))
+    waits = [c[1] for c in calls if c[0] == "wait"]
+    assert waits == [1, 2, 3]  # consumed events 4, 5, 6 each force the wait on the one depth + 1 earlier
+
+
 def test_prefetcher_mixed_sizes_tensors_and_dropping_decoder():
     mixed = [_images(1, 5)[0], _images(1, 7)[0]]
     tensor = torch.stack(_images(3, 4))
@@ -86,9 +139,9 @@ def test_auto_workers_and_depth():
         pipeline.choose_settings("cpu", workers=-1)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_decode_gpu_refused_without_cuda():
-    for device in ("cpu", "cuda"):
+    """Refused for a CPU network always, and for "cuda" on a machine without CUDA (as in CI)."""
+    for device in ("cpu",) + (() if torch.cuda.is_available() else ("cuda",)):
         with pytest.raises(GanevalError) as caught:
             pipeline.choose_settings(device, decode="gpu")
         message = str(caught.value)
