@@ -357,6 +357,16 @@ def section_stages(run: Run) -> str:
     rows.append([f"DataLoader: read + sha256 + decode{' + pin' if settings.pin_memory else ''}",
                  f"{settings.workers} workers", f"{t * batch * 1e3:.1f}", f"{1 / t:,.0f}",
                  "worker start-up included"])
+    for pack in ((True, False) if run.cuda else (False,)):
+        chosen = pipeline.choose_settings(device, pack=pack)
+        source = ganeval.open_source(str(run.folder_a), max_images=len(paths))
+        start = time.perf_counter()
+        count = sum(len(b) for b in pipeline.pipeline_batches(source, batch, device=device, settings=chosen))
+        sync(device)
+        t = (time.perf_counter() - start) / count
+        rows.append([f"loader + prefetcher to {device} ({'packed' if pack else 'per image'})",
+                     f"{chosen.workers} workers", f"{t * batch * 1e3:.1f}", f"{1 / t:,.0f}",
+                     "no network: the input side's ceiling"])
     host = torch.stack([_pil_decode(p) for p in paths[:batch]])
     if run.cuda:
         pinned = host.pin_memory()
@@ -427,6 +437,9 @@ def section_throughput(run: Run) -> str:
                                                                        workers=workers))
             rows.append([f"pipeline, {workers} workers", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
                          f"{seconds:.2f}", "--workers override"])
+        seconds, _ = _timed_stats(lambda: pipeline.pipelined_stats(folder, extractor, batch_size=batch, pack=False))
+        rows.append(["pipeline, per-image transfer (not packed)", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
+                     f"{seconds:.2f}", "pack=False"])
         seconds, _ = _timed_stats(lambda: pipeline.pipelined_stats(folder, extractor, batch_size=batch, decode="gpu"))
         rows.append(["pipeline + `--decode gpu` (nvjpeg)", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
                      f"{seconds:.2f}", "opt-in"])

@@ -67,11 +67,12 @@ class PipelineSettings:
     depth: int  # batches copied to the device ahead of the one being computed
     pin_memory: bool  # the loader returns page-locked images (CUDA only)
     decode: str  # one of DECODES
+    pack: bool = False  # each worker stacks its batch into one block (one shared-memory segment, one copy)
 
     def describe(self) -> str:
-        """One line, e.g. "12 workers, prefetch 2, pinned, decode cpu"."""
+        """One line, e.g. "14 workers, prefetch 2, pinned, packed, decode cpu"."""
         return (f"{self.workers} workers, prefetch {self.depth}, {'pinned' if self.pin_memory else 'not pinned'}, "
-                f"decode {self.decode}")
+                f"{'packed' if self.pack else 'per image'}, decode {self.decode}")
 
 
 def usable_cores() -> int:
@@ -122,9 +123,11 @@ def check_decode(decode: str, device) -> str:
 
 
 def choose_settings(device, workers: int | None = None, depth: int | None = None, decode: str = "cpu",
-                    cores: int | None = None) -> PipelineSettings:
+                    cores: int | None = None, pack: bool | None = None) -> PipelineSettings:
     """Settings for ``device``: ``workers``/``depth`` None choose automatically
-    (:func:`auto_workers`, :func:`auto_depth`); pinned memory exactly when the device is CUDA."""
+    (:func:`auto_workers`, :func:`auto_depth`); pinned memory exactly when the device is CUDA;
+    ``pack`` (default: on CUDA) makes each worker hand over its batch as one block
+    (:class:`PackedBatch`) instead of one shared-memory tensor per image."""
     device = torch.device(device)
     if workers is not None and workers < 0:
         raise GanevalError(f"--workers must be at least 0, got {workers}")
@@ -137,6 +140,7 @@ def choose_settings(device, workers: int | None = None, depth: int | None = None
         depth=auto_depth(device) if depth is None else int(depth),
         pin_memory=device.type == "cuda",
         decode=decode,
+        pack=device.type == "cuda" if pack is None else bool(pack),
     )
 
 
@@ -217,6 +221,12 @@ def copy_batch(batch, device, non_blocking: bool = False, *, pinned_staging: boo
     batch = list(batch)
     if not batch:
         raise ValueError("empty batch")
+    block = PackedBatch.whole(batch)
+    if block is not None:  # a worker's whole batch in one block: one copy (pinned already on CUDA)
+        if device.type == "cuda" and not block.is_pinned() and (pinned_staging is None or pinned_staging):
+            block = block.pin_memory()
+        return block.to(device, non_blocking=non_blocking)
+    batch = [image.tensor if isinstance(image, PackedImage) else image for image in batch]
     shapes = {tuple(image.shape) for image in batch}
     if len(shapes) != 1:
         return [image.to(device, non_blocking=non_blocking) for image in batch]
@@ -295,6 +305,91 @@ def device_batches(batches: Iterable, device, depth: int | None = None, *,
     while in_flight:
         yield hand_over()
         after_consumer()
+
+
+# --------------------------------------------------------------------------- packed batches
+
+
+class PackedBatch:
+    """One worker's decoded batch as a single uint8 block [N, C, H, W]: it crosses from the worker
+    in one shared-memory segment (not N), and the loader's pin thread pins it with one copy."""
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor
+
+    def pin_memory(self, *args, **kwargs) -> "PackedBatch":
+        if not self.tensor.is_pinned():
+            self.tensor = self.tensor.pin_memory()
+        return self
+
+    @staticmethod
+    def whole(batch: list) -> torch.Tensor | None:
+        """The block, when ``batch`` is exactly all images of one PackedBatch in order; else None."""
+        if not batch or not isinstance(batch[0], PackedImage):
+            return None
+        packed = batch[0].packed
+        if len(batch) != packed.tensor.shape[0]:
+            return None
+        for i, image in enumerate(batch):
+            if not isinstance(image, PackedImage) or image.packed is not packed or image.index != i:
+                return None
+        return packed.tensor
+
+
+class PackedImage:
+    """Image ``index`` of a :class:`PackedBatch` (what the source's batch list holds in its place)."""
+
+    __slots__ = ("packed", "index")
+
+    def __init__(self, packed: PackedBatch, index: int):
+        self.packed, self.index = packed, index
+
+    @property
+    def tensor(self) -> torch.Tensor:
+        return self.packed.tensor[self.index]
+
+    @property
+    def shape(self):
+        return self.packed.tensor.shape[1:]
+
+    def pin_memory(self, *args, **kwargs) -> "PackedImage":
+        self.packed.pin_memory()  # once per batch: later calls find it pinned
+        return self
+
+    def __getstate__(self):
+        return self.packed, self.index
+
+    def __setstate__(self, state):
+        self.packed, self.index = state
+
+
+class PackingDataset(torch.utils.data.Dataset):
+    """Wraps a source's item dataset; ``__getitems__`` (which the DataLoader calls with a whole
+    batch of indices) stacks the batch's decoded images into one :class:`PackedBatch` when they
+    all have one shape; mixed shapes, failures and encoded JPEGs are left as they are."""
+
+    def __init__(self, items: torch.utils.data.Dataset):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        return self.items[index]
+
+    def __getitems__(self, indices) -> list:
+        items = [self.items[i] for i in indices]
+        images = [image for image, _, _ in items if image is not None]
+        if (len(images) < 2 or not all(isinstance(image, torch.Tensor) for image in images)
+                or len({tuple(image.shape) for image in images}) != 1):
+            return items
+        packed = PackedBatch(torch.stack(images))
+        out, k = [], 0
+        for image, digest, error in items:
+            if image is not None:
+                image, k = PackedImage(packed, k), k + 1
+            out.append((image, digest, error))
+        return out
 
 
 # --------------------------------------------------------------------------- GPU JPEG decoding
@@ -433,7 +528,7 @@ def pipeline_batches(source, batch_size: int, *, device, workers: int | None = N
     when checkpointing). ``settings`` (from :func:`choose_settings`) replaces
     ``workers``/``depth``/``decode``.
     """
-    from ganeval.io.sources import FileSource
+    from ganeval.io.sources import FileSource, _DecodeDataset
 
     if settings is None:
         settings = choose_settings(device, workers, depth, decode)
@@ -441,9 +536,11 @@ def pipeline_batches(source, batch_size: int, *, device, workers: int | None = N
     decoder = None
     if isinstance(source, FileSource):
         options["pin_memory"] = settings.pin_memory
+        items = _DecodeDataset(source)
         if settings.decode == "gpu":
-            options["dataset"] = EncodedJpegDataset(source)
+            items = EncodedJpegDataset(source)
             decoder = GpuJpegDecoder(settings.device, source, skip_bad)
+        options["dataset"] = PackingDataset(items) if settings.pack else items
     return device_batches(source.batches(batch_size, **options), settings.device, settings.depth, decoder=decoder)
 
 
@@ -459,7 +556,7 @@ def decode_description(decode: str) -> str:
 def pipelined_stats(source, extractor, *, batch_size: int = 50, workers: int | None = None,
                     depth: int | None = None, decode: str = "cpu", skip_bad: bool = False,
                     max_images: int | None = None, seed: int = 0, save_features: bool = False,
-                    progress: Callable[[int], None] | None = None):
+                    pack: bool | None = None, progress: Callable[[int], None] | None = None):
     """FeatureStats of ``source`` through the pipeline, on ``extractor.device``: the reference
     loop (one process, no checkpoint) that benchmarks and tests use, and that ``compute_stats``
     follows. Provenance as compute_stats writes it, plus ``decode``."""
@@ -467,7 +564,7 @@ def pipelined_stats(source, extractor, *, batch_size: int = 50, workers: int | N
     from ganeval.stats import FeatureStats, utc_timestamp
 
     image_source = open_source(source, max_images=max_images, seed=seed)
-    settings = choose_settings(extractor.device, workers, depth, decode)
+    settings = choose_settings(extractor.device, workers, depth, decode, pack=pack)
     stats = FeatureStats(extractor=extractor, keep_features=save_features)
     for batch in pipeline_batches(image_source, batch_size, device=settings.device, skip_bad=skip_bad,
                                   settings=settings):

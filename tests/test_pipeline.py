@@ -118,6 +118,32 @@ def test_copy_batch_staging_and_direct_agree():
         pipeline.copy_batch([], "cpu")
 
 
+def test_packed_batches(folders, monkeypatch):
+    """Workers stack a batch into one block: it crosses processes as one object, is pinned once,
+    and is copied whole; a batch with a skipped image falls back to per-image copies."""
+    folder_a, _ = folders
+    source = open_source(str(folder_a))
+    from ganeval.io.sources import _DecodeDataset
+
+    packing = pipeline.PackingDataset(_DecodeDataset(source))
+    items = pickle.loads(pickle.dumps(packing.__getitems__([1, 2, 3])))  # as from a worker process
+    images = [image for image, _, _ in items]
+    assert all(isinstance(image, pipeline.PackedImage) for image in images)
+    assert images[0].packed is images[2].packed and images[1].shape == (3, 64, 64)
+    pins = []
+    monkeypatch.setattr(pipeline.PackedBatch, "pin_memory", lambda self, *a, **k: pins.append(self) or self)
+    assert all(image.pin_memory() is image for image in images) and len(pins) == 3
+    block = pipeline.PackedBatch.whole(images)
+    assert block is images[0].packed.tensor and block.shape == (3, 3, 64, 64)
+    plain = torch.stack([_DecodeDataset(source)[i][0] for i in (1, 2, 3)])
+    assert torch.equal(pipeline.copy_batch(images, "cpu"), plain)
+    assert pipeline.PackedBatch.whole(images[1:]) is None  # a skip left a gap: per-image path
+    assert torch.equal(pipeline.copy_batch(images[1:], "cpu"), plain[1:])
+    mixed = [(torch.zeros(3, 5, 5, dtype=torch.uint8), b"", None), (torch.zeros(3, 6, 6, dtype=torch.uint8), b"", None)]
+    packing.items = mixed
+    assert packing.__getitems__([0, 1]) == mixed  # mixed sizes stay as they are
+
+
 # ----------------------------------------------------------------- settings
 
 
@@ -129,9 +155,9 @@ def test_auto_workers_and_depth():
     assert pipeline.auto_workers("cuda") >= 1
     assert pipeline.auto_depth("cuda") == pipeline.CUDA_PREFETCH_DEPTH and pipeline.auto_depth("cpu") == 0
     cpu = pipeline.choose_settings("cpu")
-    assert (cpu.workers, cpu.depth, cpu.pin_memory, cpu.decode) == (0, 0, False, "cpu")
+    assert (cpu.workers, cpu.depth, cpu.pin_memory, cpu.decode, cpu.pack) == (0, 0, False, "cpu", False)
     cuda = pipeline.choose_settings("cuda", cores=16)
-    assert (cuda.workers, cuda.depth, cuda.pin_memory) == (14, 2, True)
+    assert (cuda.workers, cuda.depth, cuda.pin_memory, cuda.pack) == (14, 2, True, True)
     forced = pipeline.choose_settings("cuda", workers=3, depth=0)  # --workers overrides
     assert (forced.workers, forced.depth) == (3, 0)
     assert "3 workers, prefetch 0, pinned" in forced.describe()
@@ -195,7 +221,8 @@ def test_pipeline_matches_plain_path(folders, extractor):
     plain_a = ganeval.compute_stats(str(folder_a), workers=0, batch_size=4, save_features=True, extractor=extractor)
     plain_b = ganeval.compute_stats(str(folder_b), workers=0, batch_size=4, extractor=extractor)
     # two decoding worker processes and prefetch depth 2: the CPU run of the GPU code path
-    piped_a = pipeline.pipelined_stats(str(folder_a), extractor, batch_size=4, workers=2, depth=2, save_features=True)
+    piped_a = pipeline.pipelined_stats(str(folder_a), extractor, batch_size=4, workers=2, depth=2, save_features=True,
+                                       pack=True)  # each worker hands over one block per batch
     piped_b = pipeline.pipelined_stats(str(folder_b), extractor, batch_size=4, workers=0)
     assert piped_a.features.shape == (8, 2048)
     assert np.abs(piped_a.features - plain_a.features).max() <= 1e-4
