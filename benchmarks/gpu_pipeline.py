@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
-import json
 import multiprocessing
 import os
 import platform
@@ -380,7 +378,7 @@ def section_stages(run: Run) -> str:
         rows.append(["H2D copy", "", "", "", NO_CUDA])
     on_device = host.to(device)
     for mode in ("tf1", "nvidia"):
-        t = best_time(lambda: preprocess(on_device, mode), device, repeat=3)
+        t = best_time(lambda mode=mode: preprocess(on_device, mode), device, repeat=3)
         rows.append([f"resize + normalise ({mode}, batched)", str(device), f"{t * 1e3:.2f}", f"{batch / t:,.0f}", ""])
     extractor = _extractor(run)
     x = preprocess(on_device, "tf1")
@@ -433,8 +431,8 @@ def section_throughput(run: Run) -> str:
                  "target ≥ 0.90" + (f": {verdict(ratio >= 0.9)}" if run.cuda else " (GPU)")])
     if run.cuda:
         for workers in sorted({4, max(1, settings.workers // 2), pipeline.usable_cores()} - {settings.workers}):
-            seconds, _ = _timed_stats(lambda: pipeline.pipelined_stats(folder, extractor, batch_size=batch,
-                                                                       workers=workers))
+            seconds, _ = _timed_stats(lambda workers=workers: pipeline.pipelined_stats(
+                folder, extractor, batch_size=batch, workers=workers))
             rows.append([f"pipeline, {workers} workers", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
                          f"{seconds:.2f}", "--workers override"])
         seconds, _ = _timed_stats(lambda: pipeline.pipelined_stats(folder, extractor, batch_size=batch, pack=False))

@@ -16,7 +16,6 @@ Environment: GANEVAL_BENCH_DEVICE (default cuda when present, else cpu), GANEVAL
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
