@@ -29,8 +29,11 @@ Same images, same Inception weights, same batch size, one process::
    tool (a first call is what users pay), only one tiny untimed convolution so that the first
    tool does not pay PyTorch's own start-up. All image files are read once before timing, and
    ganeval (once per mode a selected peer needs) runs right before the first peer of that mode,
-   so every tool meets a warm OS file cache. Everything runs on the CPU (the peers are given
-   ``cpu``, and so is ganeval); torch threads stay at their default.
+   so every tool meets a warm OS file cache. Everything runs on ``--device`` (default ``cpu``;
+   ``--device cuda`` gives every tool the same GPU: pytorch-fid and clean-fid the device,
+   torch-fidelity ``cuda=True``, torchmetrics its metric moved there); torch threads stay at
+   their default. On CUDA, ganeval and the peers that take a worker count get the same one,
+   ganeval's automatic choice for the GPU (``ganeval.pipeline.auto_workers``) unless ``--workers``.
 
 Matching modes must agree to 1e-4 relative FID; rows that do not are flagged (exit status 1).
 ``run_benchmark()`` gives the rows to Python code (no pytest-benchmark needed).
@@ -208,52 +211,57 @@ def torch_home(path: Path):
 # ---------------------------------------------------------------- the tools, each from call to FID
 
 
-def run_ganeval(dir_a: Path, dir_b: Path, mode: str, batch_size: int, workers: int) -> float:
+def run_ganeval(dir_a: Path, dir_b: Path, mode: str, batch_size: int, workers: int, device: str = "cpu") -> float:
     import ganeval
     import ganeval.api
 
     # Extractors are cached per process; drop them so that every run pays its model load like the peers.
     ganeval.api.clear_extractor_cache()
-    return float(ganeval.fid(str(dir_a), str(dir_b), mode=mode, device="cpu", batch_size=batch_size, workers=workers))
+    return float(ganeval.fid(str(dir_a), str(dir_b), mode=mode, device=device, batch_size=batch_size, workers=workers))
 
 
-def run_pytorch_fid(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, workers: int) -> float:
+def run_pytorch_fid(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, workers: int,
+                    device: str = "cpu") -> float:
     from pytorch_fid.fid_score import calculate_fid_given_paths
 
     with torch_home(weights.torch_home):
-        return float(calculate_fid_given_paths([str(dir_a), str(dir_b)], batch_size, "cpu", 2048, num_workers=workers))
+        return float(calculate_fid_given_paths([str(dir_a), str(dir_b)], batch_size, device, 2048, num_workers=workers))
 
 
-def run_clean_fid(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, workers: int) -> float:
+def run_clean_fid(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, workers: int,
+                  device: str = "cpu") -> float:
     from cleanfid import fid as cleanfid_fid
     from cleanfid.inception_torchscript import InceptionV3W
 
-    model = InceptionV3W(str(weights.torchscript_dir), download=False, resize_inside=False).eval()
+    model = InceptionV3W(str(weights.torchscript_dir), download=False, resize_inside=False).eval().to(device)
     return float(cleanfid_fid.compute_fid(str(dir_a), str(dir_b), mode="clean", batch_size=batch_size,
-                                          device=torch.device("cpu"), num_workers=workers,
+                                          device=torch.device(device), num_workers=workers,
                                           custom_feat_extractor=model, verbose=False, use_dataparallel=False))
 
 
-def run_torch_fidelity(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, workers: int) -> float:
+def run_torch_fidelity(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, workers: int,
+                       device: str = "cpu") -> float:
     import torch_fidelity
 
     # torch-fidelity picks its own loader workers: min(4, 2 * cores), or none with save_cpu_ram.
     metrics = torch_fidelity.calculate_metrics(
-        input1=str(dir_a), input2=str(dir_b), fid=True, cuda=False, batch_size=batch_size, verbose=False,
+        input1=str(dir_a), input2=str(dir_b), fid=True, cuda=torch.device(device).type == "cuda",
+        batch_size=batch_size, verbose=False,
         cache=False, save_cpu_ram=workers == 0, feature_extractor_weights_path=str(weights.pytorch_fid))
     return float(metrics["frechet_inception_distance"])
 
 
-def run_torchmetrics(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, antialias: bool) -> float:
+def run_torchmetrics(dir_a: Path, dir_b: Path, weights: PeerWeights, batch_size: int, antialias: bool,
+                     device: str = "cpu") -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     metric = FrechetInceptionDistance(feature=2048, antialias=antialias,
-                                      feature_extractor_weights_path=str(weights.pytorch_fid))
+                                      feature_extractor_weights_path=str(weights.pytorch_fid)).to(device)
     for real, folder in ((True, dir_a), (False, dir_b)):
         files = image_files(folder)
         for start in range(0, len(files), batch_size):
             batch = [np.asarray(Image.open(path).convert("RGB")) for path in files[start:start + batch_size]]
-            metric.update(torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2), real=real)
+            metric.update(torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device), real=real)
     return float(metric.compute())
 
 
@@ -304,19 +312,24 @@ def import_tools(tools) -> None:
                 importlib.import_module(module)
 
 
-def warm_up_torch() -> None:
-    """One tiny convolution: PyTorch's thread pool and kernels start here, not inside the first tool."""
+def warm_up_torch(device: str = "cpu") -> None:
+    """One tiny convolution: PyTorch's thread pool and kernels (and on CUDA the context) start
+    here, not inside the first tool."""
     with torch.inference_mode():
-        torch.nn.functional.conv2d(torch.ones(1, 3, 16, 16), torch.ones(4, 3, 3, 3)).sum().item()
+        torch.nn.functional.conv2d(torch.ones(1, 3, 16, 16, device=device),
+                                   torch.ones(4, 3, 3, 3, device=device)).sum().item()
 
 
 def run_benchmark(images: int = 20, kind: str = "png64", tools=TOOLS, batch_size: int = 50,
                   workers: int | None = None, seed: int = 0, root: Path | None = None,
-                  verbose: bool = False, log=print) -> tuple[list[Row], dict]:
+                  verbose: bool = False, log=print, device: str = "cpu",
+                  folders: tuple[Path, Path] | None = None) -> tuple[list[Row], dict]:
     """Run the comparison for one kind of images; returns (rows, metadata).
 
     ``root``: where images and exported weights go (default: a temporary folder, removed after).
-    ``log`` receives progress and notes, one line each.
+    ``log`` receives progress and notes, one line each. ``device``: where every tool runs.
+    ``folders``: two existing image folders to use instead of writing ``images`` of ``kind``
+    (``images`` must then be their image count).
     """
     from ganeval.io.sources import default_workers
 
@@ -325,7 +338,13 @@ def run_benchmark(images: int = 20, kind: str = "png64", tools=TOOLS, batch_size
     unknown = [tool for tool in tools if tool not in TOOLS]
     if unknown:
         raise ValueError(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
-    workers = default_workers() if workers is None else workers
+    if workers is None:
+        if torch.device(device).type == "cuda":
+            from ganeval.pipeline import auto_workers
+
+            workers = auto_workers(device)
+        else:
+            workers = default_workers()
     notes = []
     missing = missing_packages(tools)
     for line in missing.values():
@@ -339,11 +358,11 @@ def run_benchmark(images: int = 20, kind: str = "png64", tools=TOOLS, batch_size
         if root is None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ganeval-peers-")))
         root = Path(root)
-        dir_a, dir_b = write_image_pair(root / kind, images, kind, seed)
+        dir_a, dir_b = folders if folders is not None else write_image_pair(root / kind, images, kind, seed)
         weights = export_peer_weights(root / "weights", peers)
         notes += weights.notes
         read_all_files(dir_a, dir_b)
-        warm_up_torch()
+        warm_up_torch(device)
 
         size = KINDS[kind][0]
         count = 2 * images
@@ -361,20 +380,23 @@ def run_benchmark(images: int = 20, kind: str = "png64", tools=TOOLS, batch_size
         for tool, mode in plan:
             log(f"[{kind}] {tool} ({mode if tool == 'ganeval' else 'its default settings'}) ...")
             if tool == "ganeval":
-                fid, seconds, note = _timed(verbose, run_ganeval, dir_a, dir_b, mode, batch_size, workers)
+                fid, seconds, note = _timed(verbose, run_ganeval, dir_a, dir_b, mode, batch_size, workers, device)
                 setting = f"mode={mode}"
             elif tool == "pytorch-fid":
-                fid, seconds, note = _timed(verbose, run_pytorch_fid, dir_a, dir_b, weights, batch_size, workers)
+                fid, seconds, note = _timed(verbose, run_pytorch_fid, dir_a, dir_b, weights, batch_size, workers,
+                                            device)
                 setting = "calculate_fid_given_paths"
             elif tool == "clean-fid":
-                fid, seconds, note = _timed(verbose, run_clean_fid, dir_a, dir_b, weights, batch_size, workers)
+                fid, seconds, note = _timed(verbose, run_clean_fid, dir_a, dir_b, weights, batch_size, workers, device)
                 setting = "compute_fid mode=clean"
             elif tool == "torch-fidelity":
-                fid, seconds, note = _timed(verbose, run_torch_fidelity, dir_a, dir_b, weights, batch_size, workers)
+                fid, seconds, note = _timed(verbose, run_torch_fidelity, dir_a, dir_b, weights, batch_size, workers,
+                                            device)
                 setting = "calculate_metrics fid=True"
             else:
                 antialias = tool == "torchmetrics"
-                fid, seconds, note = _timed(verbose, run_torchmetrics, dir_a, dir_b, weights, batch_size, antialias)
+                fid, seconds, note = _timed(verbose, run_torchmetrics, dir_a, dir_b, weights, batch_size, antialias,
+                                            device)
                 setting = f"FrechetInceptionDistance antialias={antialias}"
             row = Row(kind, tool, setting, mode, fid, seconds, count, loader_workers(tool, workers), note)
             if tool == "torchmetrics" and size > 299:
@@ -398,11 +420,18 @@ def run_benchmark(images: int = 20, kind: str = "png64", tools=TOOLS, batch_size
 
     metadata = {
         "kind": kind, "images_per_folder": images, "batch_size": batch_size, "workers": workers, "seed": seed,
+        "device": _device_name(device),
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "python": platform.python_version(), "weights_digest": weights.digest, "versions": _versions(tools),
         "notes": notes,
     }
     return rows, metadata
+
+
+def _device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return str(device)
 
 
 def _versions(tools) -> dict[str, str]:
@@ -456,6 +485,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the image crops and noise (default 0)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="write images and exported weights here (a new folder) instead of a temporary one")
+    parser.add_argument("--device", default="cpu",
+                        help="where every tool runs: cpu (default) or cuda[:N], the same GPU for all")
     parser.add_argument("--verbose", action="store_true", help="show the tools' own output and warnings")
     parser.add_argument("--json", type=Path, default=None, help="also write rows and metadata to this JSON file")
     args = parser.parse_args(argv)
@@ -476,12 +507,12 @@ def main(argv=None) -> int:
     for kind in kinds:
         root = None if args.keep is None else args.keep / kind
         rows, metadata = run_benchmark(args.images, kind, tools, args.batch_size, args.workers, args.seed,
-                                       root, args.verbose, log)
+                                       root, args.verbose, log, device=args.device)
         all_rows += rows
         runs.append(metadata)
 
     first = runs[0]
-    print(f"{first['images_per_folder']} images per folder, batch {first['batch_size']}, "
+    print(f"device {first['device']}, {first['images_per_folder']} images per folder, batch {first['batch_size']}, "
           f"{first['torch_threads']} torch threads, {first['cpu_count']} CPUs, {first['platform']}")
     print("versions: " + ", ".join(f"{name} {v}" for name, v in first["versions"].items()))
     print(f"one weights file for all (network digest {first['weights_digest'][:16]}...); seconds = call to FID "

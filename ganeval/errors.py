@@ -21,3 +21,8 @@ class BadImageError(GanevalError):
             f"{self.path}: cannot decode image ({reason}); remove or replace the file, "
             "or pass --skip-bad to skip undecodable images"
         )
+
+    def __reduce__(self):
+        # Rebuilt from (path, reason) when it crosses from a DataLoader worker process: the
+        # default pickling passes only the message and failed with a TypeError instead.
+        return type(self), (self.path, self.reason)

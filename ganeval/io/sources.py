@@ -160,17 +160,23 @@ class FileSource(ImageSource):
         """The encoded bytes of entry ``name``; OSError or BadImageError when it cannot be read."""
 
     def batches(self, batch_size: int, workers: int | None = None, skip_bad: bool = False, *,
-                rank: int = 0, world: int = 1, start_batch: int = 0) -> Iterator[ImageBatch]:
+                rank: int = 0, world: int = 1, start_batch: int = 0, pin_memory: bool = False,
+                dataset: torch.utils.data.Dataset | None = None) -> Iterator[ImageBatch]:
+        """As :meth:`ImageSource.batches`; ``pin_memory``: the DataLoader returns the images in
+        pinned (page-locked) memory, for non-blocking copies to a CUDA device (needs CUDA);
+        ``dataset``: what reads item i, default ``_DecodeDataset(self)`` (``ganeval.pipeline``
+        passes one that leaves JPEGs encoded for ``--decode gpu``)."""
         workers = default_workers() if workers is None else workers
         plan = [list(r) for r in rank_batches(len(self.names), batch_size, rank, world)[start_batch:]]
         self.batches_done = start_batch
         if not plan:
             return
         loader = torch.utils.data.DataLoader(
-            _DecodeDataset(self),
+            _DecodeDataset(self) if dataset is None else dataset,
             batch_sampler=plan,
             num_workers=min(workers, len(plan)) if workers > 0 else 0,
             collate_fn=list,
+            pin_memory=pin_memory,
         )
         for positions, items in _worker_errors_named(zip(plan, loader), self.description):
             batch, labels = [], []
