@@ -50,6 +50,7 @@ from ganeval.extractors.preprocess import preprocess  # noqa: E402
 from ganeval.metrics.frechet import frechet_distance  # noqa: E402
 from ganeval.metrics.frechet_torch import frechet_distance_torch  # noqa: E402
 from ganeval.stats import FeatureStats  # noqa: E402
+from ganeval.api import compute_stats
 
 SECTIONS = ("env", "images", "fd", "accumulation", "nvjpeg", "stages", "throughput", "exactness", "nvjpeg-fid",
             "large", "peers")
@@ -425,20 +426,19 @@ def section_throughput(run: Run) -> str:
     rows.append(["`compute_stats` as shipped (default workers)", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
                  f"{seconds:.2f}", ""])
     settings = pipeline.choose_settings(device)
-    seconds, piped = _timed_stats(lambda: pipeline.pipelined_stats(folder, extractor, batch_size=batch))
+    seconds, piped = _timed_stats(lambda: compute_stats(folder, extractor=extractor, progress=False, distributed=False, batch_size=batch))
     ratio = n / seconds / network
     rows.append([f"pipeline ({settings.describe()})", f"{n / seconds:,.0f}", f"{ratio:.2f}", f"{seconds:.2f}",
                  "target ≥ 0.90" + (f": {verdict(ratio >= 0.9)}" if run.cuda else " (GPU)")])
     if run.cuda:
         for workers in sorted({4, max(1, settings.workers // 2), pipeline.usable_cores()} - {settings.workers}):
-            seconds, _ = _timed_stats(lambda workers=workers: pipeline.pipelined_stats(
-                folder, extractor, batch_size=batch, workers=workers))
+            seconds, _ = _timed_stats(lambda workers=workers: compute_stats(folder, extractor=extractor, progress=False, distributed=False, batch_size=batch, workers=workers))
             rows.append([f"pipeline, {workers} workers", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
                          f"{seconds:.2f}", "--workers override"])
-        seconds, _ = _timed_stats(lambda: pipeline.pipelined_stats(folder, extractor, batch_size=batch, pack=False))
+        seconds, _ = _timed_stats(lambda: compute_stats(folder, extractor=extractor, progress=False, distributed=False, batch_size=batch, pack=False))
         rows.append(["pipeline, per-image transfer (not packed)", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
                      f"{seconds:.2f}", "pack=False"])
-        seconds, _ = _timed_stats(lambda: pipeline.pipelined_stats(folder, extractor, batch_size=batch, decode="gpu"))
+        seconds, _ = _timed_stats(lambda: compute_stats(folder, extractor=extractor, progress=False, distributed=False, batch_size=batch, decode="gpu"))
         rows.append(["pipeline + `--decode gpu` (nvjpeg)", f"{n / seconds:,.0f}", f"{n / seconds / network:.2f}",
                      f"{seconds:.2f}", "opt-in"])
     else:
@@ -458,8 +458,8 @@ def section_exactness(run: Run) -> str:
     cpu_extractor = _extractor(run, "cpu")
     rows = []
     options = dict(batch_size=batch, max_images=m)
-    piped_a = pipeline.pipelined_stats(str(run.folder_a), extractor, save_features=True, **options)
-    piped_b = pipeline.pipelined_stats(str(run.folder_b), extractor, **options)
+    piped_a = compute_stats(str(run.folder_a), extractor=extractor, progress=False, distributed=False, save_features=True, **options)
+    piped_b = compute_stats(str(run.folder_b), extractor=extractor, progress=False, distributed=False, **options)
     cpu_a = ganeval.compute_stats(str(run.folder_a), extractor=cpu_extractor, save_features=True, workers=0, **options)
     cpu_b = ganeval.compute_stats(str(run.folder_b), extractor=cpu_extractor, workers=0, **options)
     diff = float(np.abs(piped_a.features - cpu_a.features).max())
@@ -489,7 +489,7 @@ def section_nvjpeg_fid(run: Run) -> str:
     stats = {}
     for decode in ("cpu", "gpu"):
         for side, folder in (("a", run.folder_a), ("b", run.folder_b)):
-            stats[decode, side] = pipeline.pipelined_stats(str(folder), extractor, batch_size=batch, decode=decode)
+            stats[decode, side] = compute_stats(str(folder), extractor=extractor, progress=False, distributed=False, batch_size=batch, decode=decode)
     fid_pil, fid_nv = ganeval.fid(stats["cpu", "a"], stats["cpu", "b"]), ganeval.fid(stats["gpu", "a"], stats["gpu", "b"])
     self_fid = ganeval.fid(stats["cpu", "a"], stats["gpu", "a"])
     moved = rel(fid_nv, fid_pil)
@@ -509,7 +509,7 @@ def section_large(run: Run) -> str:
     build = build_images(folder, None, n, seed=1)
     extractor = _extractor(run)
     start = time.perf_counter()
-    stats = pipeline.pipelined_stats(str(folder), extractor, batch_size=run.args.batch_size)
+    stats = compute_stats(str(folder), extractor=extractor, progress=False, distributed=False, batch_size=run.args.batch_size)
     stats_seconds = time.perf_counter() - start
     start = time.perf_counter()
     mu, sigma = stats._mean, stats._scatter / (stats.count - 1)

@@ -2,7 +2,7 @@
 
     python -m pytest benchmarks/test_bench_pipeline.py -s            # GPU if present, else CPU
 
-End to end = ``ganeval.pipeline.pipelined_stats`` on a folder of 256x256 JPEG files (quality
+End to end = ``ganeval.compute_stats`` on a folder of 256x256 JPEG files (quality
 90) that the benchmark writes: DataLoader decoding workers, the device prefetcher, resize +
 normalise + network on the device, float64 accumulation there. Network alone = the same
 extractor's network on a batch already preprocessed on the device. The issue's target is
@@ -27,6 +27,7 @@ from ganeval import pipeline
 from ganeval.demo import colour_photo_crops
 from ganeval.extractors.inception_extractor import exact_fp32
 from ganeval.extractors.preprocess import preprocess
+from ganeval.api import compute_stats
 
 DEVICE = torch.device(os.environ.get("GANEVAL_BENCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
 ON_GPU = DEVICE.type == "cuda"
@@ -76,10 +77,10 @@ def test_network_alone(benchmark, extractor, folder):
 @pytest.mark.benchmark(group="pipeline end to end vs network alone")
 def test_pipeline_end_to_end(benchmark, extractor, folder):
     settings = pipeline.choose_settings(DEVICE)
-    pipeline.pipelined_stats(str(folder), extractor, batch_size=BATCH, max_images=2 * BATCH)  # warm caches
+    compute_stats(str(folder), extractor=extractor, progress=False, distributed=False, batch_size=BATCH, max_images=2 * BATCH)  # warm caches
 
     def run():
-        return pipeline.pipelined_stats(str(folder), extractor, batch_size=BATCH)
+        return compute_stats(str(folder), extractor=extractor, progress=False, distributed=False, batch_size=BATCH)
 
     stats = benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=0)
     assert stats.count == N_IMAGES

@@ -12,7 +12,6 @@ import re
 import warnings
 from pathlib import Path
 
-import torch
 
 from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
@@ -23,6 +22,7 @@ from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file, load_stats
 from ganeval.metrics.frechet import frechet_distance
+from ganeval.pipeline import choose_settings, decode_description, pipeline_batches
 from ganeval.progress import as_progress, images_to_read
 from ganeval.stats import FeatureStats, StatsSet, check_compatible, space_of, utc_timestamp
 
@@ -69,7 +69,8 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
                   progress=None, distributed: bool | None = None,
                   checkpoint=None, checkpoint_every: int = 100, resume: bool = False,
                   keep_checkpoint: bool = False, per_class: bool = False,
-                  max_pixels: int | None = None) -> StatsSet:
+                  max_pixels: int | None = None, decode: str = "cpu", prefetch: int | None = None,
+                  pack: bool | None = None) -> StatsSet:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
 
     Returns a StatsSet: one FeatureStats (float64 mean [d], covariance [d, d]) per feature space in
@@ -101,6 +102,12 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     Without ``resume`` an existing checkpoint is an error. The checkpoint is removed on success
     unless ``keep_checkpoint`` (then remove it with ``ganeval.io.checkpoint.remove_checkpoints``).
     ``max_pixels``: image files above this many pixels are unreadable (default: Pillow's limit).
+
+    The input pipeline (``ganeval.pipeline``): ``workers`` decoding processes (default: 0 for a
+    CPU network, every core but two for a GPU), ``prefetch`` batches copied to the device ahead
+    (default: 2 on CUDA, 0 on the CPU; 0 whenever checkpoints or per-class labels are kept),
+    ``pack`` one pinned block per batch (default on CUDA), ``decode`` "cpu" (PIL) or "gpu"
+    (nvjpeg, opt-in; docs/gpu.md).
     """
     if batch_size < 1:
         raise GanevalError(f"--batch-size must be at least 1, got {batch_size}")
@@ -115,18 +122,18 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
                                       precision=precision, backend=backend, compile=compile, features=features)
     stats = StatsSet.for_extractor(extractor, keep_features=_kept_spaces(save_features, image_source, max_images),
                                    per_class=per_class)
-    if workers is None and torch.device(getattr(extractor, "device", "cuda")).type == "cpu":
-        # The CPU network keeps every core busy, so decoding processes only compete with it:
-        # 15.3 vs 14.4 images/s end to end on 2 cores (0 vs 2 workers).
-        workers = 0
+    # The source's bookkeeping runs ahead by the prefetch depth: none when a checkpoint or the
+    # per-class labels must describe exactly the batch being added.
+    depth = 0 if checkpoint is not None or per_class else prefetch
+    settings = choose_settings(getattr(extractor, "device", "cpu"), workers, depth, decode, pack=pack)
     run = dict(batch_size=batch_size, max_images=max_images, seed=seed, skip_bad=skip_bad, per_class=per_class,
                save_features=sorted(s for s, v in stats.spaces.items() if v.keep_features))
     resumable = _Resumable(checkpoint, checkpoint_every, stats, image_source, resume=resume, rank=rank, world=world,
                            run=run)
 
     start_batch = image_source.batches_done
-    batches = image_source.batches(batch_size, workers=workers, skip_bad=skip_bad,
-                                   rank=rank, world=world, start_batch=start_batch)
+    batches = pipeline_batches(image_source, batch_size, device=settings.device, settings=settings, skip_bad=skip_bad,
+                               rank=rank, world=world, start_batch=start_batch)
     for batch in bar.track(batches, images_to_read(image_source, batch_size, rank, world, start_batch)):
         stats.update(batch, image_source.batch_labels)
         resumable.after_batch()
@@ -144,7 +151,7 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
         raise GanevalError(f"{image_source.description}: {found} to compute statistics from{skipped_note}; "
                            "FID needs at least 2 images (thousands for a meaningful value)")
     stats.annotate(source=image_source.description, source_fingerprint=fingerprint, created=utc_timestamp(),
-                   skipped_files=skipped)
+                   skipped_files=skipped, decode=decode_description(settings.decode))
     if max_images is not None:
         stats.annotate(max_images=max_images, seed=seed)
     if not keep_checkpoint:

@@ -20,6 +20,9 @@ DEFAULT_MAX_PIXELS = 89_478_485
 """Largest image read (pixels) unless --max-pixels says otherwise: Pillow's own MAX_IMAGE_PIXELS
 (tests/test_hardening_inputs.py checks that they agree)."""
 
+DECODES = ("cpu", "gpu")
+"""JPEG decoding: cpu (PIL, the reference pixels) or gpu (nvjpeg on the CUDA device, opt-in; docs/gpu.md)."""
+
 BACKENDS = ("auto", "torch", "onnxruntime")
 """auto: ONNX Runtime for fp32 on the CPU when installed (fastest exact CPU path), else torch."""
 

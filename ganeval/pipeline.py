@@ -44,9 +44,7 @@ import torch
 
 from ganeval.errors import BadImageError, GanevalError
 
-DECODES = ("cpu", "gpu")
-"""cpu: PIL/libjpeg in the DataLoader workers (the default, every format); gpu: nvjpeg on the
-CUDA device for RGB and grayscale JPEGs (opt-in; pixels differ slightly from libjpeg's)."""
+from ganeval.choices import DECODES  # noqa: E402  (defined without torch, for the CLI)
 
 MAX_AUTO_WORKERS = 16
 """More decoding processes than this are not chosen automatically (``--workers`` can)."""
@@ -551,31 +549,3 @@ def decode_description(decode: str) -> str:
 
         return f"nvjpeg (torchvision {torchvision.__version__.split('+')[0]})"
     return "pil"
-
-
-def pipelined_stats(source, extractor, *, batch_size: int = 50, workers: int | None = None,
-                    depth: int | None = None, decode: str = "cpu", skip_bad: bool = False,
-                    max_images: int | None = None, seed: int = 0, save_features: bool = False,
-                    pack: bool | None = None, progress: Callable[[int], None] | None = None):
-    """FeatureStats of ``source`` through the pipeline, on ``extractor.device``: the reference
-    loop (one process, no checkpoint) that benchmarks and tests use, and that ``compute_stats``
-    follows. Provenance as compute_stats writes it, plus ``decode``."""
-    from ganeval.io.sources import open_source
-    from ganeval.stats import FeatureStats, utc_timestamp
-
-    image_source = open_source(source, max_images=max_images, seed=seed)
-    settings = choose_settings(extractor.device, workers, depth, decode, pack=pack)
-    stats = FeatureStats(extractor=extractor, keep_features=save_features)
-    for batch in pipeline_batches(image_source, batch_size, device=settings.device, skip_bad=skip_bad,
-                                  settings=settings):
-        stats.update(batch)
-        if progress is not None:
-            progress(len(batch))
-    if stats.count < 2:
-        raise GanevalError(f"{image_source.description}: fewer than 2 images to compute statistics from")
-    stats.provenance.update(source=image_source.description, source_fingerprint=image_source.fingerprint,
-                            created=utc_timestamp(), skipped_files=list(image_source.skipped),
-                            decode=decode_description(settings.decode))
-    if max_images is not None:
-        stats.provenance.update(max_images=max_images, seed=seed)
-    return stats

@@ -16,6 +16,7 @@ from ganeval.demo import colour_photo_crops, degrade
 from ganeval.errors import BadImageError, GanevalError
 from ganeval.extractors.preprocess import tf1_resize_bilinear
 from ganeval.io.sources import open_source
+from ganeval.api import compute_stats
 
 
 def _images(count: int, size: int, seed: int = 0) -> list[torch.Tensor]:
@@ -221,9 +222,11 @@ def test_pipeline_matches_plain_path(folders, extractor):
     plain_a = ganeval.compute_stats(str(folder_a), workers=0, batch_size=4, save_features=True, extractor=extractor)
     plain_b = ganeval.compute_stats(str(folder_b), workers=0, batch_size=4, extractor=extractor)
     # two decoding worker processes and prefetch depth 2: the CPU run of the GPU code path
-    piped_a = pipeline.pipelined_stats(str(folder_a), extractor, batch_size=4, workers=2, depth=2, save_features=True,
-                                       pack=True)  # each worker hands over one block per batch
-    piped_b = pipeline.pipelined_stats(str(folder_b), extractor, batch_size=4, workers=0)
+    piped_a = compute_stats(str(folder_a), extractor=extractor, progress=False, distributed=False, batch_size=4,
+                            workers=2, prefetch=2, save_features=True,
+                            pack=True)  # each worker hands over one block per batch
+    piped_b = compute_stats(str(folder_b), extractor=extractor, progress=False, distributed=False, batch_size=4,
+                            workers=0)
     assert piped_a.features.shape == (8, 2048)
     assert np.abs(piped_a.features - plain_a.features).max() <= 1e-4
     assert piped_a.count == plain_a.count == 8
