@@ -139,25 +139,26 @@ def test_compiled_network_keeps_fp32_features(pair, plain_network):
 
 
 @needs_onnxruntime
-def test_onnx_model_is_cached_and_a_damaged_cache_is_replaced(tmp_path, monkeypatch, pair, plain_network):
-    monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path))
-    first = InceptionExtractor(device="cpu")
+def test_onnx_model_is_cached_and_a_damaged_cache_is_replaced(tmp_path, monkeypatch, pair, plain_network,
+                                                              reference_weights):
+    monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path))  # the weights are named: only the ONNX cache moves
+    first = InceptionExtractor(reference_weights, device="cpu")
     cached = first._forward.cache_path
     assert cached.parent == tmp_path / "onnx" and cached.is_file()
     assert (cached.stat().st_mode & 0o777) != 0o600
     images = pair[0][:4]
     expected = reference_features(plain_network, images)
-    assert (InceptionExtractor(device="cpu")(images) - expected).abs().max().item() <= 1e-4  # from the cache
+    assert (InceptionExtractor(reference_weights, device="cpu")(images) - expected).abs().max().item() <= 1e-4
     cached.write_bytes(b"not an onnx model")
-    again = InceptionExtractor(device="cpu")
+    again = InceptionExtractor(reference_weights, device="cpu")
     assert (again(images) - expected).abs().max().item() <= 1e-4
     assert cached.stat().st_size > 1_000_000  # replaced by a fresh export
 
 
 @needs_onnxruntime
-def test_unwritable_cache_still_runs(tmp_path, monkeypatch, pair):
+def test_unwritable_cache_still_runs(tmp_path, monkeypatch, pair, reference_weights):
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("GANEVAL_CACHE", str(blocker / "sub"))  # cannot be created: its parent is a file
-    extractor = InceptionExtractor(device="cpu")
+    extractor = InceptionExtractor(reference_weights, device="cpu")
     assert extractor(pair[0][:2]).shape == (2, 2048)
