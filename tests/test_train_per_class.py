@@ -87,14 +87,14 @@ def test_cgan_samples_per_class_and_the_cli_per_class_fid(real, tmp_path, capsys
     assert all(len(list((samples / c).iterdir())) == PER_CLASS for c in CLASSES)
 
     code, out, err = run(ganeval_main, ["fid", str(real / "real.h5"), str(samples), "--per-class", "--json",
-                                        "--workers", "0", "-q"], capsys)
+                                        "--features", "pool3", "--workers", "0", "-q"], capsys)
     assert code == 0, err
     record = json.loads(out)
     assert list(record["per_class"]) == list(CLASSES)
     assert record["intra_fid"] == pytest.approx(np.mean(list(record["per_class"].values())), rel=1e-12)
     for label in CLASSES:  # the same number as plain `ganeval fid` on that class's two folders
         code, out, err = run(ganeval_main, ["fid", str(real / "real" / label), str(samples / label),
-                                            "--workers", "0", "-q"], capsys)
+                                            "--features", "pool3", "--workers", "0", "-q"], capsys)
         assert code == 0, err
         alone = float(out.strip().splitlines()[-1])
         assert abs(record["per_class"][label] - alone) <= 1e-9 * alone, label
