@@ -175,3 +175,46 @@ def test_training_logs_per_class_fid_for_a_cgan(real, tmp_path, capsys):
     for r in rows:
         per = [float(r[f"fid_class_{c}"]) for c in CLASSES]
         assert float(r["intra_fid"]) == pytest.approx(np.mean(per), rel=1e-12)
+
+
+def test_folder_dataset_class_names_name_the_sample_folders(tmp_path, capsys):
+    from PIL import Image
+
+    for name, value in (("cats", 40), ("dogs", 200)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((32, 32, 3), value + i, np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
+    run_dir = tmp_path / "run"
+    code, _, err = run(train_main, ["train", "cgan", "--dataset", str(tmp_path / "data"), "--steps", "1",
+                                    "--batch-size", "4", "--out", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    assert json.loads((run_dir / "config.json").read_text())["class_names"] == ["cats", "dogs"]
+    code, _, err = run(train_main, ["sample", str(run_dir), "-n", "5", "-o", str(tmp_path / "s")], capsys)
+    assert code == 0, err
+    assert {p.name: sorted(f.name for f in p.iterdir()) for p in (tmp_path / "s").iterdir()} == {
+        "cats": ["000000.png", "000002.png", "000004.png"], "dogs": ["000001.png", "000003.png"]}
+    code, _, err = run(train_main, ["export-data", str(tmp_path / "data"), str(tmp_path / "e"), "--classes", "dogs"],
+                       capsys)
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "e").iterdir()] == ["dogs"] and len(list((tmp_path / "e" / "dogs").iterdir())) == 4
+
+
+def test_one_line_errors_of_per_class_sampling_and_export(tmp_path, capsys):
+    cgan, dcgan = tmp_path / "cgan", tmp_path / "dcgan"
+    for model, out in (("cgan", cgan), ("dcgan", dcgan)):
+        code, _, err = run(train_main, ["train", model, "--steps", "1", "--batch-size", "8", "--out", str(out),
+                                        "--quiet"], capsys)
+        assert code == 0, err
+    cases = [
+        (["sample", str(dcgan), "-n", "2", "-o", str(tmp_path / "a"), "--classes", "0,1"], "needs a conditional model"),
+        (["sample", str(cgan), "-n", "2", "-o", str(tmp_path / "b"), "--classes", "0", "--class", "1"], "not both"),
+        (["sample", str(cgan), "-n", "2", "-o", str(tmp_path / "c"), "--classes", "0,12"], "no class '12'"),
+        (["export-data", "digits", str(tmp_path / "d"), "--classes", "x"], "no class 'x'"),
+        (["export-data", "digits", str(tmp_path / "missing" / "e")], "does not exist"),
+    ]
+    for argv, message in cases:
+        code, _, err = run(train_main, argv, capsys)
+        assert code == 1 and message in err and len(err.strip().splitlines()) == 1, (argv, err)
+        assert "Traceback" not in err
+    for name in "abcd":
+        assert not (tmp_path / name).exists()
