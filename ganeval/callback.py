@@ -15,8 +15,27 @@ whatever mode it is in: a generator in train mode has its BatchNorm running stat
 the FID batches. The sampling function's use of the global RNG (``torch.randn``) is its own; pass it
 a ``torch.Generator`` of its own to leave the training RNG stream untouched.
 
+Conditional generators (``per_class=True``, real statistics made with ``ganeval stats --per-class``):
+the sampling function also receives the class labels, ``sample(G, n, labels)`` or
+``generate(n, labels)``, and each evaluation records every class's FID and the intra-FID (their
+mean) beside the overall FID:
+
+    fid_cb = ganeval.FIDCallback("real.h5", generator=G, per_class=True, value_range=(-1, 1),
+                                 sample=lambda G, n, labels: G(torch.randn(n, 64), labels))
+    fid_cb(step); fid_cb.history[-1].per_class, fid_cb.history[-1].intra_fid
+
+Labels: the real statistics' classes, K of them in class order (numeric labels by value); image j
+of the ``num_samples`` gets class ``j mod K`` (so the counts differ by at most one, the first
+``num_samples mod K`` classes having one more), and this list is then shuffled with
+``torch.randperm(num_samples, generator=torch.Generator().manual_seed(label_seed))``: the same
+labels at every evaluation. ``labels`` is an int64 tensor of the generator's class indices:
+``int(label)`` when every class label is an integer (digits, ``ganeval-train`` samples), else the
+label's position in the sorted names (torchvision ImageFolder's order); ``classes=[name of class 0,
+name of class 1, ...]`` states the mapping explicitly. It lies on the generator's device (form
+``generator=``) or on the CPU (form ``generate=``).
+
 The callback is single-process and only calls the public API (``inception_for``,
-``FeatureStats``, ``fid_from_stats``).
+``FeatureStats``, ``StatsSet``, ``fid_from_stats``, ``per_class_fid``).
 """
 
 from __future__ import annotations
@@ -33,6 +52,32 @@ from ganeval.progress import as_progress
 from ganeval.stats import FeatureStats, StatsSet, check_compatible, space_of
 
 VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+
+
+class FIDRecord(tuple):
+    """One evaluation in ``FIDCallback.history``: the pair ``(step, fid)``, plus, with
+    ``per_class=True``, ``per_class`` ({class label: FID}) and ``intra_fid`` (their mean), else None."""
+
+    def __new__(cls, step: int, fid: float, per_class: dict[str, float] | None = None,
+                intra_fid: float | None = None):
+        record = super().__new__(cls, (step, fid))
+        record.per_class, record.intra_fid = per_class, intra_fid
+        return record
+
+    def __getnewargs__(self):
+        return (self[0], self[1], self.per_class, self.intra_fid)
+
+    @property
+    def step(self) -> int:
+        return self[0]
+
+    @property
+    def fid(self) -> float:
+        return self[1]
+
+    def __repr__(self) -> str:
+        extra = f", intra_fid={self.intra_fid!r}" if self.per_class is not None else ""
+        return f"FIDRecord(step={self[0]!r}, fid={self[1]!r}{extra})"
 
 
 class FIDCallback:
@@ -54,8 +99,15 @@ class FIDCallback:
     mode, weights, device: Inception settings; ``mode`` defaults to the real statistics' mode.
     precision: "fp32" (exact) or an opt-in preview ("bf16", ...); defaults to the real statistics' precision.
     progress: None (a tqdm bar "FID step N" when stderr is a terminal), False, True or a callable ``f(n)``.
+    per_class: for a conditional generator: ``sample(generator, n, labels)`` / ``generate(n, labels)``
+        get the class labels (see the module's docstring), and each evaluation also computes every
+        class's FID and the intra-FID; ``real_stats`` must hold per-class statistics.
+    classes: with ``per_class``, the class label of each generator class index (class i is
+        ``classes[i]``); default: ``int(label)`` for integer labels, else the sorted names' order.
+    label_seed: with ``per_class``, the seed of the labels' order (the same at every evaluation).
 
-    ``history`` is the list of (step, fid) computed so far, ``last`` the latest FID (or None).
+    ``history`` is the list of :class:`FIDRecord` computed so far (``(step, fid)`` pairs; with
+    ``per_class`` also ``.per_class`` and ``.intra_fid``); ``last`` is the latest overall FID (or None).
     """
 
     def __init__(self, real_stats, generate: Callable[[int], torch.Tensor] | None = None, num_samples: int = 10000,
@@ -63,7 +115,8 @@ class FIDCallback:
                  sample: Callable[[torch.nn.Module, int], torch.Tensor] | None = None,
                  value_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 50,
                  mode: str | None = None, weights=None, device=None, allow_unknown_weights: bool = False,
-                 precision: str | None = None, progress=None):
+                 precision: str | None = None, progress=None, per_class: bool = False,
+                 classes=None, label_seed: int = 0):
         from ganeval.api import stats_of
 
         _check_sampling(generate, generator, sample)
@@ -88,7 +141,48 @@ class FIDCallback:
         self.mode = mode or self.real.provenance.get("mode")
         self.inception_options = dict(weights=weights, device=device, allow_unknown_weights=allow_unknown_weights,
                                       precision=precision or self.real.provenance.get("precision", "fp32"))
-        self.history: list[tuple[int, float]] = []
+        self.history: list[FIDRecord] = []
+        self.per_class = bool(per_class)
+        self.label_seed = int(label_seed)
+        self.class_labels: list[str] | None = None
+        self.class_indices: dict[str, int] | None = None
+        if self.per_class:
+            self._set_up_classes(real_stats, classes)
+        elif classes is not None:
+            raise GanevalError("classes= applies with per_class=True only")
+
+    def _set_up_classes(self, real_stats, classes) -> None:
+        """The real classes in class order and each one's generator class index (see the docstring)."""
+        from ganeval.evaluation import class_order, require_classes
+        from ganeval.stats import as_stats_set
+
+        name = str(real_stats) if isinstance(real_stats, (str, Path)) else "the real statistics"
+        require_classes(self.real, name)
+        self.real = as_stats_set(self.real)
+        labels = sorted(self.real.classes, key=class_order)
+        if not labels:
+            raise GanevalError(f"{name}: holds no classes; recompute it with `ganeval stats SOURCE -o FILE --per-class`")
+        if classes is not None:
+            names = [str(c) for c in classes]
+            missing = [label for label in labels if label not in names]
+            if missing:
+                raise GanevalError(f"classes= lacks the real classes {', '.join(missing)}; "
+                                   "give the label of every generator class index")
+            indices = {label: names.index(label) for label in labels}
+        elif all(label.lstrip("-").isdigit() for label in labels):
+            indices = {label: int(label) for label in labels}
+        else:
+            indices = {label: i for i, label in enumerate(sorted(labels))}
+        if self.num_samples < 2 * len(labels):
+            raise GanevalError(f"per_class needs at least 2 images per class: num_samples >= {2 * len(labels)} "
+                               f"for the {len(labels)} classes of {name}, got {self.num_samples}")
+        self.class_labels, self.class_indices = labels, indices
+
+    def sample_labels(self) -> list[str]:
+        """The class label of each of the ``num_samples`` images, in generation order (see the docstring)."""
+        k = len(self.class_labels)
+        order = torch.randperm(self.num_samples, generator=torch.Generator().manual_seed(self.label_seed))
+        return [self.class_labels[int(j) % k] for j in order]
 
     @property
     def last(self) -> float | None:
@@ -111,25 +205,49 @@ class FIDCallback:
         # Before any image is generated: real statistics made with other settings are refused.
         check_compatible(space_of(self.real, "pool3").provenance, extractor.space_provenance("pool3"),
                          "real statistics", "the features these settings compute")
-        fake = FeatureStats(extractor=extractor)
-        for images in bar.track(self._batches(), total=self.num_samples):
-            fake.update(images)
-        value = fid_from_stats(self.real, fake, names=("real statistics", "generated images"))
-        self.history.append((step if step is not None else len(self.history), value))
+        names = ("real statistics", "generated images")
+        step = step if step is not None else len(self.history)
+        if not self.per_class:
+            fake = FeatureStats(extractor=extractor)
+            for images, _ in bar.track(self._batches(), total=self.num_samples):
+                fake.update(images)
+            value = fid_from_stats(self.real, fake, names=names)
+            self.history.append(FIDRecord(step, value))
+            return value
+        from ganeval.evaluation import per_class_fid
+
+        fake = StatsSet.for_extractor(extractor, per_class=True)
+        for images, labels in bar.track(self._batches(), total=self.num_samples):
+            fake.update(images, labels=labels)
+        value = fid_from_stats(self.real, fake, names=names)
+        result = per_class_fid(self.real, fake, names=names)
+        self.history.append(FIDRecord(step, value, result["per_class"], result["intra_fid"]))
         return value
 
-    def _batches(self) -> Iterator[torch.Tensor]:
-        """uint8 batches of generated images, ``num_samples`` in all, sampled in eval mode without gradients."""
+    def _batches(self) -> Iterator[tuple[torch.Tensor, list[str] | None]]:
+        """(uint8 images, their class labels or None) batches, ``num_samples`` images in all, sampled in
+        eval mode without gradients."""
         produced = 0
+        all_labels = self.sample_labels() if self.per_class else None
+        device = torch.device("cpu")
+        if self.generator is not None:
+            device = next((p.device for p in self.generator.parameters()), device)
         while produced < self.num_samples:
             want = min(self.batch_size, self.num_samples - produced)
+            args = (want,)
+            labels = None
+            if all_labels is not None:
+                labels = all_labels[produced:produced + want]
+                args = (want, torch.tensor([self.class_indices[c] for c in labels], dtype=torch.int64, device=device))
             with torch.no_grad(), eval_mode(self.generator):
-                images = self.generate(want) if self.generate is not None else self.sample(self.generator, want)
-            if images.shape[0] < 1:
-                raise GanevalError("the sampling function returned no images")
+                images = self.generate(*args) if self.generate is not None else self.sample(self.generator, *args)
+            if images.shape[0] < (1 if labels is None else want):
+                raise GanevalError("the sampling function returned no images" if images.shape[0] < 1 else
+                                   f"the sampling function returned {images.shape[0]} images for {want} labels; "
+                                   "with per_class it must return one image per label")
             images = self._to_uint8(images[:want])
             produced += images.shape[0]
-            yield images
+            yield images, labels
 
     def _to_uint8(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 as is; floats from ``value_range`` -> [0, 1] -> uint8 [N, 3, H, W] like a PNG."""

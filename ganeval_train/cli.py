@@ -1,4 +1,4 @@
-"""The `ganeval-train` command line: `train` and `sample`.
+"""The `ganeval-train` command line: `train`, `sample` and `export-data`.
 
 Exit codes: 0 success, 1 a user-fixable problem (one line on stderr), 2 bad usage, 130 interrupted.
 """
@@ -73,7 +73,9 @@ def train(model, dataset, steps, out, seed, resume, preset, batch_size, resoluti
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Folder of PNGs (--format png) or .npz file (--format npz); must not exist yet.")
 @click.option("--class", "class_index", type=click.IntRange(min=0), default=None,
-              help="cGAN: only this class (default: all classes in turn).")
+              help="cGAN: only this class, into a plain folder (default: all classes in turn, one sub-folder each).")
+@click.option("--classes", default=None,
+              help="cGAN: only these classes in turn, comma-separated names, e.g. 0,1,2 (one sub-folder each).")
 @click.option("--truncation", type=float, default=None, help="StyleGAN-lite truncation psi (1 = none).")
 @click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default="png", show_default=True,
               help="png: one file per sample in a folder; npz: one uint8 array [N, H, W, C] under 'images'.")
@@ -81,13 +83,48 @@ def train(model, dataset, steps, out, seed, resume, preset, batch_size, resoluti
 @click.option("--batch-size", type=click.IntRange(min=1), default=250, show_default=True,
               help="Samples generated per batch.")
 @click.option("--device", default=None, help="torch device (default cuda if present).")
-def sample(run, count, output, class_index, truncation, fmt, seed, batch_size, device):
-    """Write N samples of the model trained in RUN (a run directory or checkpoint) for ganeval."""
+def sample(run, count, output, class_index, classes, truncation, fmt, seed, batch_size, device):
+    """Write N samples of the model trained in RUN (a run directory or checkpoint) for ganeval.
+
+    A cGAN writes one sub-folder per class (OUT/CLASS/NNNNNN.png; sample i has class i mod K), ready
+    for `ganeval fid real.h5 OUT/ --per-class`.
+    """
     from ganeval_train.sample import write_samples
 
-    path = write_samples(run, count, output, class_index=class_index, truncation=truncation, fmt=fmt, seed=seed,
-                         batch_size=batch_size, device=device)
+    path = write_samples(run, count, output, class_index=class_index, classes=classes, truncation=truncation,
+                         fmt=fmt, seed=seed, batch_size=batch_size, device=device)
     click.echo(f"{path}: {count} images", err=True)
+
+
+@cli.command("export-data", short_help="Write a training dataset as PNGs, one sub-folder per class.")
+@click.argument("dataset")
+@click.argument("output", type=click.Path())
+@click.option("--resolution", type=int, default=32, show_default=True,
+              help="Size the images are resized to (as for training; the small preset trains at 32).")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+              help="Convert to 1 (gray) or 3 (RGB) channels (default: as the dataset is).")
+@click.option("--classes", default=None, help="Only these classes, comma-separated names, e.g. 0,1,2.")
+@click.option("--per-class", type=click.IntRange(min=1), default=None,
+              help="At most the first N images of each class.")
+@click.option("--max-images", type=click.IntRange(min=1), default=None,
+              help="Use only the first N images of the dataset.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder of torchvision datasets (default ./data).")
+@click.option("--download", is_flag=True, help="Let torchvision download the dataset.")
+def export_data(dataset, output, resolution, channels, classes, per_class, max_images, data_root, download):
+    """Write DATASET (digits, a torchvision name, an image folder/zip) into OUTPUT/CLASS/INDEX.png.
+
+    The real side of a per-class FID:
+
+      ganeval-train export-data digits real/ && ganeval stats real/ -o real.h5 --per-class
+    """
+    from ganeval_train.export import export_dataset
+
+    path, count, k = export_dataset(dataset, output, resolution=resolution,
+                                    channels=int(channels) if channels else None, classes=classes,
+                                    per_class=per_class, max_images=max_images,
+                                    data_root=Path(data_root) if data_root else None, download=download)
+    click.echo(f"{path}: {count} images in {k} class folders", err=True)
 
 
 def main(argv=None) -> None:

@@ -33,12 +33,21 @@ DATASETS = ("digits", *TORCHVISION_DATASETS)
 
 @dataclass
 class ImageDataset:
-    """uint8 images [N, C, H, W] (C = 1 or 3, 0..255) and int64 labels [N] (0..num_classes-1)."""
+    """uint8 images [N, C, H, W] (C = 1 or 3, 0..255) and int64 labels [N] (0..num_classes-1).
+
+    ``class_names[i]`` names class i: the sub-folder name for image folders, ``str(i)`` otherwise
+    (digits, torchvision datasets); it is the folder name that samples and exports of class i get.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
     num_classes: int
     name: str
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.class_names:
+            self.class_names = tuple(str(i) for i in range(self.num_classes))
 
     @property
     def channels(self) -> int:
@@ -153,8 +162,11 @@ def _image_files(path: Path) -> tuple[list[bytes], list[str], list[str]]:
     return blobs, names, [n.split("/")[0] if "/" in n else "" for n in names]
 
 
-def load_image_files(path: Path, max_images: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """A folder/zip of same-size images -> (uint8 [N, 3, H, W], labels from sub-folders, class count)."""
+def load_image_files(path: Path, max_images: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """A folder/zip of same-size images -> (uint8 [N, 3, H, W], labels from sub-folders, class names).
+
+    Class i is the i-th sub-folder name in sorted order ("" when the images are not in sub-folders).
+    """
     from ganeval.io.images import decode_image_bytes
 
     blobs, names, classes = _image_files(path)
@@ -172,7 +184,7 @@ def load_image_files(path: Path, max_images: int | None = None) -> tuple[torch.T
                                f"{first[1]}x{first[0]} of {names[0]}; resize the dataset to one size first")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     labels = torch.as_tensor([index[c] for c in classes], dtype=torch.int64)
-    return images, labels, len(class_names)
+    return images, labels, class_names
 
 
 def _extensions():
@@ -186,6 +198,7 @@ def load_dataset(name: str, *, resolution: int = 32, channels: int | None = None
 
     ``channels`` = 1 or 3 converts (RGB -> luma with ITU-R 601 weights, gray -> replicated); None keeps it.
     """
+    class_names: tuple[str, ...] = ()
     if name == "digits":
         data = load_digits(resolution)
         images, labels, num_classes = data.images, data.labels, 10
@@ -198,7 +211,10 @@ def load_dataset(name: str, *, resolution: int = 32, channels: int | None = None
         if not path.exists():
             raise GanevalError(f"{name}: no such dataset, folder or zip; choose one of {', '.join(DATASETS)} "
                                "or give the path of an image folder/zip")
-        images, labels, num_classes = load_image_files(path, max_images)
+        images, labels, names = load_image_files(path, max_images)
+        num_classes = len(names)
+        if num_classes > 1:
+            class_names = tuple(names)
         images = resize_uint8(images, resolution)
     if max_images is not None:
         images, labels = images[:max_images], labels[:max_images]
@@ -208,7 +224,8 @@ def load_dataset(name: str, *, resolution: int = 32, channels: int | None = None
         else:
             weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
             images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    return ImageDataset(images.contiguous(), labels, num_classes, Path(name).name if name not in DATASETS else name)
+    return ImageDataset(images.contiguous(), labels, num_classes, Path(name).name if name not in DATASETS else name,
+                        class_names)
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

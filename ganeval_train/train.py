@@ -3,7 +3,9 @@
 A run directory holds:
     checkpoint.pt      models, optimisers, step, RNG and data-order state (written atomically)
     losses.csv         step and the model's losses for every training step
-    fid.csv, fid.png   FID by step (with --fid-every and --real-stats; fid.png needs ganeval[plots])
+    fid.csv, fid.png   FID by step (with --fid-every and --real-stats; fid.png needs ganeval[plots]); a cGAN
+                       with per-class real statistics (`ganeval stats --per-class`) also logs intra_fid
+                       and fid_class_<label> for every class
     grids/step_NNNNNN.png   64 fixed-noise samples every ``sample_every`` steps
 
 ``resume=True`` continues from checkpoint.pt: on the CPU with the same seed the following
@@ -69,25 +71,41 @@ class SampleStream:
     """Batches of samples in [-1, 1] from fixed seeds: restart() replays the same latents, labels and noise.
 
     Uses its own CPU generator, never the global RNG, so evaluating does not change training.
+    Conditional models: sample i of the stream has class ``classes[i % len(classes)]`` (default
+    all classes 0..K-1 in turn), or ``class_index`` for every sample; ``stream(n, labels)`` uses the
+    given int64 class indices instead (what ``FIDCallback(per_class=True)`` passes).
     """
 
-    def __init__(self, model: GANModel, seed: int, class_index: int | None = None, truncation: float | None = None):
+    def __init__(self, model: GANModel, seed: int, class_index: int | None = None, truncation: float | None = None,
+                 classes: list[int] | None = None):
         self.model, self.seed, self.class_index, self.truncation = model, seed, class_index, truncation
+        self.classes = list(classes) if classes is not None else None
         self.restart()
 
     def restart(self) -> None:
         self.generator = torch.Generator().manual_seed(self.seed)
         self.produced = 0
 
-    def __call__(self, n: int) -> torch.Tensor:
+    def labels_for(self, n: int) -> torch.Tensor | None:
+        """The class indices (int64 [n], CPU) of the next ``n`` samples; None for unconditional models."""
+        if not self.model.conditional:
+            return None
+        if self.class_index is not None:
+            return torch.full((n,), self.class_index, dtype=torch.int64)
+        position = torch.arange(self.produced, self.produced + n)
+        if self.classes is None:
+            return position % self.model.config.num_classes
+        return torch.as_tensor(self.classes, dtype=torch.int64)[position % len(self.classes)]
+
+    def __call__(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         model = self.model
         z = model.sample_latents(n, self.generator)
-        labels = None
-        if model.conditional:
-            if self.class_index is None:
-                labels = (torch.arange(self.produced, self.produced + n) % model.config.num_classes).to(model.device)
-            else:
-                labels = model.class_labels(n, self.class_index)
+        if labels is None:
+            labels = self.labels_for(n)
+        elif not model.conditional:
+            raise GanevalError(f"{model.name} is not conditional: it takes no class labels")
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.int64).to(model.device)
         self.produced += n
         kwargs = {"truncation": self.truncation} if self.truncation is not None else {}
         if model.name == "stylegan-lite":
@@ -224,6 +242,16 @@ def load_checkpoint(path: Path) -> dict:
     return payload
 
 
+def class_names_of(payload: dict) -> tuple[str, ...]:
+    """The class names of a conditional run's classes 0..K-1 (sub-folder names; ``str(i)`` by default).
+
+    Checkpoints written before class names were recorded get ``str(i)``.
+    """
+    k = int(payload["config"].get("num_classes") or 0)
+    names = tuple(str(n) for n in payload.get("class_names") or ())
+    return names if len(names) == k else tuple(str(i) for i in range(k))
+
+
 def load_model(run_dir, device=None) -> tuple[GANModel, dict]:
     """The model of a run directory (or checkpoint file), weights restored, on ``device``."""
     path = Path(run_dir)
@@ -314,6 +342,8 @@ def train(options: TrainOptions) -> dict:
         model = model_from_config(opts.model, payload["config"]).to(device)
         model.load_training_state(payload["training_state"])
     cfg = model.config
+    class_names = class_names_of(payload) if payload is not None else (
+        tuple(data.class_names) if model.conditional else ())
     images = data.images.to(device)
     labels = data.labels.to(device)
     sampler = BatchSampler(len(data), cfg.batch_size, opts.seed + 1)
@@ -327,7 +357,7 @@ def train(options: TrainOptions) -> dict:
     if payload is not None:
         start_step = payload["step"]
         train_seconds = payload["train_seconds"]
-        fid_history = [tuple(x) for x in payload.get("fid_history", []) if x[0] < start_step]
+        fid_history = [x for x in payload.get("fid_history", []) if x[0] < start_step]
         sampler.load_state_dict(payload["sampler"])
         _restore_rng(payload["rng"], device)
         for name in ("losses.csv", "fid.csv"):
@@ -337,18 +367,24 @@ def train(options: TrainOptions) -> dict:
             (out / name).unlink(missing_ok=True)
         (out / "config.json").write_text(json.dumps(
             {"model": opts.model, "preset": opts.preset, "dataset": data.name, "seed": opts.seed,
-             "config": cfg.to_dict()}, indent=2) + "\n")
+             "config": cfg.to_dict(), **({"class_names": list(class_names)} if model.conditional else {})},
+            indent=2) + "\n")
         torch.manual_seed(opts.seed + 3)  # the training RNG stream, independent of initialisation
 
     fid_callback = fid_stream = None
     if opts.fid_every is not None:
+        from ganeval.api import stats_of
         from ganeval.callback import FIDCallback
 
+        real = stats_of(opts.real_stats) if Path(opts.real_stats).is_file() else opts.real_stats
+        # A cGAN against per-class real statistics: per-class FIDs and intra-FID as well (fid.csv).
+        per_class = model.conditional and bool(getattr(real, "classes", None))
         fid_stream = SampleStream(model, seed=opts.seed + 1000)
-        fid_callback = FIDCallback(opts.real_stats, fid_stream, num_samples=opts.fid_samples, every=opts.fid_every,
+        fid_callback = FIDCallback(real, fid_stream, num_samples=opts.fid_samples, every=opts.fid_every,
                                    value_range=(-1, 1), batch_size=opts.fid_batch_size,
                                    device=device if device.type == "cuda" else None,
-                                   progress=False if opts.quiet else None)
+                                   progress=False if opts.quiet else None, per_class=per_class,
+                                   classes=class_names if per_class else None)
         fid_callback.history = list(fid_history)
         from ganeval.report.plots import missing_matplotlib_note
 
@@ -363,6 +399,7 @@ def train(options: TrainOptions) -> dict:
         save_checkpoint(ckpt_path, {
             "format": CHECKPOINT_FORMAT, "model_name": opts.model, "config": cfg.to_dict(), "preset": opts.preset,
             "dataset": payload["dataset"] if payload else opts.dataset, "seed": opts.seed, "step": step,
+            "class_names": list(class_names),
             "training_state": model.training_state(), "sampler": sampler.state_dict(),
             "rng": _capture_rng(device), "train_seconds": train_seconds,
             "fid_history": fid_callback.history if fid_callback else [],
@@ -375,7 +412,12 @@ def train(options: TrainOptions) -> dict:
             fid_start = time.perf_counter()
             value = fid_callback.compute(step)
             progress.fid_done(step, value, time.perf_counter() - fid_start)
-            fid_log.write({"step": step, "fid": value, "num_samples": opts.fid_samples})
+            record = fid_callback.history[-1]
+            per_class_columns = {}
+            if record.per_class is not None:
+                per_class_columns = {"intra_fid": record.intra_fid,
+                                     **{f"fid_class_{label}": v for label, v in record.per_class.items()}}
+            fid_log.write({"step": step, "fid": value, **per_class_columns, "num_samples": opts.fid_samples})
             plot_fid(fid_callback.history, out / "fid.png", opts.fid_samples)
         if step % opts.sample_every == 0 or step == opts.steps:
             save_grid(model, out / "grids" / f"step_{step:06d}.png", grid_seed)

@@ -63,10 +63,12 @@ def test_train_and_sample_from_the_command_line(tmp_path, capsys):
     assert code == 0, err
     assert sorted(p.name for p in (run / "grids").iterdir()) == ["step_000000.png", "step_000001.png",
                                                                   "step_000002.png"]
-    # N readable PNGs that ganeval reads directly.
+    # N readable PNGs that ganeval reads directly, one sub-folder per class (sample i has class i mod 10).
     code, err = run_cli(["sample", str(run), "-n", "12", "-o", str(tmp_path / "png")], capsys)
     assert code == 0, err
-    files = sorted((tmp_path / "png").iterdir())
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [str(k) for k in range(10)]
+    assert sorted(p.name for p in (tmp_path / "png" / "1").iterdir()) == ["000001.png", "000011.png"]
+    files = sorted((tmp_path / "png").rglob("*.png"))
     assert len(files) == 12
     with Image.open(files[0]) as image:
         assert image.size == (32, 32)
