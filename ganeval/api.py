@@ -163,7 +163,8 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     image_source = open_source(source, max_images=max_images, seed=seed, labels=per_class)
     bar = as_progress(progress, "features")
     if extractor is None:
-        with bar.phase("loading networks..."):
+        only_inception = registry.networks_for(features) == ("inception",)
+        with bar.phase("loading Inception network..." if only_inception else "loading networks..."):
             extractor = get_extractor(features, weights=weights, convention=convention, mode=mode, device=device,
                                       allow_unknown_weights=allow_unknown_weights, precision=precision,
                                       backend=backend, compile=compile)

@@ -77,7 +77,8 @@ def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) ->
                                f"(`ganeval stats SOURCE -o {name}` adds them)")
                 break
             if metric_kind(metric) in _NEED_FEATURES and side[space].features is None:
-                reasons.append(f"{metric} left out: {name} holds no raw {space} features "
+                which = "" if space == "pool3" else f"{space} "
+                reasons.append(f"{metric} left out: {name} holds no raw {which}features "
                                f"(`ganeval stats SOURCE -o {name} --save-features` keeps them)")
                 break
         else:
