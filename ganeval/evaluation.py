@@ -1,5 +1,6 @@
 """Every metric from one feature pass: FID (with bootstrap interval and FID∞), sFID, KID,
-precision/recall/density/coverage and Inception Score.
+precision/recall/density/coverage, Inception Score, FD_DINOv2 (``fd_dinov2``), CMMD (``cmmd``),
+and FID/KID/PRDC on any feature space (``fid:clip_vitb32``, ``kid:dinov2``, ``prdc:clip``).
 
     import ganeval.evaluation as ev
     report = ev.evaluate("real/", "samples/", metrics=("fid", "kid", "prdc"), bootstrap=100)
