@@ -315,6 +315,17 @@ def prepare_extraction(sides, names, metrics, options: dict, *, allow_mismatch: 
     if not options.get("features"):
         options["features"] = spaces_for(metrics)
     adopt_settings(sides, options, registry.parse_spaces(options["features"]))
+    if not allow_mismatch:  # conventions first: refused before any weights are loaded or downloaded
+        conventions = registry.parse_conventions(options.get("convention"))
+        for side, name in zip(sides, names):
+            if not isinstance(side, (FeatureStats, StatsSet)):
+                continue
+            side = as_stats_set(side)
+            for space in spaces_for(metrics):
+                network = registry.NETWORKS[registry.SPACE_NETWORK[space]]
+                if network.conventions and space in side:
+                    wanted = {"mode": conventions.get(network.key, network.default_convention)}
+                    check_compatible(side[space].provenance, wanted, name, "the features these settings compute")
     extractor = None
     if not all(isinstance(s, (FeatureStats, StatsSet)) for s in sides):
         extractor = api.extractor_for(options)

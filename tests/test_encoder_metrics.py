@@ -39,7 +39,7 @@ from vit_testing import randomise_, smooth_images
 REPO = Path(__file__).resolve().parents[1]
 REL = 1e-6
 
-# Runs the CLI with an audit hook that counts every open() of a file under $COUNT_UNDER.
+# Runs the CLI (one torch thread, as the fixture) with an audit hook that counts every open() of a file under $COUNT_UNDER.
 _COUNTING_CLI = r"""
 import atexit, json, os, sys
 roots = tuple(os.path.abspath(p) + os.sep for p in os.environ["COUNT_UNDER"].split(os.pathsep))
@@ -62,7 +62,7 @@ main(sys.argv[1:])
 def _cli(argv, count_under, tmp_path):
     """(exit code, stdout, stderr, {image path: times opened})."""
     count_file = tmp_path / f"opened-{os.getpid()}-{len(list(tmp_path.iterdir()))}.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), "OMP_NUM_THREADS": "1",
            "COUNT_UNDER": os.pathsep.join(map(str, count_under)), "COUNT_FILE": str(count_file)}
     result = subprocess.run([sys.executable, "-c", _COUNTING_CLI, *map(str, argv)], capture_output=True, text=True,
                             env=env, cwd=tmp_path, timeout=600)
@@ -74,6 +74,8 @@ def _cli(argv, count_under, tmp_path):
 def case(tmp_path_factory):
     """Weights files, two image folders and the direct route's features of both."""
     root = tmp_path_factory.mktemp("encoders")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread is faster than two on the shared 2-core machine (as tests/test_dinov2.py)
     with torch.device("meta"):
         dino_layout = DinoV2ViT().state_dict()
         clip_layout = {f"visual.{k}": v for k, v in ClipVisual(64, 1, 14, 24, 768).state_dict().items()}
@@ -92,13 +94,14 @@ def case(tmp_path_factory):
     inception = InceptionExtractor(device="cpu", features=("pool3",))
     features = {}
     for side, folder in folders.items():
-        images = [torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))).permute(2, 0, 1)
+        images = [torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1)
                   for f in sorted(folder.glob("*.png"))]
         features[side] = {"pool3": inception(images), "dinov2": dino.extract(images)["dinov2"],
                           "clip": clip.extract(images)["clip"]}
         features[side] = {k: v.double().numpy() for k, v in features[side].items()}
-    return dict(root=root, paths=paths, folders=folders, features=features, dino=dino, clip=clip,
-                inception=inception)
+    yield dict(root=root, paths=paths, folders=folders, features=features, dino=dino, clip=clip,
+               inception=inception)
+    torch.set_num_threads(threads)
 
 
 def _fd(x, y):
