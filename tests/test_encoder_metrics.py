@@ -219,6 +219,13 @@ def test_registry_options_and_composite_interface(case):
     assert torch.equal(out["pool3"], case["inception"](images))
     with pytest.raises(GanevalError, match="not computed"):
         api.get_extractor(("pool3",), weights={"dinov2": "x.pth"})
+    # compute_stats through the registry (cached encoder), raw clip features kept, convention recorded.
+    stats = api.compute_stats(case["folders"]["a"], features=("pool3", "clip"), weights={"clip": case["paths"]["clip"]},
+                              convention="cmmd", device="cpu", save_features=True, progress=False)
+    assert list(stats.spaces) == ["pool3", "clip"] and stats["clip"].provenance["mode"] == "cmmd"
+    np.testing.assert_allclose(stats["clip"].features, case["features"]["a"]["clip"], rtol=0, atol=1e-6)
+    assert api.get_encoder("clip", case["paths"]["clip"], device="cpu") is api.get_encoder(
+        "clip-vitl14-336", case["paths"]["clip"], convention="cmmd", device="cpu")
 
 
 @pytest.mark.slow
