@@ -107,7 +107,8 @@ def inception_for(options: dict) -> InceptionExtractor:
     (their Inception spaces and weights; pool3 when they ask for no Inception space)."""
     spaces = registry.split_by_network(options.get("features") or DEFAULT_FEATURES).get("inception", ("pool3",))
     weights = registry.parse_weights(options.get("weights")).get("inception")
-    chosen = {key: options[key] for key in EXTRACTOR_OPTIONS[2:-1] if options.get(key) is not None}
+    chosen = {key: options[key] for key in ("mode", "device", "allow_unknown_weights", "precision", "backend",
+                                            "compile") if options.get(key) is not None}
     return get_inception(weights, features=spaces, **chosen)
 
 
@@ -227,9 +228,10 @@ def _kept_spaces(save_features, source, max_images: int | None) -> tuple[str, ..
         known = source.count if source.count is not None else max_images
         save_features = known is not None and known <= AUTO_FEATURES_LIMIT
     elif not isinstance(save_features, bool):
-        if isinstance(save_features, str) or not all(isinstance(s, str) for s in save_features):
+        names = tuple(save_features) if isinstance(save_features, (list, tuple, set, frozenset)) else None
+        if names is None or not all(isinstance(name, str) for name in names):
             raise GanevalError(f"save_features must be True, False, 'auto' or space names, got {save_features!r}")
-        return tuple(save_features)
+        return names
     return KEPT_SPACES if save_features else ()
 
 

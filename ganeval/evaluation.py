@@ -177,7 +177,8 @@ def load_side(obj, *, need_features, progress: Callable[[int], None] | None = No
     for space in need:
         if stats[space].features is None:
             what = "KID/PRDC/IS/bootstrap/FID∞" if space == "pool3" else f"KID/PRDC/CMMD on {space}"
-            raise GanevalError(f"{name}: these statistics hold no raw {space} features, which {what} need; "
+            which = "" if space == "pool3" else f"{space} "
+            raise GanevalError(f"{name}: these statistics hold no raw {which}features, which {what} need; "
                                f"recompute them with `ganeval stats SOURCE -o {name} --save-features`, "
                                "or pass the images")
     return as_stats_set(stats)
