@@ -3,7 +3,9 @@
 Public API (see README and docs/usage.md):
     compute_stats(source, ...)   -> FeatureStats     images → float64 mean/covariance
     fid(a, b, ...)               -> float            stats files, FeatureStats or image sources
-    evaluate(a, b, metrics=...)  -> dict             FID (+bootstrap, FID∞), KID, PRDC, IS from one feature pass
+    evaluate(a, b, metrics=...)  -> dict             FID (+bootstrap, FID∞), KID, PRDC, IS, FD_DINOv2, CMMD
+                                                     from one feature pass (docs/encoders.md)
+    get_extractor(features)      -> extractor        Inception, or one ExtractorSet over Inception/DINOv2/CLIP
     inception_score_of(source)   -> dict             needs weights with the logits head
     merge_stats / import_npz / export_npz            shards and pytorch-fid/clean-fid .npz
     frechet_distance(mu1, sigma1, mu2, sigma2) -> float
@@ -23,6 +25,7 @@ _EXPORTS = {
     "fid": "ganeval.api",
     "fid_from_stats": "ganeval.api",
     "get_inception": "ganeval.api",
+    "get_extractor": "ganeval.api",
     "stats_of": "ganeval.api",
     "evaluate": "ganeval.evaluation",
     "inception_score_of": "ganeval.evaluation",

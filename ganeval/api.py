@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ganeval import distributed as dist_helpers
 from ganeval.errors import GanevalError
+from ganeval.extractors import registry
 from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, InceptionExtractor, parse_features
 from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.guards import fid_size_warning
@@ -50,23 +51,72 @@ def get_inception(weights=None, *, mode: str = DEFAULT_MODE, device=None, allow_
 def clear_extractor_cache() -> None:
     """Forget the extractors built so far (the next call loads the network again, e.g. to time a cold start)."""
     _EXTRACTORS.clear()
+    _ENCODERS.clear()
 
 
-EXTRACTOR_OPTIONS = ("weights", "mode", "device", "allow_unknown_weights", "precision", "backend", "compile",
-                     "features")
+_ENCODERS: dict[tuple, object] = {}
+
+
+def get_encoder(network: str, weights=None, *, convention: str | None = None, device=None):
+    """The DINOv2/CLIP extractor of ``network`` ("dinov2", "clip", "clip_vitb32"; see
+    ``ganeval.extractors.registry``) for these settings, built once per process and reused."""
+    spec = registry.network_of(network)
+    convention = convention or spec.default_convention
+    key = (spec.key, str(weights) if weights is not None else None, convention, str(device))
+    if key not in _ENCODERS:
+        _ENCODERS[key] = spec.build(weights=weights, convention=convention, device=device)
+    return _ENCODERS[key]
+
+
+def get_extractor(features=DEFAULT_FEATURES, *, weights=None, convention=None, mode: str = DEFAULT_MODE,
+                  device=None, **inception_options):
+    """The extractor of the feature spaces ``features``: the Inception extractor when they are all
+    Inception's, else an :class:`~ganeval.extractors.registry.ExtractorSet` of one cached extractor
+    per network. ``weights``: the Inception weights path, or {network: path} (``registry.parse_weights``);
+    ``convention``: {network: convention} or one convention name (``registry.parse_conventions``)."""
+    by_network = registry.split_by_network(features)
+    paths, conventions = registry.parse_weights(weights), registry.parse_conventions(convention)
+    unused = sorted(set(paths) - set(by_network)) + sorted(set(conventions) - set(by_network))
+    if unused:
+        raise GanevalError(f"--weights/--convention given for {', '.join(unused)}, whose features are not computed "
+                           f"(features: {','.join(registry.parse_spaces(features))})")
+    members = {}
+    for key, spaces in by_network.items():
+        if key == "inception":
+            members[key] = get_inception(paths.get(key), mode=mode, device=device, features=spaces,
+                                         **inception_options)
+        else:
+            members[key] = get_encoder(key, paths.get(key), convention=conventions.get(key), device=device)
+    if list(members) == ["inception"]:
+        return members["inception"]
+    return registry.ExtractorSet(members, registry.parse_spaces(features))
+
+
+EXTRACTOR_OPTIONS = ("weights", "convention", "mode", "device", "allow_unknown_weights", "precision", "backend",
+                     "compile", "features")
+
+
+def extractor_for(options: dict):
+    """:func:`get_extractor` with the extractor settings found among compute_stats-style ``options``."""
+    chosen = {key: options[key] for key in EXTRACTOR_OPTIONS if options.get(key) is not None}
+    return get_extractor(chosen.pop("features", DEFAULT_FEATURES), **chosen)
 
 
 def inception_for(options: dict) -> InceptionExtractor:
-    """:func:`get_inception` with the extractor settings found among compute_stats-style ``options``."""
-    chosen = {key: options[key] for key in EXTRACTOR_OPTIONS if options.get(key) is not None}
-    return get_inception(chosen.pop("weights", None), **chosen)
+    """:func:`get_inception` with the Inception settings found among compute_stats-style ``options``
+    (their Inception spaces and weights; pool3 when they ask for no Inception space)."""
+    spaces = registry.split_by_network(options.get("features") or DEFAULT_FEATURES).get("inception", ("pool3",))
+    weights = registry.parse_weights(options.get("weights")).get("inception")
+    chosen = {key: options[key] for key in ("mode", "device", "allow_unknown_weights", "precision", "backend",
+                                            "compile") if options.get(key) is not None}
+    return get_inception(weights, features=spaces, **chosen)
 
 
 def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE, weights=None, device=None,
                   batch_size: int = 50, workers: int | None = None, max_images: int | None = None, seed: int = 0,
                   skip_bad: bool = False, save_features=False, allow_unknown_weights: bool = False,
                   precision: str = "fp32", backend: str = "auto", compile: bool = False, extractor=None,
-                  progress=None, distributed: bool | None = None,
+                  convention=None, progress=None, distributed: bool | None = None,
                   checkpoint=None, checkpoint_every: int = 100, resume: bool = False,
                   keep_checkpoint: bool = False, per_class: bool = False,
                   max_pixels: int | None = None, decode: str = "cpu", prefetch: int | None = None,
@@ -74,11 +124,17 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
 
     Returns a StatsSet: one FeatureStats (float64 mean [d], covariance [d, d]) per feature space in
-    ``features`` ("pool3" 2048-d for FID/KID/PRDC, "spatial" 2023-d for sFID, "logits"), all from
-    one network pass; ``.mu``/``.sigma``/``.count`` are pool3's. The provenance records the
-    extractor, weights digest, mode, source, content fingerprint and skipped files.
-    ``save_features``: keep the raw pool3 features (True), not (False), or "auto": when the
-    source holds at most :data:`AUTO_FEATURES_LIMIT` images. ``progress``: None shows a tqdm bar
+    ``features`` ("pool3" 2048-d for FID/KID/PRDC, "spatial" 2023-d for sFID, "logits"; "dinov2"
+    1024-d, "clip" 768-d, "clip_vitb32" 512-d: see ``ganeval.extractors.registry``), each image
+    decoded once and fed to every network needed; ``.mu``/``.sigma``/``.count`` are pool3's. The
+    provenance records the extractor, weights digest, mode (convention), source, content
+    fingerprint and skipped files.
+    ``weights``: the Inception weights path, or {network or space: path} (e.g. {"dinov2": PATH}).
+    ``convention``: of the DINOv2/CLIP encoders, {network: convention} or a convention name
+    ("edm2"); default dgm-eval (dinov2), cmmd (clip), clip-fid (clip_vitb32).
+    ``save_features``: keep the raw features of pool3 and the encoder spaces (True), none
+    (False), those of the space names given, or "auto": True when the source holds at most
+    :data:`AUTO_FEATURES_LIMIT` images. ``progress``: None shows a tqdm bar
     (total, ETA) when stderr is a terminal, False silences it, True forces it, a callable
     ``progress(n)`` is called with the images added after each batch (see ``ganeval.progress``).
     ``per_class``: also keep pool3 statistics per class
@@ -117,9 +173,11 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     image_source = open_source(source, max_images=max_images, seed=seed, labels=per_class, max_pixels=max_pixels)
     bar = as_progress(progress, "features")
     if extractor is None:
-        with bar.phase("loading Inception network..."):
-            extractor = get_inception(weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights,
-                                      precision=precision, backend=backend, compile=compile, features=features)
+        only_inception = registry.networks_for(features) == ("inception",)
+        with bar.phase("loading Inception network..." if only_inception else "loading networks..."):
+            extractor = get_extractor(features, weights=weights, convention=convention, mode=mode, device=device,
+                                      allow_unknown_weights=allow_unknown_weights, precision=precision,
+                                      backend=backend, compile=compile)
     stats = StatsSet.for_extractor(extractor, keep_features=_kept_spaces(save_features, image_source, max_images),
                                    per_class=per_class)
     # The source's bookkeeping runs ahead by the prefetch depth: none when a checkpoint or the
@@ -171,14 +229,22 @@ def _process_group(distributed: bool | None, device):
     return True, dist_helpers.rank(), dist_helpers.world_size(), dist_helpers.resolve_device(device)
 
 
+KEPT_SPACES = ("pool3", *registry.ENCODER_SPACES)
+"""The spaces whose raw features ``save_features=True`` keeps: those KID, PRDC and CMMD use."""
+
+
 def _kept_spaces(save_features, source, max_images: int | None) -> tuple[str, ...]:
-    """The spaces whose raw features a run keeps: pool3 or nothing (see compute_stats)."""
+    """The spaces whose raw features a run keeps (see compute_stats): True keeps :data:`KEPT_SPACES`
+    (those the run computes), a collection of space names keeps those."""
     if save_features == "auto":
         known = source.count if source.count is not None else max_images
         save_features = known is not None and known <= AUTO_FEATURES_LIMIT
     elif not isinstance(save_features, bool):
-        raise GanevalError(f"save_features must be True, False or 'auto', got {save_features!r}")
-    return ("pool3",) if save_features else ()
+        names = tuple(save_features) if isinstance(save_features, (list, tuple, set, frozenset)) else None
+        if names is None or not all(isinstance(name, str) for name in names):
+            raise GanevalError(f"save_features must be True, False, 'auto' or space names, got {save_features!r}")
+        return names
+    return KEPT_SPACES if save_features else ()
 
 
 class _Resumable:

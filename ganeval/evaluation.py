@@ -1,5 +1,6 @@
 """Every metric from one feature pass: FID (with bootstrap interval and FID∞), sFID, KID,
-precision/recall/density/coverage and Inception Score.
+precision/recall/density/coverage, Inception Score, FD_DINOv2 (``fd_dinov2``), CMMD (``cmmd``),
+and FID/KID/PRDC on any feature space (``fid:clip_vitb32``, ``kid:dinov2``, ``prdc:clip``).
 
     import ganeval.evaluation as ev
     report = ev.evaluate("real/", "samples/", metrics=("fid", "kid", "prdc"), bootstrap=100)
@@ -20,41 +21,65 @@ from typing import Callable, Sequence
 
 from ganeval import api
 from ganeval.errors import GanevalError
+from ganeval.extractors import registry
 from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.metrics.bootstrap import bootstrap_fid, fid_infinity
+from ganeval.metrics.cmmd import ESTIMATORS, cmmd
 from ganeval.metrics.inception_score import inception_score
 from ganeval.metrics.kid import kid
 from ganeval.metrics.prdc import prdc
 from ganeval.stats import FeatureStats, StatsSet, as_stats_set, check_compatible
 
-__all__ = ["METRICS", "METRIC_SPACES", "evaluate", "evaluate_stats", "load_side", "parse_metrics",
-           "inception_score_of", "spaces_for", "check_before_extraction"]
+__all__ = ["METRICS", "METRIC_SPACES", "SPACE_METRICS", "evaluate", "evaluate_stats", "load_side", "parse_metrics",
+           "inception_score_of", "spaces_for", "check_before_extraction", "metric_space", "metric_kind",
+           "features_needed", "adopt_settings", "available_metrics"]
 
-METRICS = ("fid", "sfid", "kid", "prdc", "is")
-METRIC_SPACES = {"fid": "pool3", "sfid": "spatial", "kid": "pool3", "prdc": "pool3", "is": "pool3"}
-"""The feature space each metric is computed on."""
-_NEED_FEATURES = {"kid", "prdc"}
+METRICS = ("fid", "sfid", "kid", "prdc", "is", "fd_dinov2", "cmmd")
+METRIC_SPACES = {"fid": "pool3", "sfid": "spatial", "kid": "pool3", "prdc": "pool3", "is": "pool3",
+                 "fd_dinov2": "dinov2", "cmmd": "clip"}
+"""The feature space each named metric is computed on."""
+SPACE_METRICS = ("fid", "kid", "prdc")
+"""Metrics that take any feature space as ``NAME:SPACE`` (``kid:dinov2``, ``prdc:clip``, ``fid:clip_vitb32``)."""
+_KINDS = {"fid": "fid", "sfid": "fid", "fd_dinov2": "fid", "kid": "kid", "prdc": "prdc", "is": "is", "cmmd": "cmmd"}
+_NEED_FEATURES = {"kid", "prdc", "cmmd"}
 DEFAULT_METRICS = ("fid", "sfid", "kid", "prdc")
+
+
+def metric_space(metric: str) -> str:
+    """The feature space of a (parsed) metric: ``fd_dinov2`` → dinov2, ``kid:clip`` → clip."""
+    return METRIC_SPACES[metric] if metric in METRIC_SPACES else metric.split(":", 1)[1]
+
+
+def metric_kind(metric: str) -> str:
+    """What a (parsed) metric computes: fid (any Fréchet distance), kid, prdc, is or cmmd."""
+    return _KINDS[metric] if metric in _KINDS else metric.split(":", 1)[0]
+
+
+def features_needed(metrics: Sequence[str]) -> tuple[str, ...]:
+    """The spaces whose raw features ``metrics`` need (KID, PRDC, CMMD)."""
+    return tuple(dict.fromkeys(metric_space(m) for m in metrics if metric_kind(m) in _NEED_FEATURES))
 
 
 def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[tuple[str, ...], list[str]]:
     """``metrics`` less those that loaded statistics sides cannot give: (kept, reasons for the rest).
 
     Image sources can give everything; a stats file without the spatial space cannot give sFID,
-    one without raw pool3 features cannot give KID/PRDC.
+    one without raw pool3 features cannot give KID/PRDC (likewise for other spaces).
     """
     kept, reasons = [], []
-    for metric in metrics:
+    for metric in parse_metrics(metrics):
+        space = metric_space(metric)
         for side, name in zip(sides, names):
             if not isinstance(side, (FeatureStats, StatsSet)):
                 continue
             side = as_stats_set(side)
-            if METRIC_SPACES[metric] not in side:
-                reasons.append(f"{metric} left out: {name} has no {METRIC_SPACES[metric]} features "
+            if space not in side:
+                reasons.append(f"{metric} left out: {name} has no {space} features "
                                f"(`ganeval stats SOURCE -o {name}` adds them)")
                 break
-            if metric in _NEED_FEATURES and side.features is None:
-                reasons.append(f"{metric} left out: {name} holds no raw features "
+            if metric_kind(metric) in _NEED_FEATURES and side[space].features is None:
+                which = "" if space == "pool3" else f"{space} "
+                reasons.append(f"{metric} left out: {name} holds no raw {which}features "
                                f"(`ganeval stats SOURCE -o {name} --save-features` keeps them)")
                 break
         else:
@@ -64,7 +89,26 @@ def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) ->
 
 def spaces_for(metrics: Sequence[str]) -> tuple[str, ...]:
     """The feature spaces a run must compute for ``metrics`` (pool3 always: it carries the mode checks)."""
-    return tuple(dict.fromkeys(["pool3", *(METRIC_SPACES[m] for m in metrics)]))
+    return tuple(dict.fromkeys(["pool3", *(metric_space(m) for m in parse_metrics(metrics))]))
+
+
+def adopt_settings(sides, options: dict, spaces: Sequence[str] = registry.ENCODER_SPACES) -> dict:
+    """``options`` with the preprocessing of the loaded statistics among ``sides`` where not given:
+    the Inception ``mode``, and the ``convention`` of each encoder space in ``spaces`` they hold
+    (the first side's). Returns ``options`` (changed in place)."""
+    loaded = [as_stats_set(s) for s in sides if isinstance(s, (FeatureStats, StatsSet))]
+    if options.get("mode") is None:
+        modes = [s.provenance.get("mode") for s in loaded if s.provenance.get("mode")]
+        options["mode"] = modes[0] if modes else DEFAULT_MODE
+    conventions = registry.parse_conventions(options.get("convention"))
+    for space in (s for s in spaces if s in registry.ENCODER_SPACES):
+        network = registry.NETWORKS[registry.SPACE_NETWORK[space]]
+        for side in loaded:
+            mode = side.spaces[space].provenance.get("mode") if space in side else None
+            if network.key not in conventions and mode in network.conventions:
+                conventions[network.key] = mode
+    options["convention"] = conventions or None
+    return options
 
 
 def check_before_extraction(sides, names, spaces, extractor, *, allow_mismatch: bool = False) -> None:
@@ -82,17 +126,36 @@ def check_before_extraction(sides, names, spaces, extractor, *, allow_mismatch: 
 
 
 def parse_metrics(text: str | Sequence[str]) -> tuple[str, ...]:
-    """'fid,kid' or ['fid', 'kid'] → ('fid', 'kid'), checked against METRICS, order kept, no repeats."""
+    """'fid,kid:dinov2' or ['fid', 'kid:dinov2'] → ('fid', 'kid:dinov2'), checked, order kept, no repeats.
+
+    ``NAME:SPACE`` for NAME in :data:`SPACE_METRICS` names the metric on another space; it is
+    written in its short form where there is one (``fid:dinov2`` → ``fd_dinov2``, ``kid:pool3`` → ``kid``).
+    """
     names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
+    parsed, unknown = [], []
+    for name in names:
+        if ":" in name:
+            kind, space = (part.strip() for part in name.split(":", 1))
+            if kind not in SPACE_METRICS or space not in registry.SPACE_NETWORK:
+                unknown.append(name)
+                continue
+            short = [m for m in METRICS if _KINDS[m] == kind and METRIC_SPACES[m] == space]
+            name = short[0] if short else f"{kind}:{space}"
+        elif name not in METRICS:
+            unknown.append(name)
+            continue
+        parsed.append(name)
     if unknown or not names:
-        raise GanevalError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(METRICS)}")
-    return tuple(dict.fromkeys(names))
+        raise GanevalError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(METRICS)}, "
+                           f"or {'/'.join(SPACE_METRICS)}:SPACE with SPACE one of {','.join(registry.SPACE_NETWORK)}")
+    return tuple(dict.fromkeys(parsed))
 
 
-def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | None = None, **options) -> StatsSet:
-    """``obj`` as a StatsSet: images are computed with their pool3 features kept; a stats file is
-    loaded with its features. ``need_features``: refuse statistics without raw pool3 features."""
+def load_side(obj, *, need_features, progress: Callable[[int], None] | None = None, **options) -> StatsSet:
+    """``obj`` as a StatsSet: images are computed with their pool3 features (and those of the
+    spaces in ``need_features``) kept; a stats file is loaded with its features.
+    ``need_features``: True (pool3), False, or space names: refuse statistics without those raw features."""
+    need = ("pool3",) if need_features is True else tuple(need_features or ())
     name = str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
     if isinstance(obj, (FeatureStats, StatsSet)):
         stats = as_stats_set(obj)
@@ -100,9 +163,10 @@ def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | Non
     elif api.is_statistics(obj):
         stats = api.load_statistics(obj, with_features=True)
     else:
-        return api.compute_stats(obj, save_features=True, progress=progress, **options)
+        return api.compute_stats(obj, save_features=tuple(dict.fromkeys(("pool3", *need))), progress=progress,
+                                 **options)
     images = stats.shared.get("reference_images")
-    if need_features and stats.features is None and images:
+    if "pool3" in need and stats.features is None and images:
         # An ADM reference batch: FID/sFID use its stored whole-dataset statistics, KID/PRDC the
         # features of its arr_0 images (as the ADM evaluator does).
         from ganeval.io.reference_files import read_adm_batch
@@ -110,9 +174,13 @@ def load_side(obj, *, need_features: bool, progress: Callable[[int], None] | Non
         computed = api.compute_stats(read_adm_batch(images, images=True).images, save_features=True,
                                      progress=progress, **{**options, "features": ("pool3",)})
         stats["pool3"].attach_features(computed.features)
-    if need_features and stats.features is None:
-        raise GanevalError(f"{name}: these statistics hold no raw features, which KID/PRDC/IS/bootstrap/FID∞ need; "
-                           f"recompute them with `ganeval stats SOURCE -o {name} --save-features`, or pass the images")
+    for space in need:
+        if stats[space].features is None:
+            what = "KID/PRDC/IS/bootstrap/FID∞" if space == "pool3" else f"KID/PRDC/CMMD on {space}"
+            which = "" if space == "pool3" else f"{space} "
+            raise GanevalError(f"{name}: these statistics hold no raw {which}features, which {what} need; "
+                               f"recompute them with `ganeval stats SOURCE -o {name} --save-features`, "
+                               "or pass the images")
     return as_stats_set(stats)
 
 
@@ -197,29 +265,39 @@ def _inception_score(stats: FeatureStats, extractor, name: str, splits: int, all
 def evaluate_stats(stats_a, stats_b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *,
                    bootstrap: int = 0, confidence: float = 0.95, fid_inf: bool = False, fid_inf_points: int = 15,
                    kid_subsets: int = 100, kid_subset_size: int = 1000, k_pr: int = 3, k_dc: int = 5,
-                   is_splits: int = 10, metric_seed: int = 0, allow_mismatch: bool = False,
-                   names: tuple[str, str] = ("A", "B"), extractor=None, device=None) -> dict:
+                   is_splits: int = 10, metric_seed: int = 0, cmmd_estimator: str = "biased",
+                   allow_mismatch: bool = False, names: tuple[str, str] = ("A", "B"), extractor=None,
+                   device=None) -> dict:
     """The metrics of two loaded statistics (StatsSet or FeatureStats; see :func:`evaluate`);
-    returns a JSON-ready dict."""
+    returns a JSON-ready dict: one entry per metric under its parsed name (``fid``, ``fd_dinov2``,
+    ``cmmd``, ``kid:dinov2``, ...)."""
     metrics = parse_metrics(metrics)
+    if cmmd_estimator not in ESTIMATORS:
+        raise GanevalError(f"unknown CMMD estimator {cmmd_estimator!r}; choose biased or unbiased")
     sets = as_stats_set(stats_a), as_stats_set(stats_b)
     for space in spaces_for(metrics):
         for side in sets:
             side[space]  # a missing space is one line naming the file and the fix
         if not allow_mismatch:
             check_compatible(sets[0][space].provenance, sets[1][space].provenance, names[0], names[1])
-    stats_a, stats_b = sets[0]["pool3"], sets[1]["pool3"]
-    if stats_a.dim != stats_b.dim:
-        raise GanevalError(f"{names[0]} has {stats_a.dim}-d features and {names[1]} has {stats_b.dim}-d")
-    feats = [s.features for s in (stats_a, stats_b)]
+        if sets[0][space].dim != sets[1][space].dim:
+            raise GanevalError(f"{names[0]} has {sets[0][space].dim}-d {space} features and {names[1]} has "
+                               f"{sets[1][space].dim}-d")
     for metric in metrics:
-        if metric in _NEED_FEATURES:
-            for f, name in zip(feats, names):
-                if f is None:
-                    raise GanevalError(f"{name}: {metric.upper()} needs raw features; recompute with "
+        if metric_kind(metric) in _NEED_FEATURES:
+            space = metric_space(metric)
+            for side, name in zip(sets, names):
+                if side[space].features is None:
+                    raise GanevalError(f"{name}: {metric.upper()} needs raw {space} features; recompute with "
                                        f"`ganeval stats SOURCE -o {name} --save-features`, or pass the images")
+    stats_a, stats_b = sets[0]["pool3"], sets[1]["pool3"]
+    feats = [s.features for s in (stats_a, stats_b)]
     report: dict = {"a": names[0], "b": names[1], "count_a": stats_a.count, "count_b": stats_b.count,
                     "mode": stats_a.provenance.get("mode"), "weights_sha256": stats_a.provenance.get("weights_sha256")}
+    others = [space for space in spaces_for(metrics) if registry.SPACE_NETWORK[space] != "inception"]
+    if others:  # which encoder, convention and weights made the other spaces' numbers
+        report["spaces"] = {space: {key: sets[0][space].provenance.get(key)
+                                    for key in ("extractor", "mode", "weights_sha256")} for space in others}
     if "fid" in metrics:
         report["fid"] = api.fid_from_stats(stats_a, stats_b, allow_mismatch=True, names=names)
         if bootstrap:
@@ -237,16 +315,21 @@ def evaluate_stats(stats_a, stats_b, metrics: Sequence[str] = ("fid", "kid", "pr
                                  "counts": result.counts.tolist(), "fids": result.fids.tolist()}
     elif bootstrap or fid_inf:
         raise GanevalError("--bootstrap and --fid-inf refine FID; include fid in --metrics")
-    if "sfid" in metrics:
-        report["sfid"] = api.fid_from_stats(sets[0], sets[1], allow_mismatch=True, names=names, space="spatial")
-    if "kid" in metrics:
-        result = kid(feats[0], feats[1], num_subsets=kid_subsets, subset_size=kid_subset_size, seed=metric_seed,
-                     device=device)
-        report["kid"] = {"mean": result.mean, "std": result.std, "subsets": result.num_subsets,
-                         "subset_size": result.subset_size}
-    if "prdc" in metrics:
-        result = prdc(feats[0], feats[1], k_pr=k_pr, k_dc=k_dc, device=device)
-        report["prdc"] = result._asdict()
+    for metric in metrics:
+        kind, space = metric_kind(metric), metric_space(metric)
+        pair = [side[space].features for side in sets]
+        if kind == "fid" and metric != "fid":  # sfid, fd_dinov2, fid:SPACE: the same Fréchet routine
+            report[metric] = api.fid_from_stats(sets[0], sets[1], allow_mismatch=True, names=names, space=space)
+        elif kind == "kid":
+            result = kid(pair[0], pair[1], num_subsets=kid_subsets, subset_size=kid_subset_size, seed=metric_seed,
+                         device=device)
+            report[metric] = {"mean": result.mean, "std": result.std, "subsets": result.num_subsets,
+                              "subset_size": result.subset_size}
+        elif kind == "prdc":
+            report[metric] = prdc(pair[0], pair[1], k_pr=k_pr, k_dc=k_dc, device=device)._asdict()
+        elif kind == "cmmd":
+            report["cmmd"] = cmmd(pair[0], pair[1], estimator=cmmd_estimator, device=device)
+            report["cmmd_estimator"] = cmmd_estimator
     if "is" in metrics:
         if extractor is None:
             raise GanevalError("the Inception Score needs the Inception network with its logits head (weights)")
@@ -257,38 +340,60 @@ def evaluate_stats(stats_a, stats_b, metrics: Sequence[str] = ("fid", "kid", "pr
     return report
 
 
+def prepare_extraction(sides, names, metrics, options: dict, *, allow_mismatch: bool = False):
+    """Before any image is read: adopt the loaded sides' preprocessing (:func:`adopt_settings`),
+    set the spaces to compute, build the extractor when a side is images and check the loaded
+    sides against it. Returns (extractor or None, the Inception extractor for IS or None)."""
+    if not options.get("features"):
+        options["features"] = spaces_for(metrics)
+    adopt_settings(sides, options, registry.parse_spaces(options["features"]))
+    if not allow_mismatch:  # conventions first: refused before any weights are loaded or downloaded
+        conventions = registry.parse_conventions(options.get("convention"))
+        for side, name in zip(sides, names):
+            if not isinstance(side, (FeatureStats, StatsSet)):
+                continue
+            side = as_stats_set(side)
+            for space in spaces_for(metrics):
+                network = registry.NETWORKS[registry.SPACE_NETWORK[space]]
+                if network.conventions and space in side:
+                    wanted = {"mode": conventions.get(network.key, network.default_convention)}
+                    check_compatible(side[space].provenance, wanted, name, "the features these settings compute")
+    extractor = None
+    if not all(isinstance(s, (FeatureStats, StatsSet)) for s in sides):
+        extractor = api.extractor_for(options)
+    check_before_extraction(sides, names, spaces_for(metrics), extractor, allow_mismatch=allow_mismatch)
+    inception = None
+    if "is" in metrics:  # fail on weights without a logits head before spending time on features
+        inception = registry.inception_of(extractor) or api.inception_for(options)
+        inception.require_logits()
+    return extractor, inception
+
+
 def evaluate(a, b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *, bootstrap: int = 0, confidence: float = 0.95,
              fid_inf: bool = False, kid_subsets: int = 100, kid_subset_size: int = 1000, k_pr: int = 3,
-             k_dc: int = 5, is_splits: int = 10, metric_seed: int = 0, allow_mismatch: bool = False,
-             **options) -> dict:
+             k_dc: int = 5, is_splits: int = 10, metric_seed: int = 0, cmmd_estimator: str = "biased",
+             allow_mismatch: bool = False, **options) -> dict:
     """Compute the features of ``a`` and ``b`` once and report every requested metric.
 
     ``a``/``b``: image sources, FeatureStats or stats files (with ``--save-features`` for KID,
-    PRDC, IS, bootstrap, FID∞). ``options`` go to :func:`ganeval.compute_stats` (mode,
-    weights, device, batch_size, ...); a stats file's mode is used when ``mode`` is not given.
-    Returns a dict: ``fid``, ``fid_bootstrap``, ``fid_inf``, ``kid``, ``prdc``, ``is``, counts, ``seconds``.
+    PRDC, CMMD, IS, bootstrap, FID∞). ``metrics``: names of :data:`METRICS` (``fd_dinov2``,
+    ``cmmd`` use the DINOv2 / CLIP encoders) or ``kid:SPACE``-style (:func:`parse_metrics`).
+    ``options`` go to :func:`ganeval.compute_stats` (mode, weights, convention, device, batch_size,
+    ...); a stats file's mode and conventions are used when not given.
+    Returns a dict: ``fid``, ``fid_bootstrap``, ``fid_inf``, ``kid``, ``prdc``, ``is``, ``fd_dinov2``,
+    ``cmmd``, counts, ``seconds``.
     """
     start = time.perf_counter()
     metrics = parse_metrics(metrics)
     names = tuple(str(x) if isinstance(x, (str, Path)) else type(x).__name__ for x in (a, b))
     sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
-    known_modes = [s.provenance["mode"] for s in sides if isinstance(s, (FeatureStats, StatsSet))
-                   and "mode" in s.provenance]
-    if options.get("mode") is None:
-        options["mode"] = known_modes[0] if known_modes else DEFAULT_MODE
-    options.setdefault("features", spaces_for(metrics))
-    need = bool(_NEED_FEATURES & set(metrics))
-    extractor = None
-    if "is" in metrics or not all(isinstance(s, (FeatureStats, StatsSet)) for s in sides):
-        extractor = api.inception_for(options)  # built now so that mismatches fail before images are read
-    check_before_extraction(sides, names, spaces_for(metrics), extractor, allow_mismatch=allow_mismatch)
-    if "is" in metrics:  # fail on weights without a logits head before spending time on features
-        extractor.require_logits()
+    _, inception = prepare_extraction(sides, names, metrics, options, allow_mismatch=allow_mismatch)
+    need = features_needed(metrics)
     stats = [load_side(side, need_features=need, **options) for side in sides]
     report = evaluate_stats(stats[0], stats[1], metrics, bootstrap=bootstrap, confidence=confidence,
                             fid_inf=fid_inf, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr,
-                            k_dc=k_dc, is_splits=is_splits, metric_seed=metric_seed,
-                            allow_mismatch=allow_mismatch, names=names, extractor=extractor,
+                            k_dc=k_dc, is_splits=is_splits, metric_seed=metric_seed, cmmd_estimator=cmmd_estimator,
+                            allow_mismatch=allow_mismatch, names=names, extractor=inception,
                             device=options.get("device"))
     report["seconds"] = round(time.perf_counter() - start, 3)
     return report

@@ -127,14 +127,13 @@ def test_edm2_pickle_reads_fid_and_keeps_dinov2(tmp_path, spaces, protocol):
     assert detect_reference_kind(path) == "edm2"
     ref = read_reference(path)
     assert ref.mode == "nvidia" and ref.count == 1234
-    assert set(ref.spaces) == {"pool3", "dinov2"} and ref.comparable_spaces == ["pool3"]
+    assert set(ref.spaces) == {"pool3", "dinov2"} and ref.comparable_spaces == ["pool3", "dinov2"]
     np.testing.assert_array_equal(ref.spaces["pool3"][0], spaces["pool3"][0])
     np.testing.assert_array_equal(ref.spaces["pool3"][1], spaces["pool3"][1])
     np.testing.assert_array_equal(ref.spaces["dinov2"][1], spaces["dinov2"][1])
-    assert "DINOv2" in ref.provenance["not_comparable"]["dinov2"]
+    assert "not_comparable" not in ref.provenance
     assert ref.space("pool3")[0] is ref.spaces["pool3"][0]
-    with pytest.raises(GanevalError, match="'dinov2' statistics are kept but not comparable"):
-        ref.space("dinov2")
+    assert ref.space("dinov2")[0] is ref.spaces["dinov2"][0]
 
 
 class _RunsACommand:
@@ -277,5 +276,9 @@ def test_to_stats_file_writes_pool3_exactly(tmp_path, adm_file, spaces):
         pickle.dump(_edm2_dict(spaces, 50_000), handle)
     stats = load_stats(to_stats_file(read_edm2_pickle(edm2), tmp_path / "edm2.h5"))
     assert stats.count == 50_000 and stats.provenance["mode"] == "nvidia"
-    assert "DINOv2" in stats.provenance["reference_not_comparable"]
     np.testing.assert_array_equal(stats.sigma, spaces["pool3"][1])
+    # EDM2's fd_dinov2 as the dinov2 space of DinoV2Extractor(convention="edm2") with Meta's official weights.
+    dinov2 = stats["dinov2"]
+    np.testing.assert_array_equal(dinov2.sigma, spaces["dinov2"][1])
+    assert dinov2.provenance["extractor"] == "dinov2-vitl14/dinov2" and dinov2.provenance["mode"] == "edm2"
+    assert dinov2.provenance["weights_sha256"] == "dinov2-vitl14-official" and dinov2.provenance["feature_dim"] == 1024

@@ -174,6 +174,14 @@ class ClipExtractor:
                                                        else "not normalised (encode_image)"),
         }
 
+    def space_provenance(self, space: str) -> dict[str, Any]:
+        """:attr:`provenance` of one space's statistics (extractor ``<name>/<space>``, feature_dim)."""
+        if space not in self.space_dims:
+            raise GanevalError(f"{self.name} computes {', '.join(self.spaces)}, not {space!r}")
+        provenance = {**self.provenance, "extractor": f"{self.name}/{space}", "feature_dim": self.space_dims[space]}
+        del provenance["space_dims"]  # a dict, which a stats file's attributes cannot hold; feature_dim says it
+        return provenance
+
     @torch.inference_mode()
     def extract(self, images) -> dict[str, Tensor]:
         images = as_image_list(images)

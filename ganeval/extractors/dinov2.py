@@ -43,6 +43,11 @@ DINOV2_VITL14 = PublishedFile(
 )
 
 POS_EMBED_MODES = ("offset", "size")
+OFFICIAL_WEIGHTS = "dinov2-vitl14-official"
+"""``weights_sha256`` of the ``dinov2`` space when the weights are Meta's file from the cache or a
+download (checked against the sha256 recorded at its first download), and of EDM2's published
+FD_DINOv2 statistics, which used that file through torch.hub: Meta publishes no hash, so the
+file's digest is not known in advance (docs/encoders.md, "Comparing with EDM2's numbers")."""
 _CONVENTIONS = ("dgm-eval", "edm2")
 
 
@@ -187,6 +192,23 @@ class DinoV2Extractor:
             ),
             "output": "CLS token after the final LayerNorm, not normalised",
         }
+
+    @property
+    def official_weights(self) -> bool:
+        """Whether the weights are Meta's file found in the cache or downloaded (trusted on first download)."""
+        return self.weights.sha256_source == "recorded"
+
+    def space_provenance(self, space: str) -> dict[str, Any]:
+        """:attr:`provenance` of the ``dinov2`` space's statistics (extractor ``dinov2-vitl14/dinov2``,
+        feature_dim); ``weights_sha256`` is :data:`OFFICIAL_WEIGHTS` for Meta's file (see there)."""
+        if space not in self.space_dims:
+            raise GanevalError(f"{self.name} computes {', '.join(self.spaces)}, not {space!r}")
+        provenance = {**self.provenance, "extractor": f"{self.name}/{space}", "feature_dim": self.space_dims[space],
+                      "weights_tensor_sha256": self.digest}
+        del provenance["space_dims"]  # a dict, which a stats file's attributes cannot hold; feature_dim says it
+        if self.official_weights:
+            provenance["weights_sha256"] = OFFICIAL_WEIGHTS
+        return provenance
 
     @torch.inference_mode()
     def extract(self, images) -> dict[str, Tensor]:

@@ -15,9 +15,11 @@ Three layouts are read, each into a plain :class:`ReferenceStats`:
   float64 numpy arrays. Read with a restricted unpickler that resolves only plain
   containers, numbers, strings and the numpy functions that rebuild arrays, dtypes and
   scalars; any other global is refused before anything is called. Mode ``nvidia``
-  (StyleGAN/EDM's detector resizes with ``F.interpolate``). The DINOv2 statistics are
-  kept as space ``dinov2`` and reported as not yet comparable: ganeval has no DINOv2
-  encoder yet.
+  (StyleGAN/EDM's detector resizes with ``F.interpolate``). The DINOv2 statistics become
+  space ``dinov2`` with the provenance of ``DinoV2Extractor(convention="edm2")`` and Meta's
+  official weights (``weights_sha256`` ``dinov2-vitl14-official``; see
+  ``ganeval.extractors.dinov2.OFFICIAL_WEIGHTS``), so FD_DINOv2 against them needs
+  ``--convention dinov2=edm2`` (adopted by default from the file) and the official weights.
 * **mu/sigma ``.npz``** (TTUR, pytorch-fid, clean-fid, EDM1 ``fid-refs``): ``mu`` [2048]
   and ``sigma`` [2048, 2048]; clean-fid's ``*_kid.npz`` hold raw ``feats`` instead. The
   mode is not recorded in these files (clean-fid's file names say it); the caller states
@@ -49,7 +51,7 @@ __all__ = ["ReferenceStats", "SPACE_DIMS", "NOT_COMPARABLE", "KINDS", "detect_re
 #: Dimension of each named feature space.
 SPACE_DIMS = {"pool3": 2048, "spatial": 2023, "dinov2": 1024}
 #: Spaces that ganeval cannot compute yet, with the reason (kept in the reference, reported).
-NOT_COMPARABLE = {"dinov2": "ganeval has no DINOv2 encoder yet, so FD_DINOv2 against it cannot be computed"}
+NOT_COMPARABLE: dict[str, str] = {}
 #: What :func:`detect_reference_kind` returns.
 KINDS = ("adm", "edm2", "npz", "stats")
 
@@ -475,7 +477,7 @@ def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -
 
 def to_stats_set(ref: ReferenceStats, *, count: int | None = None, name: str | None = None,
                  sha256: str | None = None):
-    """The comparable statistics of ``ref`` (pool3, and ADM's spatial when present) as a
+    """The statistics of ``ref`` (pool3, ADM's spatial, EDM2's dinov2 when present) as a
     :class:`~ganeval.stats.StatsSet`, with provenance.
 
     ``count``: images behind the statistics when the file does not record it.
@@ -528,18 +530,36 @@ def to_stats_set(ref: ReferenceStats, *, count: int | None = None, name: str | N
     spaces = {}
     for space in ref.comparable_spaces:
         mu, sigma = ref.spaces[space]
-        layer = SPACES[space][1]
-        spaces[space] = FeatureStats.from_moments(int(count), mu, sigma, {
-            **provenance, "extractor": f"{EXTRACTOR_NAME}/{space}", "feature_dim": int(mu.shape[0]), "layer": layer})
+        if space == "dinov2":
+            space_provenance = {**provenance, **_edm2_dinov2_provenance()}
+        else:
+            space_provenance = {**provenance, "extractor": f"{EXTRACTOR_NAME}/{space}", "layer": SPACES[space][1]}
+        spaces[space] = FeatureStats.from_moments(int(count), mu, sigma,
+                                                  {**space_provenance, "feature_dim": int(mu.shape[0])})
     shared_keys = ("source", "source_fingerprint", "created")
     return StatsSet(spaces, {key: provenance[key] for key in shared_keys})
 
 
+def _edm2_dinov2_provenance() -> dict[str, Any]:
+    """What made EDM2's ``fd_dinov2`` statistics, as ``DinoV2Extractor(convention="edm2")`` records it:
+    torch.hub ``dinov2_vitl14`` (Meta's official weights, offset position embeddings), fp32,
+    ``F.interpolate`` bicubic antialiased resize to 224 (NVlabs/edm2 ``calculate_metrics.py``)."""
+    from ganeval.extractors.dinov2 import OFFICIAL_WEIGHTS, DinoV2Extractor
+    from ganeval.extractors.vit_preprocess import CONVENTIONS
+
+    edm2 = CONVENTIONS["edm2"]
+    return {"extractor": f"{DinoV2Extractor.name}/dinov2", "weights_sha256": OFFICIAL_WEIGHTS,
+            "weights_origin": "torch.hub facebookresearch/dinov2 dinov2_vitl14 (EDM2's detector)",
+            "weights_known": False, "mode": edm2.name, "resize": edm2.resize, "input_size": edm2.size,
+            "precision": "fp32",
+            "pos_embed_interpolation": "bicubic 37x37->16x16, scale_factor (16+0.1)/37 (Meta interpolate_offset=0.1)",
+            "output": "CLS token after the final LayerNorm, not normalised"}
+
+
 def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: str | None = None,
                   sha256: str | None = None) -> Path:
-    """Write ``ref`` as a ganeval stats file (format 2: pool3 and, for ADM batches, spatial) at
-    ``path`` atomically and return the path. Spaces ganeval cannot compare yet (EDM2's
-    fd_dinov2) are listed in the provenance, not written."""
+    """Write ``ref`` as a ganeval stats file (format 2: pool3, and ADM's spatial or EDM2's dinov2)
+    at ``path`` atomically and return the path."""
     path = Path(path)
     to_stats_set(ref, count=count, name=name, sha256=sha256).save(path)
     return path

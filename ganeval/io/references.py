@@ -189,10 +189,10 @@ _ADM_ENTRIES = [
 _EDM2_ENTRIES = [
     ReferenceEntry("edm2/img512", _EDM2 + "img512.pkl", None, "nvidia", "edm2", ("pool3", "dinov2"),
                    ("fid", "fd_dinov2"), "EDM2 ImageNet 512x512 (center-crop-dhariwal) train: FID and FD_DINOv2 "
-                   "statistics (DINOv2 kept, not yet comparable)", None, "num_images in the file", None, _EDM2_SRC),
+                   "statistics (FD_DINOv2: convention edm2, official weights)", None, "num_images in the file", None, _EDM2_SRC),
     ReferenceEntry("edm2/img64", _EDM2 + "img64.pkl", None, "nvidia", "edm2", ("pool3", "dinov2"),
-                   ("fid", "fd_dinov2"), "EDM2 ImageNet 64x64 train: FID and FD_DINOv2 statistics (DINOv2 kept, "
-                   "not yet comparable)", None, "num_images in the file", None,
+                   ("fid", "fd_dinov2"), "EDM2 ImageNet 64x64 train: FID and FD_DINOv2 statistics (FD_DINOv2: "
+                   "convention edm2, official weights)", None, "num_images in the file", None,
                    "NVlabs/edm2 README names the dataset-refs/ folder (and img512.pkl); img64.pkl, the reference of "
                    "its ImageNet-64 models, is the URL downstream projects use"),
 ]

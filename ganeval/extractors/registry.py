@@ -1,0 +1,232 @@
+"""Which network computes which feature space, and one extractor over several networks.
+
+Every feature space belongs to one network (:data:`NETWORKS`):
+
+==============  ========================  ===================  =====================
+space           network (extractor name)  default convention   other conventions
+==============  ========================  ===================  =====================
+pool3, spatial  inception-v3-tf-2015-12-05  (``--mode``)
+, logits
+dinov2          dinov2-vitl14             dgm-eval             edm2
+clip            clip-vitl14-336           cmmd
+clip_vitb32     clip-vitb32               clip-fid
+==============  ========================  ===================  =====================
+
+:class:`ExtractorSet` holds one extractor per network a run needs and looks like one
+``InceptionExtractor`` to ``StatsSet.for_extractor`` and ``compute_stats``: each batch of
+images is decoded once and fed to every network.
+
+Options per network are keyed by the network's key (``inception``, ``dinov2``, ``clip``,
+``clip_vitb32``), which is also its space name, or by its extractor name
+(``dinov2-vitl14``, ``clip-vitl14-336``, ``clip-vitb32``): ``--weights dinov2=PATH``,
+``--convention dinov2=edm2``. A bare ``--weights PATH`` is the Inception weights, as before;
+a bare ``--convention edm2`` goes to the one network that has that convention.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ganeval.errors import GanevalError
+
+__all__ = ["Network", "NETWORKS", "SPACE_NETWORK", "ExtractorSet", "parse_spaces", "network_of", "networks_for",
+           "split_by_network", "parse_weights", "parse_conventions", "inception_of"]
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network: ``key`` (options, messages), ``name`` (its extractor name in provenance),
+    ``spaces`` it computes, ``factory`` ("module:Class"), ``conventions`` (first = default;
+    empty for Inception, whose preprocessing is ``--mode``)."""
+
+    key: str
+    name: str
+    spaces: tuple[str, ...]
+    factory: str
+    conventions: tuple[str, ...] = ()
+
+    @property
+    def default_convention(self) -> str | None:
+        return self.conventions[0] if self.conventions else None
+
+    def build(self, **options):
+        module, cls = self.factory.split(":")
+        return getattr(importlib.import_module(module), cls)(**options)
+
+
+NETWORKS: dict[str, Network] = {network.key: network for network in (
+    Network("inception", "inception-v3-tf-2015-12-05", ("pool3", "spatial", "logits"),
+            "ganeval.extractors.inception_extractor:InceptionExtractor"),
+    Network("dinov2", "dinov2-vitl14", ("dinov2",), "ganeval.extractors.dinov2:DinoV2Extractor",
+            ("dgm-eval", "edm2")),
+    Network("clip", "clip-vitl14-336", ("clip",), "ganeval.extractors.clip:ClipExtractor", ("cmmd",)),
+    Network("clip_vitb32", "clip-vitb32", ("clip_vitb32",), "ganeval.extractors.clip:ClipB32Extractor",
+            ("clip-fid",)),
+)}
+SPACE_NETWORK = {space: network.key for network in NETWORKS.values() for space in network.spaces}
+"""Feature space → the key of the network that computes it."""
+ENCODER_SPACES = tuple(space for space, key in SPACE_NETWORK.items() if key != "inception")
+_ALIASES = {**{n.key: n.key for n in NETWORKS.values()}, **{n.name: n.key for n in NETWORKS.values()},
+            **{space: key for space, key in SPACE_NETWORK.items()}}
+
+
+def parse_spaces(features) -> tuple[str, ...]:
+    """'pool3,dinov2' or a sequence → checked tuple of space names, order kept, no repeats."""
+    names = [f.strip().lower() for f in (features.split(",") if isinstance(features, str) else features)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in SPACE_NETWORK]
+    if unknown or not names:
+        raise GanevalError(f"unknown feature space(s) {', '.join(unknown) or '(none given)'}; "
+                           f"choose from {','.join(SPACE_NETWORK)}")
+    return tuple(dict.fromkeys(names))
+
+
+def network_of(name: str) -> Network:
+    """The network named by a key, a space or an extractor name ("dinov2", "dinov2-vitl14", "pool3")."""
+    key = _ALIASES.get(str(name).strip().lower())
+    if key is None:
+        raise GanevalError(f"unknown network {name!r}; use one of {', '.join(NETWORKS)} "
+                           f"(or {', '.join(n.name for n in NETWORKS.values())})")
+    return NETWORKS[key]
+
+
+def split_by_network(spaces) -> dict[str, tuple[str, ...]]:
+    """{network key: its spaces among ``spaces``}, in the order the networks first appear."""
+    out: dict[str, list[str]] = {}
+    for space in parse_spaces(spaces):
+        out.setdefault(SPACE_NETWORK[space], []).append(space)
+    return {key: tuple(names) for key, names in out.items()}
+
+
+def networks_for(spaces) -> tuple[str, ...]:
+    return tuple(split_by_network(spaces))
+
+
+def _key_value(text: str) -> tuple[str | None, str]:
+    """"dinov2=PATH" → ("dinov2", "PATH") when the part before "=" names a network; else (None, text)."""
+    if "=" in text:
+        name, value = text.split("=", 1)
+        if name.strip().lower() in _ALIASES:
+            return _ALIASES[name.strip().lower()], value
+    return None, text
+
+
+def parse_weights(weights) -> dict[str, Any]:
+    """``weights`` as {network key: path}: None → {}; a path → {"inception": path}; a dict keyed by
+    any network name; or a sequence of "NAME=PATH" / "PATH" (the CLI's repeatable --weights)."""
+    if weights is None:
+        return {}
+    if isinstance(weights, dict):
+        return {network_of(name).key: path for name, path in weights.items() if path is not None}
+    items = [weights] if not isinstance(weights, (list, tuple)) else list(weights)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, path = _key_value(item) if isinstance(item, str) else (None, item)
+        key = key or "inception"
+        if key in out:
+            raise GanevalError(f"--weights given twice for {key} ({out[key]} and {path}); give it once")
+        out[key] = path
+    return out
+
+
+def parse_conventions(convention) -> dict[str, str]:
+    """``convention`` as {network key: convention}: None → {}; "edm2" (the network that has it);
+    a dict; or a sequence of "NAME=CONVENTION" / "CONVENTION" (the CLI's repeatable --convention)."""
+    if convention is None:
+        return {}
+    if isinstance(convention, dict):
+        items = [(network_of(name).key, value) for name, value in convention.items() if value is not None]
+    else:
+        items = [_key_value(text) for text in ([convention] if isinstance(convention, str) else convention)]
+    out: dict[str, str] = {}
+    for key, value in items:
+        value = value.strip().lower()
+        if key is None:
+            owners = [n.key for n in NETWORKS.values() if value in n.conventions]
+            if len(owners) != 1:
+                known = ", ".join(f"{n.key}={c}" for n in NETWORKS.values() for c in n.conventions)
+                raise GanevalError(f"unknown convention {value!r}; choose from {known}")
+            key = owners[0]
+        network = NETWORKS[key]
+        if value not in network.conventions:
+            raise GanevalError(f"{network.name} has no convention {value!r}; choose one of "
+                               f"{', '.join(network.conventions) or '(none: Inception uses --mode)'}")
+        if out.get(key, value) != value:
+            raise GanevalError(f"--convention given twice for {key} ({out[key]} and {value}); give it once")
+        out[key] = value
+    return out
+
+
+class ExtractorSet:
+    """One extractor per network, seen as one: ``spaces``, ``space_dims``, ``space_provenance(space)``,
+    ``extract(images)`` → {space: float32 [N, d]} over every network, ``device`` and ``provenance`` of
+    the primary (first) network. Images are converted to uint8 once and the same tensors go to
+    every network.
+
+    ``members``: {network key: extractor}; ``spaces``: the spaces wanted, each computed by its
+    network's member (which must list it in its own ``spaces``).
+    """
+
+    def __init__(self, members: dict[str, Any], spaces):
+        if not members:
+            raise GanevalError("an extractor set needs at least one network")
+        self.members = dict(members)
+        self.spaces = parse_spaces(spaces)
+        for space in self.spaces:
+            member = self.members.get(SPACE_NETWORK[space])
+            if member is None or space not in member.spaces:
+                raise GanevalError(f"no extractor for feature space {space!r} in this set")
+        self.primary = next(iter(self.members.values()))
+
+    @property
+    def device(self) -> torch.device:
+        return self.primary.device
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.primary.provenance
+
+    @property
+    def name(self) -> str:
+        return self.provenance["extractor"]
+
+    @property
+    def space_dims(self) -> dict[str, int]:
+        return {space: self._member(space).space_dims[space] for space in self.spaces}
+
+    def space_provenance(self, space: str) -> dict[str, Any]:
+        return self._member(space).space_provenance(space)
+
+    def _member(self, space: str):
+        if space not in self.spaces:
+            raise GanevalError(f"these settings compute {', '.join(self.spaces)}, not {space!r}")
+        return self.members[SPACE_NETWORK[space]]
+
+    def __call__(self, images) -> torch.Tensor:
+        """The first space's features (as an InceptionExtractor returns pool3)."""
+        return self.extract(images)[self.spaces[0]]
+
+    def extract(self, images) -> dict[str, torch.Tensor]:
+        """images as for ``InceptionExtractor.extract``; returns {space: float32 [N, d]} for every space."""
+        from ganeval.extractors.preprocess import to_uint8_batch
+
+        if isinstance(images, torch.Tensor):
+            images = list(to_uint8_batch(images))
+        else:
+            images = [to_uint8_batch(image)[0] for image in images]
+        out: dict[str, torch.Tensor] = {}
+        for key, member in self.members.items():
+            features = member.extract(images)
+            out.update({space: features[space] for space in self.spaces if SPACE_NETWORK[space] == key})
+        return out
+
+
+def inception_of(extractor):
+    """The Inception member of an extractor (itself when it is one), or None."""
+    if isinstance(extractor, ExtractorSet):
+        return extractor.members.get("inception")
+    return extractor if extractor is not None and "pool3" in getattr(extractor, "spaces", ()) else None
