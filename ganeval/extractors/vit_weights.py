@@ -20,11 +20,9 @@ a TorchScript archive and a plain ``torch.save`` of the same tensors give one di
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
-import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -33,7 +31,7 @@ import torch
 from torch import Tensor
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.weights import cache_dir
+from ganeval.extractors.weights import cache_dir, is_torchscript_archive, tensor_digest
 from ganeval.io import download as _download
 
 __all__ = [
@@ -167,22 +165,12 @@ def download_file(spec: PublishedFile, url: str, directory: PathLike, *, timeout
     return target
 
 
-def _is_torchscript(path: Path) -> bool:
-    try:
-        if not zipfile.is_zipfile(path):
-            return False
-        with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
 def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
     """Tensors of a ``torch.save`` state dict or of a TorchScript archive (OpenAI's CLIP
     files are TorchScript), on the CPU in their stored dtype."""
     path = Path(path)
     try:
-        if _is_torchscript(path):
+        if is_torchscript_archive(path):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 raw = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
@@ -196,15 +184,3 @@ def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
     if not isinstance(raw, Mapping) or not all(isinstance(v, Tensor) for v in raw.values()):
         raise GanevalError(f"{path}: not a {what} weights file (expected a state dict of tensors)")
     return dict(raw)
-
-
-def tensor_digest(state_dict: Mapping[str, Tensor], keep: Callable[[str], bool] = lambda name: True) -> str:
-    """sha256 of the tensors that ``keep`` selects, container- and dtype-independent:
-    for every name in sorted order the line ``"<name> <d0>x<d1>...\\n"`` and the tensor as
-    contiguous little-endian float32 bytes (as :func:`ganeval.extractors.weights.network_digest`)."""
-    hasher = hashlib.sha256()
-    for name in sorted(key for key in state_dict if keep(key)):
-        tensor = state_dict[name].detach().to("cpu", torch.float32).contiguous()
-        hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode())
-        hasher.update(tensor.numpy().astype("<f4", copy=False).tobytes())
-    return hasher.hexdigest()

@@ -27,7 +27,7 @@ import os
 import urllib.request  # noqa: F401  (downloads: ganeval.io.download; tests patch urlopen here)
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -56,6 +56,7 @@ __all__ = [
     "ExportedWeights",
     "save_exported_weights",
     "network_digest",
+    "tensor_digest",
     "load_inception",
 ]
 
@@ -371,11 +372,18 @@ def network_digest(state_dict: Mapping[str, Tensor]) -> str:
 
     For every ``layers.*`` key in sorted order it hashes the UTF-8 line
     ``"<name> <d0>x<d1>x...\\n"`` and then the tensor as contiguous
-    little-endian float32 bytes. The logits head is left out: it does not
-    change pool3 features.
+    little-endian float32 bytes (:func:`tensor_digest`). The logits head is left
+    out: it does not change pool3 features.
     """
+    return tensor_digest(state_dict, keep=lambda name: name.startswith("layers."))
+
+
+def tensor_digest(state_dict: Mapping[str, Tensor], keep: Callable[[str], bool] = lambda name: True) -> str:
+    """sha256 of the tensors that ``keep`` selects, container- and dtype-independent:
+    for every name in sorted order the line ``"<name> <d0>x<d1>...\\n"`` and the tensor as
+    contiguous little-endian float32 bytes."""
     hasher = hashlib.sha256()
-    for name in sorted(key for key in state_dict if key.startswith("layers.")):
+    for name in sorted(key for key in state_dict if keep(key)):
         tensor = state_dict[name].detach().to("cpu", torch.float32).contiguous()
         hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode())
         hasher.update(tensor.numpy().astype("<f4", copy=False).tobytes())
@@ -483,7 +491,7 @@ def _find_packaged_weights() -> Path | None:
 
 def _read_weights(path: Path) -> tuple[dict[str, Tensor], str]:
     """Load a weights file, returning (state dict in our naming, layout name)."""
-    is_torchscript = _is_torchscript_archive(path)
+    is_torchscript = is_torchscript_archive(path)
     try:
         if is_torchscript:
             with warnings.catch_warnings():
@@ -523,7 +531,7 @@ def _is_zero_head(state: Mapping[str, Tensor]) -> bool:
     return all(tensor is not None and not bool(tensor.any()) for tensor in head)
 
 
-def _is_torchscript_archive(path: Path) -> bool:
+def is_torchscript_archive(path: Path) -> bool:
     # torch.save archives hold data.pkl and tensors; TorchScript archives also hold code/.
     try:
         if not zipfile.is_zipfile(path):
