@@ -93,13 +93,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     mu2 = _checked_mean(mu2, "mu2")
     sigma1 = _checked_covariance(sigma1, "sigma1")
     sigma2 = _checked_covariance(sigma2, "sigma2")
-    for mu, sigma, index in ((mu1, sigma1, 1), (mu2, sigma2, 2)):
-        if mu.shape[0] != sigma.shape[0]:
-            raise GanevalError(
-                f"mu{index} has length {mu.shape[0]} but sigma{index} is "
-                f"{sigma.shape[0]}x{sigma.shape[1]}; mean and covariance must describe the same features"
-            )
-    _check_same_dimension(sigma1, sigma2)
+    _check_matching(mu1, sigma1, mu2, sigma2)
     mean_term = float(np.sum((mu1 - mu2) ** 2))
     trace_term = float(np.trace(sigma1) + np.trace(sigma2))
     cross_term, _ = _trace_sqrt_product_with_route(sigma1, sigma2)
@@ -273,6 +267,17 @@ def _checked_covariance(sigma, name: str) -> np.ndarray:
     symmetric *= 0.5
     _check_symmetric(2.0 * float(np.abs(sigma - symmetric).max()), float(np.abs(sigma).max()), name)
     return symmetric
+
+
+def _check_matching(mu1, sigma1, mu2, sigma2) -> None:
+    """Each mean as long as its covariance, and both covariances of one dimension (numpy or torch)."""
+    for mu, sigma, index in ((mu1, sigma1, 1), (mu2, sigma2, 2)):
+        if mu.shape[0] != sigma.shape[0]:
+            raise GanevalError(
+                f"mu{index} has length {mu.shape[0]} but sigma{index} is "
+                f"{sigma.shape[0]}x{sigma.shape[1]}; mean and covariance must describe the same features"
+            )
+    _check_same_dimension(sigma1, sigma2)
 
 
 def _check_same_dimension(sigma1: np.ndarray, sigma2: np.ndarray) -> None:

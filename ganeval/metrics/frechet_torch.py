@@ -25,8 +25,8 @@ import torch
 
 from ganeval.errors import GanevalError
 from ganeval.metrics.frechet import (_INDEFINITE_RTOL, _MIN_PIVOT_RATIO, _check_covariance_shape, _check_finite,
-                                     _check_mean_shape, _check_same_dimension, _check_symmetric, _raise_not_psd,
-                                     _real_array)
+                                     _check_matching, _check_mean_shape, _check_same_dimension, _check_symmetric,
+                                     _raise_not_psd, _real_array)
 
 __all__ = ["frechet_distance_torch", "trace_sqrt_product_torch", "fd_device"]
 
@@ -53,13 +53,7 @@ def frechet_distance_torch(mu1, sigma1, mu2, sigma2, *, device=None) -> float:
     device = fd_device(mu1, sigma1, mu2, sigma2, device=device)
     mu1, mu2 = _checked_mean(mu1, "mu1", device), _checked_mean(mu2, "mu2", device)
     sigma1, sigma2 = _checked_covariance(sigma1, "sigma1", device), _checked_covariance(sigma2, "sigma2", device)
-    for mu, sigma, index in ((mu1, sigma1, 1), (mu2, sigma2, 2)):
-        if mu.shape[0] != sigma.shape[0]:
-            raise GanevalError(
-                f"mu{index} has length {mu.shape[0]} but sigma{index} is "
-                f"{sigma.shape[0]}x{sigma.shape[1]}; mean and covariance must describe the same features"
-            )
-    _check_same_dimension(sigma1, sigma2)
+    _check_matching(mu1, sigma1, mu2, sigma2)
     cross, _ = _trace_sqrt_product(sigma1, sigma2)
     total = (mu1 - mu2).square().sum() + sigma1.diagonal().sum() + sigma2.diagonal().sum() - 2.0 * cross
     return max(float(total), 0.0)
