@@ -141,11 +141,11 @@ def _download_locked(url, target, partial, sha256, size, timeout, progress, manu
                      sha256_origin) -> tuple[Path, str]:
     have = partial.stat().st_size if partial.exists() else 0
     hasher = hashlib.sha256()
-    request = urllib.request.Request(url, headers={"User-Agent": "ganeval"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
     manual = manual_hint or f"download {url} by hand and register it with `ganeval ref get NAME --file PATH`"
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": "ganeval"})  # ValueError: not a URL
+        if have:
+            request.add_header("Range", f"bytes={have}-")
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing left to fetch: the partial file may be whole
@@ -153,7 +153,7 @@ def _download_locked(url, target, partial, sha256, size, timeout, progress, manu
             response = None
         else:
             raise DownloadFailed(f"cannot download {url}: HTTP {err.code} {err.reason}; {manual}", err) from None
-    except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         raise DownloadFailed(f"cannot download {url} ({_one_line(reason)}): offline? {manual}", err) from None
 
