@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import io
 import os
 import warnings
@@ -428,10 +427,10 @@ def _nvjpeg_decodable(data: bytes) -> bool:
         return False
 
 
-def _decoded(data: bytes, shown: str) -> torch.Tensor:
-    from ganeval.io.images import decode_image_bytes
+def _decoded(data: bytes, shown: str, max_pixels: int | None = None) -> torch.Tensor:
+    from ganeval.io.sources import decode_to_tensor
 
-    return torch.from_numpy(decode_image_bytes(data, shown)).permute(2, 0, 1).contiguous()
+    return decode_to_tensor(data, shown, max_pixels)
 
 
 class EncodedJpegDataset(torch.utils.data.Dataset):
@@ -446,17 +445,15 @@ class EncodedJpegDataset(torch.utils.data.Dataset):
         return len(self.source.names)
 
     def __getitem__(self, index: int):
-        name = self.source.names[index]
-        shown = self.source.display_name(name)
-        try:
-            data = self.source.read_bytes(name)
-        except OSError as err:
-            return None, hashlib.sha256(b"").digest(), BadImageError(shown, f"cannot read: {err.strerror or err}")
-        digest = hashlib.sha256(data).digest()
+        from ganeval.io.sources import read_item
+
+        shown, data, digest, error = read_item(self.source, index)
+        if error is not None:
+            return None, digest, error
         if _nvjpeg_decodable(data):
             return EncodedJpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), shown, index), digest, None
         try:
-            return _decoded(data, shown), digest, None
+            return _decoded(data, shown, self.source.max_pixels), digest, None
         except BadImageError as err:
             return None, digest, err
 

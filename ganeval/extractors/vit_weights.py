@@ -20,16 +20,9 @@ a TorchScript archive and a plain ``torch.save`` of the same tensors give one di
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import http.client
 import os
-import tempfile
-import urllib.error
-import urllib.request
 import warnings
-import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -38,7 +31,8 @@ import torch
 from torch import Tensor
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.weights import cache_dir
+from ganeval.extractors.weights import cache_dir, is_torchscript_archive, tensor_digest
+from ganeval.io import download as _download
 
 __all__ = [
     "PublishedFile",
@@ -51,7 +45,6 @@ __all__ = [
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -81,11 +74,7 @@ class ViTWeights:
 
 
 def file_sha256(path: PathLike) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+    return _download.sha256_of(path)
 
 
 def _sidecar(path: Path) -> Path:
@@ -124,8 +113,9 @@ def resolve_vit_weights(
     if download:
         try:
             target = download_file(spec, source, folder, timeout=timeout)
-        except (OSError, ValueError, http.client.HTTPException) as err:
-            failure = f" (download of {source} failed: {' '.join(str(err).split()) or type(err).__name__})"
+        except _download.DownloadFailed as err:
+            cause = err.cause if err.cause is not None else err
+            failure = f" (download of {source} failed: {' '.join(str(cause).split()) or type(cause).__name__})"
         else:
             return ViTWeights(target, file_sha256(target) if spec.sha256 is None else spec.sha256,
                               f"download {source}", "published" if spec.sha256 else "recorded")
@@ -147,7 +137,7 @@ def _check_cached(spec: PublishedFile, cached: Path) -> str:
     record = _sidecar(cached)
     if not record.is_file():
         # Placed there by hand: record it now, as a download would have.
-        _write_record(record, digest)
+        _download.record_sha256(cached, digest)
         return digest
     recorded = record.read_text().split()[0] if record.read_text().split() else ""
     if digest != recorded:
@@ -158,48 +148,21 @@ def _check_cached(spec: PublishedFile, cached: Path) -> str:
     return digest
 
 
-def _write_record(record: Path, digest: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{record.name}.", dir=record.parent)
-    with os.fdopen(fd, "w") as out:
-        out.write(f"{digest}  {record.name[: -len('.sha256')]}\n")
-    os.replace(tmp, record)
-
-
 def download_file(spec: PublishedFile, url: str, directory: PathLike, *, timeout: float = 60.0) -> Path:
-    """Download ``url`` into ``directory/spec.file_name`` through a temporary file that is
-    renamed into place only when complete and (for a published hash) matching. A file
-    without a published hash gets its sha256 recorded in ``<file>.sha256``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / spec.file_name
-    fd, partial = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=".part", dir=directory)
+    """Download ``url`` into ``directory/spec.file_name`` with :func:`ganeval.io.download.download_file`
+    (through ``<file>.part``, renamed into place only when complete and, for a published hash,
+    matching). A file without a published hash gets its sha256 recorded in ``<file>.sha256``.
+    A failed download raises :class:`~ganeval.io.download.DownloadFailed`."""
+    target = Path(directory) / spec.file_name
     try:
-        hasher = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            while chunk := response.read(_CHUNK):
-                hasher.update(chunk)
-                out.write(chunk)
-        received = hasher.hexdigest()
-        if spec.sha256 is not None and received != spec.sha256:
-            raise GanevalError(f"download of {url} is corrupted: sha256 {received} is not the published {spec.sha256}")
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+        target, received = _download.download_file(url, target, sha256=spec.sha256, timeout=timeout)
+    except _download.DownloadCorrupted as err:
+        raise GanevalError(
+            f"download of {url} is corrupted: sha256 {err.digest} is not the published {spec.sha256}"
+        ) from None
     if spec.sha256 is None:
-        _write_record(_sidecar(target), received)
+        _download.record_sha256(target, received)
     return target
-
-
-def _is_torchscript(path: Path) -> bool:
-    try:
-        if not zipfile.is_zipfile(path):
-            return False
-        with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
@@ -207,7 +170,7 @@ def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
     files are TorchScript), on the CPU in their stored dtype."""
     path = Path(path)
     try:
-        if _is_torchscript(path):
+        if is_torchscript_archive(path):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 raw = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
@@ -221,15 +184,3 @@ def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
     if not isinstance(raw, Mapping) or not all(isinstance(v, Tensor) for v in raw.values()):
         raise GanevalError(f"{path}: not a {what} weights file (expected a state dict of tensors)")
     return dict(raw)
-
-
-def tensor_digest(state_dict: Mapping[str, Tensor], keep: Callable[[str], bool] = lambda name: True) -> str:
-    """sha256 of the tensors that ``keep`` selects, container- and dtype-independent:
-    for every name in sorted order the line ``"<name> <d0>x<d1>...\\n"`` and the tensor as
-    contiguous little-endian float32 bytes (as :func:`ganeval.extractors.weights.network_digest`)."""
-    hasher = hashlib.sha256()
-    for name in sorted(key for key in state_dict if keep(key)):
-        tensor = state_dict[name].detach().to("cpu", torch.float32).contiguous()
-        hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode())
-        hasher.update(tensor.numpy().astype("<f4", copy=False).tobytes())
-    return hasher.hexdigest()

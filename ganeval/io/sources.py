@@ -197,6 +197,25 @@ class FileSource(ImageSource):
                 yield batch
 
 
+def read_item(source: FileSource, index: int) -> tuple[str, bytes | None, bytes, BadImageError | None]:
+    """Item ``index`` of ``source`` as (name shown in messages, the file's bytes or None,
+    sha256 of the bytes, BadImageError or None): a file that cannot be read is an error, not an exception."""
+    name = source.names[index]
+    shown = source.display_name(name)
+    try:
+        data = source.read_bytes(name)
+    except BadImageError as err:
+        return shown, None, hashlib.sha256(b"").digest(), err
+    except OSError as err:
+        return shown, None, hashlib.sha256(b"").digest(), BadImageError(shown, f"cannot read: {err.strerror or err}")
+    return shown, data, hashlib.sha256(data).digest(), None
+
+
+def decode_to_tensor(data: bytes, shown: str, max_pixels: int | None = None) -> torch.Tensor:
+    """Encoded image bytes → uint8 [3, H, W]; BadImageError naming ``shown``."""
+    return torch.from_numpy(decode_image_bytes(data, shown, max_pixels=max_pixels)).permute(2, 0, 1).contiguous()
+
+
 class _DecodeDataset(torch.utils.data.Dataset):
     """Item i → (uint8 [3, H, W] tensor or None, sha256 of the file bytes, BadImageError or None)."""
 
@@ -207,20 +226,13 @@ class _DecodeDataset(torch.utils.data.Dataset):
         return len(self.source.names)
 
     def __getitem__(self, index: int):
-        name = self.source.names[index]
-        shown = self.source.display_name(name)
+        shown, data, digest, error = read_item(self.source, index)
+        if error is not None:
+            return None, digest, error
         try:
-            data = self.source.read_bytes(name)
-        except BadImageError as err:
-            return None, hashlib.sha256(b"").digest(), err
-        except OSError as err:
-            return None, hashlib.sha256(b"").digest(), BadImageError(shown, f"cannot read: {err.strerror or err}")
-        digest = hashlib.sha256(data).digest()
-        try:
-            array = decode_image_bytes(data, shown, max_pixels=self.source.max_pixels)
+            return decode_to_tensor(data, shown, self.source.max_pixels), digest, None
         except BadImageError as err:
             return None, digest, err
-        return torch.from_numpy(array).permute(2, 0, 1).contiguous(), digest, None
 
 
 def _worker_errors_named(batches, description: str):

@@ -93,13 +93,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     mu2 = _checked_mean(mu2, "mu2")
     sigma1 = _checked_covariance(sigma1, "sigma1")
     sigma2 = _checked_covariance(sigma2, "sigma2")
-    for mu, sigma, index in ((mu1, sigma1, 1), (mu2, sigma2, 2)):
-        if mu.shape[0] != sigma.shape[0]:
-            raise GanevalError(
-                f"mu{index} has length {mu.shape[0]} but sigma{index} is "
-                f"{sigma.shape[0]}x{sigma.shape[1]}; mean and covariance must describe the same features"
-            )
-    _check_same_dimension(sigma1, sigma2)
+    _check_matching(mu1, sigma1, mu2, sigma2)
     mean_term = float(np.sum((mu1 - mu2) ** 2))
     trace_term = float(np.trace(sigma1) + np.trace(sigma2))
     cross_term, _ = _trace_sqrt_product_with_route(sigma1, sigma2)
@@ -215,42 +209,75 @@ def _as_float64(value, name: str) -> np.ndarray:
         if value.is_complex():
             raise GanevalError(f"{name} is complex; expected real statistics")
         value = value.double().numpy()
+    return _real_array(value, name).astype(np.float64, copy=False)
+
+
+def _real_array(value, name: str) -> np.ndarray:
+    """``value`` as a numpy array of real numbers (integers or floats), else a GanevalError."""
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise GanevalError(f"{name} is not a numeric array ({err})") from None
     if array.dtype.kind not in "iuf":
         raise GanevalError(f"{name} has dtype {array.dtype}; expected real numbers")
-    return array.astype(np.float64, copy=False)
+    return array
+
+
+# The checks below are shared with ganeval.metrics.frechet_torch: they see shapes and numbers only.
+
+
+def _check_mean_shape(shape: tuple[int, ...], name: str) -> None:
+    if len(shape) != 1 or shape[0] == 0:
+        raise GanevalError(f"{name} must be a non-empty 1-D vector [d], got shape {tuple(shape)}")
+
+
+def _check_covariance_shape(shape: tuple[int, ...], name: str) -> None:
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] == 0:
+        raise GanevalError(f"{name} must be a non-empty square matrix [d, d], got shape {tuple(shape)}")
+
+
+def _check_finite(finite: bool, name: str) -> None:
+    if not finite:
+        raise GanevalError(f"{name} contains NaN or infinite values")
+
+
+def _check_symmetric(asymmetry: float, scale: float, name: str) -> None:
+    """``asymmetry``: max |sigma - sigma.T|; ``scale``: the largest |entry|."""
+    if asymmetry > _SYMMETRY_RTOL * scale:
+        raise GanevalError(
+            f"{name} is not symmetric (max |sigma - sigma.T| = {asymmetry:.3g}, "
+            f"largest entry {scale:.3g}); it is not a covariance matrix"
+        )
 
 
 def _checked_mean(mu, name: str) -> np.ndarray:
     """Validated float64 [d] mean."""
     mu = _as_float64(mu, name)
-    if mu.ndim != 1 or mu.shape[0] == 0:
-        raise GanevalError(f"{name} must be a non-empty 1-D vector [d], got shape {tuple(mu.shape)}")
-    if not np.all(np.isfinite(mu)):
-        raise GanevalError(f"{name} contains NaN or infinite values")
+    _check_mean_shape(mu.shape, name)
+    _check_finite(bool(np.all(np.isfinite(mu))), name)
     return mu
 
 
 def _checked_covariance(sigma, name: str) -> np.ndarray:
     """Validated float64 [d, d] covariance, returned as a new exactly symmetric array."""
     sigma = _as_float64(sigma, name)
-    if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1] or sigma.shape[0] == 0:
-        raise GanevalError(f"{name} must be a non-empty square matrix [d, d], got shape {tuple(sigma.shape)}")
-    if not np.all(np.isfinite(sigma)):
-        raise GanevalError(f"{name} contains NaN or infinite values")
+    _check_covariance_shape(sigma.shape, name)
+    _check_finite(bool(np.all(np.isfinite(sigma))), name)
     symmetric = sigma + sigma.T  # the only pass in transposed order (slow at d = 2048)
     symmetric *= 0.5
-    asymmetry = 2.0 * float(np.abs(sigma - symmetric).max())
-    scale = float(np.abs(sigma).max())
-    if asymmetry > _SYMMETRY_RTOL * scale:
-        raise GanevalError(
-            f"{name} is not symmetric (max |sigma - sigma.T| = {asymmetry:.3g}, "
-            f"largest entry {scale:.3g}); it is not a covariance matrix"
-        )
+    _check_symmetric(2.0 * float(np.abs(sigma - symmetric).max()), float(np.abs(sigma).max()), name)
     return symmetric
+
+
+def _check_matching(mu1, sigma1, mu2, sigma2) -> None:
+    """Each mean as long as its covariance, and both covariances of one dimension (numpy or torch)."""
+    for mu, sigma, index in ((mu1, sigma1, 1), (mu2, sigma2, 2)):
+        if mu.shape[0] != sigma.shape[0]:
+            raise GanevalError(
+                f"mu{index} has length {mu.shape[0]} but sigma{index} is "
+                f"{sigma.shape[0]}x{sigma.shape[1]}; mean and covariance must describe the same features"
+            )
+    _check_same_dimension(sigma1, sigma2)
 
 
 def _check_same_dimension(sigma1: np.ndarray, sigma2: np.ndarray) -> None:

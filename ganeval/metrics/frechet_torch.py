@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from ganeval.errors import GanevalError
-from ganeval.metrics.frechet import _INDEFINITE_RTOL, _MIN_PIVOT_RATIO, _SYMMETRY_RTOL
+from ganeval.metrics.frechet import (_INDEFINITE_RTOL, _MIN_PIVOT_RATIO, _check_covariance_shape, _check_finite,
+                                     _check_matching, _check_mean_shape, _check_same_dimension, _check_symmetric,
+                                     _raise_not_psd, _real_array)
 
 __all__ = ["frechet_distance_torch", "trace_sqrt_product_torch", "fd_device"]
 
@@ -51,13 +53,7 @@ def frechet_distance_torch(mu1, sigma1, mu2, sigma2, *, device=None) -> float:
     device = fd_device(mu1, sigma1, mu2, sigma2, device=device)
     mu1, mu2 = _checked_mean(mu1, "mu1", device), _checked_mean(mu2, "mu2", device)
     sigma1, sigma2 = _checked_covariance(sigma1, "sigma1", device), _checked_covariance(sigma2, "sigma2", device)
-    for mu, sigma, index in ((mu1, sigma1, 1), (mu2, sigma2, 2)):
-        if mu.shape[0] != sigma.shape[0]:
-            raise GanevalError(
-                f"mu{index} has length {mu.shape[0]} but sigma{index} is "
-                f"{sigma.shape[0]}x{sigma.shape[1]}; mean and covariance must describe the same features"
-            )
-    _check_same_dimension(sigma1, sigma2)
+    _check_matching(mu1, sigma1, mu2, sigma2)
     cross, _ = _trace_sqrt_product(sigma1, sigma2)
     total = (mu1 - mu2).square().sum() + sigma1.diagonal().sum() + sigma2.diagonal().sum() - 2.0 * cross
     return max(float(total), 0.0)
@@ -126,24 +122,13 @@ def _factor(sigma: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
     return vectors[:, keep] * eigenvalues[keep].sqrt(), False
 
 
-def _raise_not_psd(name: str) -> None:
-    raise GanevalError(
-        f"{name} is not positive semidefinite (it has clearly negative eigenvalues); it is not a covariance matrix"
-    )
-
-
 def _as_float64(value, name: str, device: torch.device) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         if value.is_complex():
             raise GanevalError(f"{name} is complex; expected real statistics")
         tensor = value.detach()
     else:
-        try:
-            array = np.asarray(value)
-        except (TypeError, ValueError) as err:
-            raise GanevalError(f"{name} is not a numeric array ({err})") from None
-        if array.dtype.kind not in "iuf":
-            raise GanevalError(f"{name} has dtype {array.dtype}; expected real numbers")
+        array = _real_array(value, name)
         tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
     if tensor.dtype == torch.bool or tensor.is_complex():
         raise GanevalError(f"{name} has dtype {tensor.dtype}; expected real numbers")
@@ -152,32 +137,16 @@ def _as_float64(value, name: str, device: torch.device) -> torch.Tensor:
 
 def _checked_mean(mu, name: str, device: torch.device) -> torch.Tensor:
     mu = _as_float64(mu, name, device)
-    if mu.ndim != 1 or mu.shape[0] == 0:
-        raise GanevalError(f"{name} must be a non-empty 1-D vector [d], got shape {tuple(mu.shape)}")
-    if not bool(torch.isfinite(mu).all()):
-        raise GanevalError(f"{name} contains NaN or infinite values")
+    _check_mean_shape(tuple(mu.shape), name)
+    _check_finite(bool(torch.isfinite(mu).all()), name)
     return mu
 
 
 def _checked_covariance(sigma, name: str, device: torch.device) -> torch.Tensor:
     sigma = _as_float64(sigma, name, device)
-    if sigma.ndim != 2 or sigma.shape[0] != sigma.shape[1] or sigma.shape[0] == 0:
-        raise GanevalError(f"{name} must be a non-empty square matrix [d, d], got shape {tuple(sigma.shape)}")
-    if not bool(torch.isfinite(sigma).all()):
-        raise GanevalError(f"{name} contains NaN or infinite values")
+    _check_covariance_shape(tuple(sigma.shape), name)
+    _check_finite(bool(torch.isfinite(sigma).all()), name)
     symmetric = (sigma + sigma.T) * 0.5
     asymmetry, scale = (float(v) for v in torch.stack([2.0 * (sigma - symmetric).abs().max(), sigma.abs().max()]))
-    if asymmetry > _SYMMETRY_RTOL * scale:
-        raise GanevalError(
-            f"{name} is not symmetric (max |sigma - sigma.T| = {asymmetry:.3g}, "
-            f"largest entry {scale:.3g}); it is not a covariance matrix"
-        )
+    _check_symmetric(asymmetry, scale, name)
     return symmetric
-
-
-def _check_same_dimension(sigma1: torch.Tensor, sigma2: torch.Tensor) -> None:
-    if sigma1.shape != sigma2.shape:
-        raise GanevalError(
-            f"statistics have different dimensions: sigma1 is {sigma1.shape[0]}x{sigma1.shape[1]}, "
-            f"sigma2 is {sigma2.shape[0]}x{sigma2.shape[1]}; compute both with the same feature extractor"
-        )
