@@ -757,22 +757,23 @@ def merge(shards, output, quiet):
 def import_stats(npz, output, mode, network, count):
     """Convert pytorch-fid/TTUR/clean-fid .npz, ADM batches or EDM2 .pkl statistics into a ganeval stats file."""
     from ganeval.io.interchange import import_npz
-    from ganeval.io.reference_files import detect_reference_kind, read_reference, to_stats_file
+    from ganeval.io.reference_files import detect_reference_kind, read_reference, to_stats_set
 
+    reference = Path(npz).is_file() and detect_reference_kind(npz) in ("adm", "edm2")
+    if not reference and (mode is None or network is None):
+        raise click.UsageError(f"{npz}: a mu/sigma .npz does not say how it was made; pass --mode MODE and "
+                               "--network tf-inception|unknown")
     prepare_output(output, [npz], what="imported stats file")
-    if Path(npz).is_file() and detect_reference_kind(npz) in ("adm", "edm2"):
+    if reference:
         ref = read_reference(npz, mode=mode)
-        to_stats_file(ref, output, count=count if count is not None else ref.provenance.get("batch_images"))
-        click.echo(f"{output}: {', '.join(ref.comparable_spaces)} statistics of {npz}, mode {ref.mode}", err=True)
-        return
-    if mode is None or network is None:
-        raise GanevalError(f"{npz}: a mu/sigma .npz does not say how it was made; pass --mode MODE and "
-                           "--network tf-inception|unknown")
-    stats = import_npz(npz, mode=mode, network=network, count=count)
+        stats = to_stats_set(ref, count=count if count is not None else ref.provenance.get("batch_images"))
+        summary = f"{', '.join(ref.comparable_spaces)} statistics of {npz}, mode {ref.mode}"
+    else:
+        stats = import_npz(npz, mode=mode, network=network, count=count)
+        summary = f"{stats.count} images (declared), mode {mode}, network {network}, sha256 of {npz} recorded"
     with _writing(output):
         _save_result(stats, output)
-    click.echo(f"{output}: {stats.count} images (declared), mode {mode}, network {network}, "
-               f"sha256 of {npz} recorded", err=True)
+    click.echo(f"{escape_name(output)}: {summary}", err=True)
 
 
 @cli.command(name="export-stats", short_help="Write stats as pytorch-fid .npz or clean-fid files.")
