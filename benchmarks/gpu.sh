@@ -58,4 +58,11 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 python3 benchmarks/gpu_pipeline.py --work-dir "$WORK" --out "$OUT/gpu-report.md" "${args[@]}" 2>&1 | tee "$OUT/gpu-log.txt"
-exit "${PIPESTATUS[0]}"
+status="${PIPESTATUS[0]}"
+# FIDCallback's cost per 1k samples on the GPU (issue 14; the CPU figure is in docs/progress-and-callbacks.md).
+if [ "$phase" != "prep" ] && python3 -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  { echo; echo "## FIDCallback cost on the GPU"; echo; echo '```'
+    timeout 120 python3 benchmarks/callback_cost.py --device cuda --samples 2000 2>&1 | tail -6
+    echo '```'; } >> "$OUT/gpu-report.md"
+fi
+exit "$status"
