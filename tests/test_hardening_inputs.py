@@ -30,7 +30,7 @@ def refused(argv, capsys, watched, *names, exit_code=None):
 
 def skipped_files(path):
     with h5py.File(path, "r") as h5:
-        return json.loads(h5.attrs["skipped_files"]), int(h5["count"][()])
+        return json.loads(h5.attrs["skipped_files"]), int(h5["pool3/count"][()])
 
 
 # ------------------------------------------------------------------ names that are not UTF-8, symlinks
@@ -268,8 +268,8 @@ def test_resume_with_a_corrupt_checkpoint(arrays, capsys, tmp_path):
     ganeval.compute_stats(str(arrays / "x.npy"), device="cpu", batch_size=2, checkpoint=str(partial),
                           checkpoint_every=1, keep_checkpoint=True)
     with h5py.File(partial, "r+") as h5:
-        del h5["scatter"]
-        h5["scatter"] = np.zeros((3, 3))
+        del h5["pool3/scatter"]
+        h5["pool3/scatter"] = np.zeros((3, 3))
     refused(["stats", arrays / "x.npy", "-o", tmp_path / "s.h5", "--resume", "--batch-size", "2"], capsys,
             [arrays, tmp_path], "s.h5.partial", "damaged checkpoint")
 

@@ -190,7 +190,7 @@ def test_stale_temporaries_of_ours_are_cleaned_and_nothing_else(work, capsys, tm
     assert not any(p.exists() for p in [*ours, old])
     assert all(p.read_bytes() == b"x" for p in users)
     with h5py.File(tmp_path / "s.h5", "r") as h5:
-        assert int(h5["count"][()]) == 4
+        assert int(h5["pool3/count"][()]) == 4
 
 
 def test_late_failure_keeps_a_complete_checkpoint_that_resume_finishes(tmp_path):
@@ -219,7 +219,7 @@ def test_late_failure_keeps_a_complete_checkpoint_that_resume_finishes(tmp_path)
     assert done.returncode == 0, done.stderr
     assert b"24 images done" in done.stderr
     with h5py.File(output, "r") as h5:
-        assert int(h5["count"][()]) == 24
+        assert int(h5["pool3/count"][()]) == 24
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5", "src"]
 
 

@@ -200,9 +200,9 @@ def clean_stale_temporaries(path) -> list[Path]:
 def write_failed(path, err: BaseException, *, checkpoint_note: str = "") -> GanevalError:
     """The one-line error for a result that could not be written after the work was done."""
     reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-    code = getattr(err, "errno", None) or (int(m[1]) if (m := re.search(r"errno = (\d+)", reason)) else None)
+    code = re.search(r"errno = (\d+)", reason)
     if code:  # HDF5's own messages span lines and name our temporary file: the OS's words say it all
-        reason = os.strerror(code)
+        reason = os.strerror(int(code[1]))
     reason = " ".join(reason.split())
     return GanevalError(f"{escape_name(path)}: could not write the result ({reason}); the computed statistics "
                         f"were not saved{checkpoint_note}")
