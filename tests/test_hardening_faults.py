@@ -138,14 +138,17 @@ class _Pool(torch.nn.Module):
     def forward(self, x):
         return (x.mean(dim=(2, 3)) * self.scale).repeat(1, 683)[:, :2048]
 
+    def forward_spaces(self, x, spaces):
+        return tuple(self(x) for _ in spaces)  # what OnnxRuntimeNetwork exports: one output per space
+
 
 def _onnx_bytes(network) -> bytes:
     import io
 
     buffer = io.BytesIO()
     torch.onnx.export(network, (torch.zeros(1, 3, 299, 299),), buffer, dynamo=False, opset_version=17,
-                      input_names=["images"], output_names=["features"],
-                      dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}})
+                      input_names=["images"], output_names=["pool3"],
+                      dynamic_axes={"images": {0: "batch"}, "pool3": {0: "batch"}})
     return buffer.getvalue()
 
 
@@ -157,7 +160,7 @@ def test_a_different_valid_graph_in_the_cache_is_never_used(tmp_path, monkeypatc
 
     monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path))
     ours, foreign, digest = _Pool(2.0), _Pool(-5.0), "ef" * 32
-    key = cache_key(digest, ("features",))
+    key = cache_key(digest, ("pool3",))
     cached = cache_path(key)
     cached.parent.mkdir(parents=True)
     foreign_graph = _onnx_bytes(foreign)
@@ -173,7 +176,7 @@ def test_a_different_valid_graph_in_the_cache_is_never_used(tmp_path, monkeypatc
     assert len(notes) == 1 and notes[0].startswith(f"note: cached ONNX graph {cached} ") and \
         notes[0].endswith("; exporting it again"), notes
     x = torch.rand(2, 3, 299, 299)
-    assert torch.allclose(network(x), ours(x).detach(), atol=1e-5)
+    assert torch.allclose(network(x)[0], ours(x).detach(), atol=1e-5)
     assert json.loads(sidecar_path(cached).read_text()) == {"key": key,
                                                             "sha256": hashlib.sha256(cached.read_bytes()).hexdigest()}
     capfd.readouterr()
