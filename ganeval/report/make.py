@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganeval import evaluation
+from ganeval import api, evaluation
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.io.sources import open_source
-from ganeval.io.statsfile import is_stats_file, load_stats
+
 from ganeval.report.html import Page, Pair, render
 from ganeval.report.neighbours import MemorisationCheck, memorisation_check
 from ganeval.report.plots import plot_neighbour_distances, require_matplotlib
-from ganeval.stats import FeatureStats
+from ganeval.stats import FeatureStats, StatsSet
 
 __all__ = ["make_report", "DEFINITION_HTML"]
 
@@ -60,7 +60,7 @@ def _describe(obj) -> str:
 
 
 def _is_stats(obj) -> bool:
-    return isinstance(obj, FeatureStats) or (isinstance(obj, (str, Path)) and is_stats_file(obj))
+    return isinstance(obj, (FeatureStats, StatsSet)) or api.is_statistics(obj)
 
 
 def _check_rereadable(obj, label: str) -> None:
@@ -180,11 +180,11 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
     for label, obj in inputs.items():
         if not _is_stats(obj):
             _check_rereadable(obj, label)
-    loaded = {label: (load_stats(obj, with_features=True) if isinstance(obj, (str, Path)) and _is_stats(obj)
+    loaded = {label: (api.load_statistics(obj, with_features=True) if isinstance(obj, (str, Path)) and _is_stats(obj)
                       else obj) for label, obj in inputs.items()}
     if options.get("mode") is None:
         modes = [s.provenance["mode"] for s in loaded.values()
-                 if isinstance(s, FeatureStats) and "mode" in s.provenance]
+                 if isinstance(s, (FeatureStats, StatsSet)) and "mode" in s.provenance]
         options["mode"] = modes[0] if modes else DEFAULT_MODE
 
     sides = []
