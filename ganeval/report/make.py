@@ -23,7 +23,6 @@ from ganeval import api, evaluation
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.io.sources import open_source
-
 from ganeval.report.html import Page, Pair, render
 from ganeval.report.neighbours import MemorisationCheck, memorisation_check
 from ganeval.report.plots import plot_neighbour_distances, require_matplotlib
