@@ -24,12 +24,20 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
 
 
 def _children(pid: int) -> list[int]:
+    """Forked children of ``pid`` running ganeval itself (DataLoader workers keep the parent's command
+    line), not the short-lived helpers start-up may spawn (e.g. ldconfig for a library look-up)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            found += [int(c) for c in (task / "children").read_text().split()]
+            children = [int(c) for c in (task / "children").read_text().split()]
         except OSError:
-            pass
+            continue
+        for child in children:
+            try:
+                if b"ganeval" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(child)
+            except OSError:
+                pass
     return found
 
 
@@ -54,7 +62,8 @@ def test_killed_decoding_worker_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("delay", [0.4, 2.0])
 def test_ctrl_c_during_start_up(tmp_path, delay):
-    np.save(tmp_path / "x.npy", np.zeros((3, 8, 8, 3), np.uint8))
+    # 200 images: seconds of work, so that the signal lands before the run could end on a fast machine.
+    np.save(tmp_path / "x.npy", np.zeros((200, 8, 8, 3), np.uint8))
     run = subprocess.Popen([sys.executable, "-m", "ganeval", "stats", str(tmp_path / "x.npy"), "-o",
                             str(tmp_path / "s.h5"), "--device", "cpu"], env=ENV, stderr=subprocess.PIPE, text=True)
     time.sleep(delay)
