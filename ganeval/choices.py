@@ -30,3 +30,15 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 def default_workers() -> int:
     """Decoding processes used when the caller does not say: up to 4, never more than the cores."""
     return min(4, os.cpu_count() or 1)
+
+
+def parse_names(text, allowed, what: str = "feature space") -> tuple[str, ...]:
+    """'a,b' or a sequence → checked tuple of names from ``allowed``, lower-cased, order kept, no repeats."""
+    from ganeval.errors import GanevalError
+
+    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise GanevalError(f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(allowed)}")
+    return tuple(dict.fromkeys(names))

@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
 from ganeval.extractors.vit_preprocess import CONVENTIONS, as_image_list, preprocess_vit
-from ganeval.extractors.vit_weights import PublishedFile, read_state_dict, resolve_vit_weights, tensor_digest
+from ganeval.extractors.vit_weights import (PublishedFile, read_state_dict, resolve_vit_weights, tensor_digest,
+                                             vit_provenance)
 
 __all__ = ["CLIP_VITL14_336", "CLIP_VITB32", "ClipVisual", "ClipExtractor", "ClipB32Extractor", "load_clip_visual"]
 
@@ -158,17 +159,7 @@ class ClipExtractor:
     @property
     def provenance(self) -> dict[str, Any]:
         return {
-            "extractor": self.name,
-            "space_dims": dict(self.space_dims),
-            "weights_sha256": self.digest,
-            "weights_file_sha256": self.weights.file_sha256,
-            "weights_file": str(self.weights.path),
-            "weights_origin": self.weights.origin,
-            "weights_sha256_source": self.weights.sha256_source,
-            "mode": self.convention.name,
-            "resize": self.convention.resize,
-            "input_size": self.convention.size,
-            "precision": "fp32",
+            **vit_provenance(self),
             "pos_embed_interpolation": "none (native grid)",
             "output": "projected image embedding, " + ("L2-normalised" if self.convention.l2_normalize
                                                        else "not normalised (encode_image)"),

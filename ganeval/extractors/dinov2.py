@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
 from ganeval.extractors.vit_preprocess import CONVENTIONS, preprocess_vit
-from ganeval.extractors.vit_weights import PublishedFile, read_state_dict, resolve_vit_weights, tensor_digest
+from ganeval.extractors.vit_weights import (PublishedFile, read_state_dict, resolve_vit_weights, tensor_digest,
+                                             vit_provenance)
 
 __all__ = ["DINOV2_VITL14", "DinoV2ViT", "DinoV2Extractor", "load_dinov2", "POS_EMBED_MODES"]
 
@@ -175,17 +176,7 @@ class DinoV2Extractor:
     @property
     def provenance(self) -> dict[str, Any]:
         return {
-            "extractor": self.name,
-            "space_dims": dict(self.space_dims),
-            "weights_sha256": self.digest,
-            "weights_file_sha256": self.weights.file_sha256,
-            "weights_file": str(self.weights.path),
-            "weights_origin": self.weights.origin,
-            "weights_sha256_source": self.weights.sha256_source,
-            "mode": self.convention.name,
-            "resize": self.convention.resize,
-            "input_size": self.convention.size,
-            "precision": "fp32",
+            **vit_provenance(self),
             "pos_embed_interpolation": (
                 "bicubic 37x37->16x16, scale_factor (16+0.1)/37 (Meta interpolate_offset=0.1)"
                 if self.model.pos_embed_mode == "offset" else "bicubic 37x37->16x16, size=(16,16)"

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ganeval.choices import BACKENDS, PRECISIONS  # noqa: F401  (defined without torch, for the CLI)
+from ganeval.choices import BACKENDS, PRECISIONS, parse_names  # noqa: F401  (defined without torch, for the CLI)
 from ganeval.devices import check_device
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
@@ -185,13 +185,7 @@ class InceptionExtractor:
 
 def parse_features(features) -> tuple[str, ...]:
     """'pool3,spatial' or a sequence → checked tuple of Inception feature space names, order kept."""
-    names = [f.strip().lower() for f in (features.split(",") if isinstance(features, str) else features)]
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in SPACES]
-    if unknown or not names:
-        raise GanevalError(f"unknown feature space(s) {', '.join(unknown) or '(none given)'}; "
-                           f"choose from {','.join(SPACES)}")
-    return tuple(dict.fromkeys(names))
+    return parse_names(features, SPACES)
 
 
 def precision_context(precision: str, device: torch.device):

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from ganeval.choices import parse_names
 from ganeval.errors import GanevalError
 
 __all__ = ["Network", "NETWORKS", "SPACE_NETWORK", "ExtractorSet", "parse_spaces", "network_of", "networks_for",
@@ -76,13 +77,7 @@ _ALIASES = {**{n.key: n.key for n in NETWORKS.values()}, **{n.name: n.key for n 
 
 def parse_spaces(features) -> tuple[str, ...]:
     """'pool3,dinov2' or a sequence → checked tuple of space names, order kept, no repeats."""
-    names = [f.strip().lower() for f in (features.split(",") if isinstance(features, str) else features)]
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in SPACE_NETWORK]
-    if unknown or not names:
-        raise GanevalError(f"unknown feature space(s) {', '.join(unknown) or '(none given)'}; "
-                           f"choose from {','.join(SPACE_NETWORK)}")
-    return tuple(dict.fromkeys(names))
+    return parse_names(features, tuple(SPACE_NETWORK))
 
 
 def network_of(name: str) -> Network:
