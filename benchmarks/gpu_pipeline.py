@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers.py beside this
 
 import ganeval  # noqa: E402
 from ganeval import pipeline  # noqa: E402
-from ganeval.extractors.inception_extractor import exact_fp32  # noqa: E402
+from ganeval.extractors.execution import exact_fp32  # noqa: E402
 from ganeval.extractors.preprocess import preprocess  # noqa: E402
 from ganeval.metrics.frechet import frechet_distance  # noqa: E402
 from ganeval.metrics.frechet_torch import frechet_distance_torch  # noqa: E402
@@ -384,8 +384,8 @@ def section_stages(run: Run) -> str:
     extractor = _extractor(run)
     x = preprocess(on_device, "tf1")
     with torch.inference_mode(), exact_fp32():
-        net = extractor._forward
-        t = best_time(lambda: net(x.contiguous(memory_format=extractor.memory_format)), device, repeat=3)
+        net = extractor.runner
+        t = best_time(lambda: net(x.contiguous(memory_format=extractor.runner.memory_format)), device, repeat=3)
     rows.append(["network fp32 (TF32 off)", f"{device} ({extractor.backend})", f"{t * 1e3:.1f}", f"{batch / t:,.0f}", ""])
     features = extractor(on_device)
     stats = FeatureStats()
@@ -411,12 +411,12 @@ def section_throughput(run: Run) -> str:
     n = args.images
     x = preprocess(torch.stack([_pil_decode(p) for p in files_of(run.folder_a)[:batch]]).to(device), "tf1")
     with torch.inference_mode(), exact_fp32():
-        xin = x.contiguous(memory_format=extractor.memory_format)
+        xin = x.contiguous(memory_format=extractor.runner.memory_format)
         repeat = max(3, min(20, 2048 // batch)) if run.cuda else 2
 
         def many():
             for _ in range(repeat):
-                extractor._forward(xin)
+                extractor.runner(xin)
 
         network = batch * repeat / best_time(many, device, repeat=2)
     rows = [["network alone (preprocessed input on the device)", f"{network:,.0f}", "1.00", "", ""]]

@@ -26,7 +26,7 @@ from PIL import Image
 import ganeval
 from ganeval.demo import lfw_photographs
 from ganeval.demo import degrade
-from ganeval.extractors.inception_extractor import precision_context
+from ganeval.extractors.execution import precision_context
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import load_inception
 

@@ -25,7 +25,7 @@ from PIL import Image
 import ganeval
 from ganeval import pipeline
 from ganeval.demo import colour_photo_crops
-from ganeval.extractors.inception_extractor import exact_fp32
+from ganeval.extractors.execution import exact_fp32
 from ganeval.extractors.preprocess import preprocess
 from ganeval.api import compute_stats
 
@@ -61,11 +61,11 @@ def extractor():
 @pytest.mark.benchmark(group="pipeline end to end vs network alone")
 def test_network_alone(benchmark, extractor, folder):
     images = torch.from_numpy(colour_photo_crops(BATCH, 256, seed=6)).permute(0, 3, 1, 2).to(DEVICE)
-    x = preprocess(images, "tf1").contiguous(memory_format=extractor.memory_format)
+    x = preprocess(images, "tf1").contiguous(memory_format=extractor.runner.memory_format)
 
     def run():
         with torch.inference_mode(), exact_fp32():
-            extractor._forward(x)
+            extractor.runner(x)
         _sync()
 
     run()

@@ -110,7 +110,7 @@ def test_network_onnxruntime_default(benchmark, inputs, reference):
     extractor = InceptionExtractor(device="cpu")
     if extractor.backend != "onnxruntime":
         pytest.skip("onnxruntime/onnx not installed")
-    out = _time(benchmark, "ONNX Runtime (ganeval default)", lambda: extractor._forward(inputs), BATCH)
+    out = _time(benchmark, "ONNX Runtime (ganeval default)", lambda: extractor.runner(inputs), BATCH)
     _record_difference("ONNX Runtime (ganeval default)", out, reference)
 
 
@@ -204,9 +204,9 @@ def test_stage_breakdown(folder, capsys):
     start = time.perf_counter()
     batches = [preprocess(torch.stack(images[i:i + BATCH]), "tf1") for i in range(0, len(images), BATCH)]
     resize = time.perf_counter() - start
-    extractor._forward(batches[0])  # warm-up: the runtime sizes its buffers on the first batch
+    extractor.runner(batches[0])  # warm-up: the runtime sizes its buffers on the first batch
     start = time.perf_counter()
-    features = [extractor._forward(batch) for batch in batches]
+    features = [extractor.runner(batch) for batch in batches]
     network = time.perf_counter() - start
     stats = ganeval.FeatureStats()
     stats.add_features(features[0])

@@ -58,7 +58,7 @@ def test_extractor_on_its_own(photos):
 
 def test_exact_fp32_turns_cudnn_tf32_off_and_restores_settings():
     """On GPUs cuDNN's default TF32 moved features by 3.4e-2 (docs/speed-and-accuracy.md, GPU table); fp32 must be IEEE."""
-    from ganeval.extractors.inception_extractor import exact_fp32
+    from ganeval.extractors.execution import exact_fp32
 
     cudnn = torch.backends.cudnn
     before = (cudnn.allow_tf32, cudnn.benchmark, cudnn.deterministic, cudnn.enabled)

@@ -143,7 +143,7 @@ def test_onnx_model_is_cached_and_a_damaged_cache_is_replaced(tmp_path, monkeypa
                                                               reference_weights):
     monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path))  # the weights are named: only the ONNX cache moves
     first = InceptionExtractor(reference_weights, device="cpu")
-    cached = first._forward.cache_path
+    cached = first.runner.onnx.cache_path
     assert cached.parent == tmp_path / "onnx" and cached.is_file()
     assert (cached.stat().st_mode & 0o777) != 0o600
     images = pair[0][:4]

@@ -138,8 +138,10 @@ def test_cache_record_is_checked_on_every_load(tmp_path, capfd):
     assert _read_cached(path, key) is None and "no readable record" in capfd.readouterr().err
     # Every setting that shapes the graph names a different file.
     names = {cache_path(k).name for k in (key, {**key, "ganeval": "9"}, {**key, "torch": "9"}, {**key, "opset": 9},
-                                          {**key, "network_digest": "cd" * 32})}
-    assert len(names) == 5
+                                          {**key, "network_digest": "cd" * 32}, {**key, "network": "dinov2-vitl14"},
+                                          {**key, "input_shape": [3, 224, 224]}, {**key, "variant": "size"})}
+    assert len(names) == 8
+    assert cache_path(cache_key("ab" * 32, ("dinov2",), name="dinov2-vitl14")).name.startswith("dinov2-vitl14-abab")
 
 
 class _Pool(torch.nn.Module):
@@ -150,10 +152,7 @@ class _Pool(torch.nn.Module):
         self.scale = torch.nn.Parameter(torch.tensor(scale))
 
     def forward(self, x):
-        return (x.mean(dim=(2, 3)) * self.scale).repeat(1, 683)[:, :2048]
-
-    def forward_spaces(self, x, spaces):
-        return tuple(self(x) for _ in spaces)  # what OnnxRuntimeNetwork exports: one output per space
+        return ((x.mean(dim=(2, 3)) * self.scale).repeat(1, 683)[:, :2048],)  # a graph: one tensor per output
 
 
 def _onnx_bytes(network) -> bytes:
@@ -190,7 +189,7 @@ def test_a_different_valid_graph_in_the_cache_is_never_used(tmp_path, monkeypatc
     assert len(notes) == 1 and notes[0].startswith(f"note: cached ONNX graph {cached} ") and \
         notes[0].endswith("; exporting it again"), notes
     x = torch.rand(2, 3, 299, 299)
-    assert torch.allclose(network(x)[0], ours(x).detach(), atol=1e-5)
+    assert torch.allclose(network(x)[0], ours(x)[0].detach(), atol=1e-5)
     assert json.loads(sidecar_path(cached).read_text()) == {"key": key,
                                                             "sha256": hashlib.sha256(cached.read_bytes()).hexdigest()}
     capfd.readouterr()

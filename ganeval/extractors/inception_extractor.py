@@ -9,12 +9,14 @@ from typing import Any
 
 import torch
 
-from ganeval.choices import BACKENDS, PRECISIONS, parse_names  # noqa: F401  (defined without torch, for the CLI)
+from torch import nn
+
+from ganeval.choices import parse_names
 from ganeval.devices import check_device
 from ganeval.errors import GanevalError
+from ganeval.extractors.execution import NetworkRunner, check_options, exact_fp32
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
-from ganeval.extractors.onnx_backend import OnnxRuntimeNetwork, onnxruntime_available, onnxruntime_version
-from ganeval.extractors.inception import SPACES
+from ganeval.extractors.inception import INPUT_SIZE, SPACES
 from ganeval.extractors.weights import load_inception
 
 EXTRACTOR_NAME = "inception-v3-tf-2015-12-05"
@@ -52,25 +54,21 @@ class InceptionExtractor:
         self.spaces = parse_features(features)
         self.mode = mode
         self.device = torch.device(check_device(device) or default_device())  # one line for a bad --device
-        self.precision = _check_precision(precision, self.device)
-        self.backend = _choose_backend(backend, self.device, self.precision, compile)
-        self.compiled = bool(compile)
+        check_options(self.device, precision, backend, compile, onnx_by_default=True)  # before loading weights
         self.network, self.weights = load_inception(weights, allow_unknown=allow_unknown_weights, device=self.device)
         if "logits" in self.spaces:
             self.require_logits()
         # The network always computes pool3 (the other spaces branch off on the way to it).
         self._outputs = tuple(dict.fromkeys(("pool3", *self.spaces)))
-        if self.backend == "onnxruntime":
-            self._forward = OnnxRuntimeNetwork(self.network, self.weights.digest, self._outputs)
-            self.memory_format = torch.contiguous_format
-            return
         # Channels-last convolutions are 1.4-1.6x faster on this project's CPUs (6.6-8.0 -> 9.2-12.2
         # images/s, batch 50) and stay fp32: features move by < 1e-5 (tests/test_backends.py).
-        # Not measured on GPUs, so CPU only.
-        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.network = self.network.to(memory_format=self.memory_format)
-        forward = torch.compile(self.network.forward_spaces) if compile else self.network.forward_spaces
-        self._forward = lambda x: forward(x, self._outputs)
+        # Not measured on GPUs, so CPU only. ONNX Runtime is faster still: the CPU default.
+        self.runner = NetworkRunner(
+            _SpacesGraph(self.network, self._outputs), name="inception", digest=self.weights.digest,
+            outputs=self._outputs, input_shape=(3, INPUT_SIZE, INPUT_SIZE), device=self.device,
+            precision=precision, backend=backend, compile=compile, onnx_by_default=True,
+            memory_format=torch.channels_last if self.device.type == "cpu" else torch.contiguous_format)
+        self.precision, self.backend = self.runner.precision, self.runner.backend
 
     @property
     def space_dims(self) -> dict[str, int]:
@@ -94,21 +92,8 @@ class InceptionExtractor:
             "weights_origin": self.weights.origin,
             "weights_known": bool(self.weights.known),
             "mode": self.mode,
-            "precision": self.precision,
-            "backend": self.backend_description,
+            **self.runner.provenance,
         }
-
-    @property
-    def backend_description(self) -> str:
-        """E.g. "onnxruntime 1.32.0 cpu" or "torch 2.14.1 cpu channels-last compiled" (informative, not checked)."""
-        if self.backend == "onnxruntime":
-            return f"onnxruntime {onnxruntime_version()} cpu"
-        parts = [f"torch {torch.__version__.split('+')[0]}", self.device.type]
-        if self.memory_format == torch.channels_last:
-            parts.append("channels-last")
-        if self.compiled:
-            parts.append("compiled")
-        return " ".join(parts)
 
     def __call__(self, images) -> torch.Tensor:
         """Pool3 features float32 [N, 2048] of ``images`` (as for :meth:`extract`)."""
@@ -139,11 +124,7 @@ class InceptionExtractor:
 
     def _run(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = preprocess(batch.to(self.device, non_blocking=True), self.mode)
-        if self.backend == "onnxruntime":
-            return dict(zip(self._outputs, self._forward(batch)))
-        batch = batch.contiguous(memory_format=self.memory_format)
-        with precision_context(self.precision, self.device):
-            return {space: out.float() for space, out in zip(self._outputs, self._forward(batch))}
+        return dict(zip(self._outputs, self.runner(batch)))
 
     # ------------------------------------------------------------ logits (Inception Score)
 
@@ -188,48 +169,12 @@ def parse_features(features) -> tuple[str, ...]:
     return parse_names(features, SPACES)
 
 
-def precision_context(precision: str, device: torch.device):
-    """The autocast/cuDNN context that runs the network at ``precision`` (see :data:`PRECISIONS`)."""
-    if precision in ("bf16", "fp16"):
-        return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-    if precision == "tf32":
-        cudnn = torch.backends.cudnn
-        return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
-                           deterministic=cudnn.deterministic, allow_tf32=True)
-    return exact_fp32()
+class _SpacesGraph(nn.Module):
+    """The network's ``forward_spaces(x, spaces)`` as a module with one output per space (the runner's graph)."""
 
+    def __init__(self, network: nn.Module, spaces: tuple[str, ...]):
+        super().__init__()
+        self.network, self.spaces = network, spaces
 
-def _check_precision(precision: str, device: torch.device) -> str:
-    if precision not in PRECISIONS:
-        raise GanevalError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision == "tf32" and device.type != "cuda":
-        raise GanevalError("--precision tf32 needs a CUDA GPU (TF32 is a tensor-core format); "
-                           "on the CPU use fp32 (exact) or bf16 (a preview)")
-    return precision
-
-
-def _choose_backend(backend: str, device: torch.device, precision: str, compile: bool) -> str:
-    if backend not in BACKENDS:
-        raise GanevalError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "auto":
-        fits = device.type == "cpu" and precision == "fp32" and not compile
-        return "onnxruntime" if fits and onnxruntime_available() else "torch"
-    if backend == "onnxruntime":
-        if device.type != "cpu":
-            raise GanevalError(f"--backend onnxruntime runs on the CPU only, not {device}; use --backend torch")
-        if precision != "fp32" or compile:
-            raise GanevalError("--backend onnxruntime is fp32 only and has no --compile; "
-                               "use --backend torch for --precision/--compile")
-    return backend
-
-
-def exact_fp32():
-    """Context that keeps CUDA convolutions in true fp32.
-
-    PyTorch lets cuDNN use TF32 for fp32 convolutions by default (10-bit mantissa on
-    Ampere and newer GPUs), which changes features in the third decimal; "fp32" in our
-    provenance must mean IEEE fp32. The other cuDNN settings are kept as they are.
-    """
-    cudnn = torch.backends.cudnn
-    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
-                       deterministic=cudnn.deterministic, allow_tf32=False)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.network.forward_spaces(x, self.spaces)

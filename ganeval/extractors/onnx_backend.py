@@ -1,15 +1,18 @@
-"""Run the Inception backbone with ONNX Runtime on the CPU: same fp32 numerics, faster kernels.
+"""Run a network with ONNX Runtime on the CPU: same fp32 numerics, other kernels.
 
-Measured on this project's 2-core CPU (batch 50, 299x299): ONNX Runtime 17.8 images/s
-against 6.6 for eager PyTorch, 9.2-12.2 channels-last and 14.7 with torch.compile;
-features differ from eager PyTorch by at most ~1e-5 (fp32 summation order), FID by
-< 1e-6 relative (tests/test_backends.py). The graph is exported from the loaded network
-at first use and cached as ``<cache>/onnx/inception-<network digest>-<key digest>.onnx``
-(``ganeval.extractors.weights.cache_dir``). The cache proves what it holds: a sidecar
-``.json`` written after the graph records the key (ganeval, network digest, outputs, opset,
-torch and onnx versions) and the graph's sha256, and both are checked at every load; on any
-mismatch the graph is exported again, with one line on stderr. Where the cache cannot be
-written, the graph is exported in memory each time (about 1-2 s).
+Inception, measured on this project's 2-core CPU (batch 50, 299x299): ONNX Runtime 17.8
+images/s against 6.6 for eager PyTorch, 9.2-12.2 channels-last and 14.7 with torch.compile;
+features differ from eager PyTorch by at most ~1e-5 (fp32 summation order), FID by < 1e-6
+relative (tests/test_backends.py). The ViT encoders are matrix products that PyTorch already
+runs near this CPU's peak, so there ONNX Runtime is opt-in (docs/encoders.md gives the figures).
+
+The graph is exported from the loaded network at first use and cached as
+``<cache>/onnx/<network>-<network digest>-<key digest>.onnx`` (``ganeval.extractors.weights.cache_dir``).
+The cache proves what it holds: a sidecar ``.json`` written after the graph records the key
+(ganeval, network, network digest, outputs, input shape, variant, opset, torch and onnx versions)
+and the graph's sha256, and both are checked at every load; on any mismatch the graph is
+exported again, with one line on stderr. Where the cache cannot be written, the graph is
+exported in memory each time (Inception about 1-2 s, ViT-L about 12 s).
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import torch
 from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.inception import INPUT_SIZE
 from ganeval.extractors.weights import cache_dir
 from ganeval.io.atomic import atomic_write
 
@@ -46,20 +48,23 @@ def onnxruntime_version() -> str:
 
 
 class OnnxRuntimeNetwork:
-    """``network`` (float32 [N, 3, 299, 299] normalised → one [N, d] per feature space) exported
-    to ONNX with one output per space in ``spaces`` (see ``InceptionV3TF.forward_spaces``) and
-    run by ONNX Runtime.
+    """``graph`` (an ``nn.Module``: float32 [N, *input_shape] → a tuple of [N, d], one per name in
+    ``outputs``) exported to ONNX with outputs named ``outputs`` and a dynamic batch axis, run by
+    ONNX Runtime. ``name``, ``network_digest``, ``input_shape`` and ``variant`` key the cache.
 
     Sessions use the CPU execution provider with ``torch.get_num_threads()`` threads at call
     time (one session per thread count), so ``torch.set_num_threads`` governs both backends.
     """
 
-    def __init__(self, network: nn.Module, network_digest: str, spaces: tuple[str, ...] = ("pool3",)):
+    def __init__(self, graph: nn.Module, network_digest: str, outputs: tuple[str, ...] = ("pool3",), *,
+                 name: str = "inception", input_shape: tuple[int, ...] = (3, 299, 299), variant: str = ""):
         if not onnxruntime_available():
             raise GanevalError("backend onnxruntime needs the onnxruntime and onnx packages: "
                                "pip install onnxruntime onnx (or use --backend torch)")
-        self.spaces = tuple(spaces)
-        self.cache_key = cache_key(network_digest, self.spaces)
+        self.spaces = tuple(outputs)
+        self.input_shape = tuple(input_shape)
+        self.cache_key = cache_key(network_digest, self.spaces, name=name, input_shape=self.input_shape,
+                                   variant=variant)
         self.cache_path = cache_path(self.cache_key)
         self._sessions: dict[int, object] = {}
         self.model_bytes = _read_cached(self.cache_path, self.cache_key)
@@ -69,7 +74,7 @@ class OnnxRuntimeNetwork:
                 return
             except Exception:  # a damaged cache file: export again and replace it
                 self._sessions.clear()
-        self.model_bytes = _export(network, self.spaces)
+        self.model_bytes = _export(graph, self.spaces, self.input_shape)
         _write_cache(self.cache_path, self.model_bytes, self.cache_key)
 
     def _session(self):
@@ -90,25 +95,27 @@ class OnnxRuntimeNetwork:
         return self._sessions[threads]
 
     def __call__(self, x: Tensor) -> tuple[Tensor, ...]:
-        """x: float32 [N, 3, 299, 299] on the CPU → one float32 [N, d] per space, on the CPU."""
+        """x: float32 [N, *input_shape] on the CPU → one float32 [N, d] per output, on the CPU."""
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         return tuple(torch.from_numpy(out) for out in self._session().run(list(self.spaces), {"images": array}))
 
 
-def cache_key(network_digest: str, output_names) -> dict:
+def cache_key(network_digest: str, output_names, *, name: str = "inception",
+              input_shape: tuple[int, ...] = (3, 299, 299), variant: str = "") -> dict:
     """Everything that shapes the exported graph; a cached graph is used only under the same key."""
     import onnx
 
     from ganeval import __version__
 
-    return {"ganeval": __version__, "network_digest": network_digest, "outputs": list(output_names),
+    return {"ganeval": __version__, "network": name, "network_digest": network_digest,
+            "outputs": list(output_names), "input_shape": list(input_shape), "variant": variant,
             "opset": OPSET, "exporter": "torchscript", "torch": torch.__version__, "onnx": onnx.__version__}
 
 
 def cache_path(key: dict) -> Path:
-    """``<cache>/onnx/inception-<network digest>-<sha256 of the key>.onnx``."""
+    """``<cache>/onnx/<network>-<network digest>-<sha256 of the key>.onnx``."""
     key_digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"inception-{key['network_digest'][:16]}-{key_digest}.onnx"
+    return cache_dir() / "onnx" / f"{key['network']}-{key['network_digest'][:16]}-{key_digest}.onnx"
 
 
 def sidecar_path(path: Path) -> Path:
@@ -150,33 +157,22 @@ def _write_cache(path: Path, data: bytes, key: dict) -> None:
         pass  # a read-only or full cache only costs the export at the next start
 
 
-class _SpacesGraph(nn.Module):
-    """The network's ``forward_spaces(x, spaces)`` as a module with one output per space, for export."""
-
-    def __init__(self, network: nn.Module, spaces: tuple[str, ...]):
-        super().__init__()
-        self.network, self.spaces = network, spaces
-
-    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        return self.network.forward_spaces(x, self.spaces)
-
-
-def _export(network: nn.Module, spaces: tuple[str, ...]) -> bytes:
-    """The network as ONNX bytes, outputs named after ``spaces``, dynamic batch axis (opset 17)."""
-    example = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+def _export(graph: nn.Module, outputs: tuple[str, ...], input_shape: tuple[int, ...]) -> bytes:
+    """``graph`` as ONNX bytes, outputs named ``outputs``, dynamic batch axis (opset 17)."""
+    example = torch.zeros(1, *input_shape)
     buffer = io.BytesIO()
-    was_training = network.training
-    network.eval()
+    was_training = graph.training
+    graph.eval()
     try:
         with warnings.catch_warnings():
-            # The exporter warns about our input-shape check (a Python branch it traces once)
-            # and about its own deprecation; neither affects the exported graph.
+            # The exporter warns about input-shape checks (Python branches it traces once) and
+            # about its own deprecation; neither affects the exported graph.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _SpacesGraph(network.to("cpu"), spaces), (example,), buffer, dynamo=False, opset_version=OPSET,
-                input_names=["images"], output_names=list(spaces),
-                dynamic_axes={"images": {0: "batch"}, **{name: {0: "batch"} for name in spaces}},
+                graph.to("cpu"), (example,), buffer, dynamo=False, opset_version=OPSET,
+                input_names=["images"], output_names=list(outputs),
+                dynamic_axes={"images": {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
             )
     finally:
-        network.train(was_training)
+        graph.train(was_training)
     return buffer.getvalue()
