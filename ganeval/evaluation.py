@@ -88,8 +88,9 @@ def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) ->
 
 
 def spaces_for(metrics: Sequence[str]) -> tuple[str, ...]:
-    """The feature spaces a run must compute for ``metrics`` (pool3 always: it carries the mode checks)."""
-    return tuple(dict.fromkeys(["pool3", *(metric_space(m) for m in parse_metrics(metrics))]))
+    """The feature spaces a run must compute for ``metrics``, in the order they first appear
+    (CMMD alone needs no Inception features, so no Inception network runs for it)."""
+    return tuple(dict.fromkeys(metric_space(m) for m in parse_metrics(metrics)))
 
 
 def adopt_settings(sides, options: dict, spaces: Sequence[str] = registry.ENCODER_SPACES) -> dict:
@@ -98,7 +99,7 @@ def adopt_settings(sides, options: dict, spaces: Sequence[str] = registry.ENCODE
     (the first side's). Returns ``options`` (changed in place)."""
     loaded = [as_stats_set(s) for s in sides if isinstance(s, (FeatureStats, StatsSet))]
     if options.get("mode") is None:
-        modes = [s.provenance.get("mode") for s in loaded if s.provenance.get("mode")]
+        modes = [s["pool3"].provenance.get("mode") for s in loaded if "pool3" in s and s["pool3"].provenance.get("mode")]
         options["mode"] = modes[0] if modes else DEFAULT_MODE
     conventions = registry.parse_conventions(options.get("convention"))
     for space in (s for s in spaces if s in registry.ENCODER_SPACES):
@@ -290,11 +291,14 @@ def evaluate_stats(stats_a, stats_b, metrics: Sequence[str] = ("fid", "kid", "pr
                 if side[space].features is None:
                     raise GanevalError(f"{name}: {metric.upper()} needs raw {space} features; recompute with "
                                        f"`ganeval stats SOURCE -o {name} --save-features`, or pass the images")
-    stats_a, stats_b = sets[0]["pool3"], sets[1]["pool3"]
-    feats = [s.features for s in (stats_a, stats_b)]
-    report: dict = {"a": names[0], "b": names[1], "count_a": stats_a.count, "count_b": stats_b.count,
-                    "mode": stats_a.provenance.get("mode"), "weights_sha256": stats_a.provenance.get("weights_sha256")}
-    others = [space for space in spaces_for(metrics) if registry.SPACE_NETWORK[space] != "inception"]
+    spaces = spaces_for(metrics)
+    first_a, first_b = sets[0][spaces[0]], sets[1][spaces[0]]
+    report: dict = {"a": names[0], "b": names[1], "count_a": first_a.count, "count_b": first_b.count}
+    if "pool3" in spaces:
+        stats_a, stats_b = sets[0]["pool3"], sets[1]["pool3"]
+        feats = [s.features for s in (stats_a, stats_b)]
+        report.update(mode=stats_a.provenance.get("mode"), weights_sha256=stats_a.provenance.get("weights_sha256"))
+    others = [space for space in spaces if registry.SPACE_NETWORK[space] != "inception"]
     if others:  # which encoder, convention and weights made the other spaces' numbers
         report["spaces"] = {space: {key: sets[0][space].provenance.get(key)
                                     for key in ("extractor", "mode", "weights_sha256")} for space in others}

@@ -209,7 +209,8 @@ def test_registry_options_and_composite_interface(case):
     with pytest.raises(GanevalError, match="unknown metric"):
         ev.parse_metrics("kid:nowhere")
     assert ev.parse_metrics("fid:dinov2,kid:pool3,fid:spatial,prdc:clip") == ("fd_dinov2", "kid", "sfid", "prdc:clip")
-    assert ev.spaces_for(("fd_dinov2", "cmmd", "kid:clip_vitb32")) == ("pool3", "dinov2", "clip", "clip_vitb32")
+    assert ev.spaces_for(("fd_dinov2", "cmmd", "kid:clip_vitb32")) == ("dinov2", "clip", "clip_vitb32")
+    assert ev.spaces_for(("cmmd", "fid")) == ("clip", "pool3")
     both = ExtractorSet({"inception": case["inception"], "clip": case["clip"]}, ("pool3", "clip"))
     assert both.space_dims == {"pool3": 2048, "clip": 768} and both.provenance == case["inception"].provenance
     assert both.space_provenance("clip")["extractor"] == "clip-vitl14-336/clip"
