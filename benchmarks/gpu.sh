@@ -65,4 +65,11 @@ if [ "$phase" != "prep" ] && python3 -c "import torch,sys; sys.exit(0 if torch.c
     timeout 120 python3 benchmarks/callback_cost.py --device cuda --samples 2000 2>&1 | tail -6
     echo '```'; } >> "$OUT/gpu-report.md"
 fi
+# The ViT encoders on the GPU (issue 12): images/s per encoder at fp32/tf32/bf16/fp16, random weights.
+if [ "$phase" != "prep" ] && python3 -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  { echo; echo "## ViT encoders on the GPU (random weights, benchmarks/encoders.py)"; echo; echo '```'
+    timeout 240 python3 benchmarks/encoders.py --device cuda --threads 8 --images 256 --batch 64 \
+      --out "$OUT/encoders-gpu.json" 2>&1 | grep -v Warning | head -8
+    echo '```'; } >> "$OUT/gpu-report.md"
+fi
 exit "$status"

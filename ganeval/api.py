@@ -57,14 +57,17 @@ def clear_extractor_cache() -> None:
 _ENCODERS: dict[tuple, object] = {}
 
 
-def get_encoder(network: str, weights=None, *, convention: str | None = None, device=None):
+def get_encoder(network: str, weights=None, *, convention: str | None = None, device=None,
+                precision: str = "fp32", backend: str = "auto", compile: bool = False):
     """The DINOv2/CLIP extractor of ``network`` ("dinov2", "clip", "clip_vitb32"; see
     ``ganeval.extractors.registry``) for these settings, built once per process and reused."""
     spec = registry.network_of(network)
     convention = convention or spec.default_convention
-    key = (spec.key, str(weights) if weights is not None else None, convention, str(device))
+    key = (spec.key, str(weights) if weights is not None else None, convention, str(device), precision, backend,
+           compile)
     if key not in _ENCODERS:
-        _ENCODERS[key] = spec.build(weights=weights, convention=convention, device=device)
+        _ENCODERS[key] = spec.build(weights=weights, convention=convention, device=device, precision=precision,
+                                    backend=backend, compile=compile)
     return _ENCODERS[key]
 
 
@@ -73,7 +76,9 @@ def get_extractor(features=DEFAULT_FEATURES, *, weights=None, convention=None, m
     """The extractor of the feature spaces ``features``: the Inception extractor when they are all
     Inception's, else an :class:`~ganeval.extractors.registry.ExtractorSet` of one cached extractor
     per network. ``weights``: the Inception weights path, or {network: path} (``registry.parse_weights``);
-    ``convention``: {network: convention} or one convention name (``registry.parse_conventions``)."""
+    ``convention``: {network: convention} or one convention name (``registry.parse_conventions``).
+    ``precision``, ``backend`` and ``compile`` apply to every network; ``allow_unknown_weights``
+    to Inception's."""
     by_network = registry.split_by_network(features)
     paths, conventions = registry.parse_weights(weights), registry.parse_conventions(convention)
     unused = sorted(set(paths) - set(by_network)) + sorted(set(conventions) - set(by_network))
@@ -86,7 +91,10 @@ def get_extractor(features=DEFAULT_FEATURES, *, weights=None, convention=None, m
             members[key] = get_inception(paths.get(key), mode=mode, device=device, features=spaces,
                                          **inception_options)
         else:
-            members[key] = get_encoder(key, paths.get(key), convention=conventions.get(key), device=device)
+            execution = {name: inception_options[name] for name in ("precision", "backend", "compile")
+                         if name in inception_options}
+            members[key] = get_encoder(key, paths.get(key), convention=conventions.get(key), device=device,
+                                       **execution)
     if list(members) == ["inception"]:
         return members["inception"]
     return registry.ExtractorSet(members, registry.parse_spaces(features))

@@ -79,12 +79,13 @@ def extraction_options(func):
         click.option("--allow-unknown-weights", is_flag=True,
                      help="Accept a weights file whose hash is not a known Inception file."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-                     help="Network precision. fp32 is exact; bf16/fp16/tf32 are faster previews that move FID "
-                          "(see docs/precision.md) and are recorded, so they never pass for fp32 statistics."),
+                     help="Precision of every network. fp32 is exact; bf16/fp16/tf32 are previews that move the "
+                          "metrics (see docs/precision.md) and are recorded, so they never pass for fp32 statistics."),
         click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
-                     help="auto: ONNX Runtime for fp32 on the CPU (same numbers, faster), else torch."),
+                     help="auto: ONNX Runtime for Inception at fp32 on the CPU (same numbers, faster), else torch; "
+                          "onnxruntime: every network (the ViTs gain little, see docs/encoders.md)."),
         click.option("--compile", "compile_network", is_flag=True,
-                     help="torch.compile the network (torch backend; about a minute to compile first)."),
+                     help="torch.compile every network (torch backend; a minute or more to compile first)."),
         click.option("--decode", type=click.Choice(DECODES), default="cpu", show_default=True,
                      help="JPEG decoding: cpu (PIL, the reference pixels) or gpu (nvjpeg on the CUDA device; opt-in, "
                           "pixels differ slightly, see docs/gpu.md)."),

@@ -20,6 +20,7 @@ from PIL import Image
 
 from ganeval.errors import GanevalError
 from ganeval.extractors.dinov2 import DINOV2_VITL14, DinoV2Extractor, DinoV2ViT, load_dinov2
+from ganeval.extractors.onnx_backend import onnxruntime_available
 from reference_wheels import import_meta_dinov2
 from vit_testing import randomise_, smooth_images
 
@@ -89,6 +90,21 @@ def test_features_match_meta_dinov2(dinov2_case, convention):
     assert "0.1" in prov["pos_embed_interpolation"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime/onnx not installed")
+def test_onnxruntime_backend_matches_meta(dinov2_case, tmp_path, monkeypatch):
+    """--backend onnxruntime on the full ViT-L/14: the exported graph, whose position embeddings are
+    resized once and stored as a constant, against Meta's network (same tolerance)."""
+    monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path))
+    path, images, reference = dinov2_case
+    extractor = DinoV2Extractor(weights=path, convention="edm2", device="cpu", backend="onnxruntime")
+    assert extractor.provenance["backend"].startswith("onnxruntime ")
+    assert extractor.runner.onnx.cache_key["variant"] == "pos_embed offset"
+    error = (extractor.extract(images)["dinov2"] - reference["edm2"]).abs().max().item()
+    print(f"dinov2-vitl14 edm2, ONNX Runtime: max |ours - Meta| = {error:.2e}")
+    assert error <= TOL
+
+
 def _meta_small(meta, dim=64):
     vits, layers = meta
     model = vits.DinoVisionTransformer(
@@ -143,7 +159,7 @@ def test_loader_refuses_other_networks(tmp_path):
         load_dinov2(garbage)
     with pytest.raises(GanevalError, match="no such weights file"):
         DinoV2Extractor(weights=tmp_path / "missing.pth")
-    with pytest.raises(GanevalError, match="unknown DINOv2 convention"):
+    with pytest.raises(GanevalError, match="unknown dinov2-vitl14 convention"):
         DinoV2Extractor(weights=path, convention="cmmd")
 
 

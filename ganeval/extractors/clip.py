@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.vit_preprocess import CONVENTIONS, as_image_list, preprocess_vit
-from ganeval.extractors.vit_weights import (PublishedFile, read_state_dict, resolve_vit_weights, tensor_digest,
-                                             vit_provenance)
+from ganeval.extractors.vit_extractor import ViTExtractor
+from ganeval.extractors.vit_weights import PublishedFile, read_state_dict, tensor_digest
 
 __all__ = ["CLIP_VITL14_336", "CLIP_VITB32", "ClipVisual", "ClipExtractor", "ClipB32Extractor", "load_clip_visual"]
 
@@ -123,12 +122,13 @@ def load_clip_visual(path) -> tuple[ClipVisual, dict[str, Tensor]]:
     return model.eval().requires_grad_(False), state
 
 
-class ClipExtractor:
+class ClipExtractor(ViTExtractor):
     """``clip-vitl14-336``: uint8 RGB images → {"clip": float32 [N, 768]}, CMMD's embedding.
 
     ``weights``: a path (``--weights clip-vitl14-336=PATH``; OpenAI's ``ViT-L-14-336px.pt``) or
     None (cache → download of OpenAI's URL, checked against the sha256 in it).
     ``convention``: ``cmmd`` (centre crop, PIL bicubic 336, L2-normalised).
+    Other options: :class:`~ganeval.extractors.vit_extractor.ViTExtractor`.
     """
 
     name = "clip-vitl14-336"
@@ -137,54 +137,25 @@ class ClipExtractor:
     published = CLIP_VITL14_336
     conventions = ("cmmd",)
 
-    def __init__(self, weights=None, convention: str = "cmmd", device=None, *, batch_size: int = 32,
-                 url: str | None = None, download: bool = True):
-        if convention not in self.conventions:
-            raise GanevalError(f"unknown {self.name} convention {convention!r}; choose one of {', '.join(self.conventions)}")
-        self.convention = CONVENTIONS[convention]
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.batch_size = int(batch_size)
-        self.weights = resolve_vit_weights(self.published, weights, url=url, download=download)
-        model, state = load_clip_visual(self.weights.path)
+    def load(self, path) -> tuple[ClipVisual, str]:
+        model, state = load_clip_visual(path)
         (space,) = self.spaces
         if model.proj.shape[1] != self.space_dims[space] or model.image_size != self.convention.size:
             raise GanevalError(
-                f"{self.weights.path}: a CLIP ViT with {model.proj.shape[1]}-d embeddings at {model.image_size} px, "
+                f"{path}: a CLIP ViT with {model.proj.shape[1]}-d embeddings at {model.image_size} px, "
                 f"not {self.name} ({self.space_dims[space]}-d at {self.convention.size} px)"
             )
-        self.digest = tensor_digest(state, keep=lambda name: name.startswith("visual."))
-        del state
-        self.model = model.to(self.device)
+        return model, tensor_digest(state, keep=lambda name: name.startswith("visual."))
 
-    @property
-    def provenance(self) -> dict[str, Any]:
+    def postprocess(self, features: Tensor) -> Tensor:
+        return features / features.norm(dim=-1, keepdim=True) if self.convention.l2_normalize else features
+
+    def network_provenance(self) -> dict[str, Any]:
         return {
-            **vit_provenance(self),
             "pos_embed_interpolation": "none (native grid)",
             "output": "projected image embedding, " + ("L2-normalised" if self.convention.l2_normalize
                                                        else "not normalised (encode_image)"),
         }
-
-    def space_provenance(self, space: str) -> dict[str, Any]:
-        """:attr:`provenance` of one space's statistics (extractor ``<name>/<space>``, feature_dim)."""
-        if space not in self.space_dims:
-            raise GanevalError(f"{self.name} computes {', '.join(self.spaces)}, not {space!r}")
-        provenance = {**self.provenance, "extractor": f"{self.name}/{space}", "feature_dim": self.space_dims[space]}
-        del provenance["space_dims"]  # a dict, which a stats file's attributes cannot hold; feature_dim says it
-        return provenance
-
-    @torch.inference_mode()
-    def extract(self, images) -> dict[str, Tensor]:
-        images = as_image_list(images)
-        (space,) = self.spaces
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            x = preprocess_vit(images[start:start + self.batch_size], self.convention, self.device)
-            z = self.model(x).float()
-            if self.convention.l2_normalize:
-                z = z / z.norm(dim=-1, keepdim=True)
-            out.append(z)
-        return {space: torch.cat(out) if out else torch.empty(0, self.space_dims[space], device=self.device)}
 
 
 class ClipB32Extractor(ClipExtractor):
@@ -195,6 +166,3 @@ class ClipB32Extractor(ClipExtractor):
     space_dims = {"clip_vitb32": 512}
     published = CLIP_VITB32
     conventions = ("clip-fid",)
-
-    def __init__(self, weights=None, convention: str = "clip-fid", device=None, **options):
-        super().__init__(weights, convention, device, **options)

@@ -29,9 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.vit_preprocess import CONVENTIONS, preprocess_vit
-from ganeval.extractors.vit_weights import (PublishedFile, read_state_dict, resolve_vit_weights, tensor_digest,
-                                             vit_provenance)
+from ganeval.extractors.vit_extractor import ViTExtractor
+from ganeval.extractors.vit_weights import PublishedFile, read_state_dict, tensor_digest
 
 __all__ = ["DINOV2_VITL14", "DinoV2ViT", "DinoV2Extractor", "load_dinov2", "POS_EMBED_MODES"]
 
@@ -49,7 +48,6 @@ OFFICIAL_WEIGHTS = "dinov2-vitl14-official"
 download (checked against the sha256 recorded at its first download), and of EDM2's published
 FD_DINOv2 statistics, which used that file through torch.hub: Meta publishes no hash, so the
 file's digest is not known in advance (docs/encoders.md, "Comparing with EDM2's numbers")."""
-_CONVENTIONS = ("dgm-eval", "edm2")
 
 
 class _Block(nn.Module):
@@ -147,36 +145,41 @@ def load_dinov2(path, pos_embed: str = "offset") -> tuple[DinoV2ViT, dict[str, T
     return model.eval().requires_grad_(False), state
 
 
-class DinoV2Extractor:
+class DinoV2Extractor(ViTExtractor):
     """``dinov2-vitl14``: uint8 RGB images → {"dinov2": float32 [N, 1024]} (CLS after the final norm).
 
     ``weights``: a path (``--weights dinov2-vitl14=PATH``) or None (cache → download of Meta's URL).
     ``convention``: ``dgm-eval`` (default) or ``edm2`` (see :mod:`ganeval.extractors.vit_preprocess`).
     ``pos_embed``: ``offset`` (default, what both conventions' published numbers used) or ``size``.
-    ``batch_size``: images per forward pass.
+    Other options: :class:`~ganeval.extractors.vit_extractor.ViTExtractor`.
     """
 
     name = "dinov2-vitl14"
     spaces = ("dinov2",)
     space_dims = {"dinov2": 1024}
+    published = DINOV2_VITL14
+    conventions = ("dgm-eval", "edm2")
 
     def __init__(self, weights=None, convention: str = "dgm-eval", device=None, *, pos_embed: str = "offset",
-                 batch_size: int = 32, url: str | None = None, download: bool = True):
-        if convention not in _CONVENTIONS:
-            raise GanevalError(f"unknown DINOv2 convention {convention!r}; choose one of {', '.join(_CONVENTIONS)}")
-        self.convention = CONVENTIONS[convention]
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.batch_size = int(batch_size)
-        self.weights = resolve_vit_weights(DINOV2_VITL14, weights, url=url, download=download)
-        model, state = load_dinov2(self.weights.path, pos_embed=pos_embed)
-        self.digest = tensor_digest(state, keep=lambda name: name != "mask_token")
-        del state
-        self.model = model.to(self.device)
+                 **options):
+        if pos_embed not in POS_EMBED_MODES:  # before the weights are read
+            raise GanevalError(f"unknown position-embedding interpolation {pos_embed!r}; choose offset or size")
+        super().__init__(weights, convention, device, pos_embed=pos_embed, **options)
+
+    def load(self, path, *, pos_embed: str = "offset") -> tuple[DinoV2ViT, str]:
+        model, state = load_dinov2(path, pos_embed=pos_embed)
+        digest = tensor_digest(state, keep=lambda name: name != "mask_token")
+        grid = self.convention.size // model.patch
+        with torch.no_grad():
+            model.position_embedding(grid, grid)  # resized once, a constant of the graph from here on
+        return model, digest
 
     @property
-    def provenance(self) -> dict[str, Any]:
+    def graph_variant(self) -> str:
+        return f"pos_embed {self.model.pos_embed_mode}"
+
+    def network_provenance(self) -> dict[str, Any]:
         return {
-            **vit_provenance(self),
             "pos_embed_interpolation": (
                 "bicubic 37x37->16x16, scale_factor (16+0.1)/37 (Meta interpolate_offset=0.1)"
                 if self.model.pos_embed_mode == "offset" else "bicubic 37x37->16x16, size=(16,16)"
@@ -192,22 +195,7 @@ class DinoV2Extractor:
     def space_provenance(self, space: str) -> dict[str, Any]:
         """:attr:`provenance` of the ``dinov2`` space's statistics (extractor ``dinov2-vitl14/dinov2``,
         feature_dim); ``weights_sha256`` is :data:`OFFICIAL_WEIGHTS` for Meta's file (see there)."""
-        if space not in self.space_dims:
-            raise GanevalError(f"{self.name} computes {', '.join(self.spaces)}, not {space!r}")
-        provenance = {**self.provenance, "extractor": f"{self.name}/{space}", "feature_dim": self.space_dims[space],
-                      "weights_tensor_sha256": self.digest}
-        del provenance["space_dims"]  # a dict, which a stats file's attributes cannot hold; feature_dim says it
+        provenance = {**super().space_provenance(space), "weights_tensor_sha256": self.digest}
         if self.official_weights:
             provenance["weights_sha256"] = OFFICIAL_WEIGHTS
         return provenance
-
-    @torch.inference_mode()
-    def extract(self, images) -> dict[str, Tensor]:
-        from ganeval.extractors.vit_preprocess import as_image_list
-
-        images = as_image_list(images)
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            x = preprocess_vit(images[start:start + self.batch_size], self.convention, self.device)
-            out.append(self.model(x).float())
-        return {"dinov2": torch.cat(out) if out else torch.empty(0, 1024, device=self.device)}

@@ -20,7 +20,6 @@ a TorchScript archive and a plain ``torch.save`` of the same tensors give one di
 
 from __future__ import annotations
 
-from typing import Any
 
 import os
 import warnings
@@ -186,21 +185,3 @@ def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
     if not isinstance(raw, Mapping) or not all(isinstance(v, Tensor) for v in raw.values()):
         raise GanevalError(f"{path}: not a {what} weights file (expected a state dict of tensors)")
     return dict(raw)
-
-
-def vit_provenance(extractor) -> dict[str, Any]:
-    """The provenance fields every ViT extractor records (weights, convention, precision); each
-    extractor adds what is its own (position embeddings, output)."""
-    return {
-        "extractor": extractor.name,
-        "space_dims": dict(extractor.space_dims),
-        "weights_sha256": extractor.digest,
-        "weights_file_sha256": extractor.weights.file_sha256,
-        "weights_file": str(extractor.weights.path),
-        "weights_origin": extractor.weights.origin,
-        "weights_sha256_source": extractor.weights.sha256_source,
-        "mode": extractor.convention.name,
-        "resize": extractor.convention.resize,
-        "input_size": extractor.convention.size,
-        "precision": "fp32",
-    }
