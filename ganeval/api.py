@@ -149,9 +149,11 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     (``.classes``; labels from class sub-folders, a .npz's labels/arr_1, (images, labels) pairs; see
     ``ganeval.io.sources.open_source``) for per-class FID and intra-FID.
 
-    Speed: ``backend`` "auto" runs fp32 on the CPU with ONNX Runtime (same numbers, ~1.5-2.7x
-    faster than PyTorch there). ``precision`` "bf16"/"fp16"/"tf32" and ``compile`` are opt-in;
-    the precision is recorded and statistics of different precisions refuse to be compared.
+    Speed: ``backend`` "auto" runs Inception at fp32 on the CPU with ONNX Runtime (same numbers,
+    ~1.5-2.7x faster than PyTorch there) and the ViT encoders with PyTorch (as fast).
+    ``precision`` "bf16"/"fp16"/"tf32" and ``compile`` are opt-in and apply to every network;
+    the precision is recorded and statistics of different precisions refuse to be compared
+    (``ganeval.extractors.execution``).
 
     Process groups (``distributed=None``: use the initialised group, or the one torchrun's
     environment describes; False: this process alone). Every rank must call this with the same
