@@ -4,10 +4,6 @@ and the CLI, each class's FID checked against plain statistics of that class alo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +13,8 @@ from ganeval.api import compute_stats, fid_from_stats
 from ganeval.errors import GanevalError
 from ganeval.evaluation import per_class_fid
 from ganeval.stats import StatsSet
+from cli_testing import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("2", "10", "cat")
 PER_CLASS = 5
 
@@ -122,26 +118,21 @@ def test_refusals_name_what_is_wrong(tmp_path, folders, real_and_fake):
         compute_stats(str(loose), per_class=True)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "ganeval", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-
-
-def test_cli_per_class_table_and_json(tmp_path, folders, real_and_fake):
+def test_cli_per_class_table_and_json(tmp_path, folders, real_and_fake, capsys):
     real, fake = real_and_fake
-    made = _cli("stats", str(folders / "real"), "-o", str(tmp_path / "real.h5"), "--per-class", "-q")
+    made = run_cli(capsys, "stats", str(folders / "real"), "-o", str(tmp_path / "real.h5"), "--per-class", "-q")
     assert made.returncode == 0, made.stderr
-    run = _cli("fid", str(tmp_path / "real.h5"), str(folders / "fake"), "--per-class", "--json", "-q")
+    run = run_cli(capsys, "fid", str(tmp_path / "real.h5"), str(folders / "fake"), "--per-class", "--json", "-q")
     assert run.returncode == 0, run.stderr
     record = json.loads(run.stdout)
     expected = per_class_fid(real, fake)
     assert set(record) >= {"per_class", "intra_fid", "fid"}
     for label in CLASSES:
         assert abs(record["per_class"][label] - expected["per_class"][label]) <= 1e-9 * expected["per_class"][label]
-    text = _cli("fid", str(tmp_path / "real.h5"), str(folders / "fake"), "--per-class", "-q")
+    text = run_cli(capsys, "fid", str(tmp_path / "real.h5"), str(folders / "fake"), "--per-class", "-q")
     assert text.returncode == 0 and "intra-FID" in text.stdout and "class cat" in text.stdout
-    plain = _cli("stats", str(folders / "real"), "-o", str(tmp_path / "plain.h5"), "-q")
+    plain = run_cli(capsys, "stats", str(folders / "real"), "-o", str(tmp_path / "plain.h5"), "-q")
     assert plain.returncode == 0
-    refused = _cli("fid", str(tmp_path / "plain.h5"), str(folders / "fake"), "--per-class")
+    refused = run_cli(capsys, "fid", str(tmp_path / "plain.h5"), str(folders / "fake"), "--per-class")
     assert refused.returncode == 1 and "plain.h5" in refused.stderr and "--per-class" in refused.stderr
     assert "Traceback" not in refused.stderr

@@ -7,10 +7,7 @@ KID/PRDC from the batch's arr_0 images (as the ADM evaluator does)."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,7 @@ from PIL import Image
 
 from ganeval.api import compute_stats
 from ganeval.io.statsfile import load_stats
+from cli_testing import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -30,9 +28,8 @@ def _images(seed: int, n: int = 10) -> np.ndarray:
     return np.clip(base + rng.integers(-30, 31, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
 
 
-def _cli(*args):
-    run = subprocess.run([sys.executable, "-m", "ganeval", *args], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+def _cli(capsys, *args):
+    run = run_cli(capsys, *args)
     assert run.returncode == 0, run.stderr
     return run
 
@@ -55,10 +52,10 @@ def files(tmp_path_factory):
     return root
 
 
-def test_adm_reference_batch_as_eval_side_equals_our_stats_file(files):
+def test_adm_reference_batch_as_eval_side_equals_our_stats_file(files, capsys):
     metrics = ["--metrics", "fid,sfid,kid,prdc", "--json", "--kid-subset-size", "5"]
-    adm = json.loads(_cli("eval", str(files / "VIRTUAL_test.npz"), str(files / "samples"), *metrics, "-q").stdout)
-    ours = json.loads(_cli("eval", str(files / "ours.h5"), str(files / "samples"), *metrics, "-q").stdout)
+    adm = json.loads(_cli(capsys, "eval", str(files / "VIRTUAL_test.npz"), str(files / "samples"), *metrics, "-q").stdout)
+    ours = json.loads(_cli(capsys, "eval", str(files / "ours.h5"), str(files / "samples"), *metrics, "-q").stdout)
     assert adm["mode"] == "tf1"
     for key in ("fid", "sfid"):
         assert abs(adm[key] - ours[key]) <= 1e-9 * ours[key]
@@ -67,30 +64,27 @@ def test_adm_reference_batch_as_eval_side_equals_our_stats_file(files):
     assert abs(adm["kid"]["mean"] - ours["kid"]["mean"]) <= 1e-6 * abs(ours["kid"]["mean"]) + 1e-12
 
 
-def test_import_stats_keeps_both_adm_spaces(files, tmp_path):
-    _cli("import-stats", str(files / "VIRTUAL_test.npz"), "-o", str(tmp_path / "adm.h5"))
+def test_import_stats_keeps_both_adm_spaces(files, tmp_path, capsys):
+    _cli(capsys, "import-stats", str(files / "VIRTUAL_test.npz"), "-o", str(tmp_path / "adm.h5"))
     imported, ours = load_stats(tmp_path / "adm.h5"), load_stats(files / "ours.h5")
     assert list(imported.spaces) == ["pool3", "spatial"]
     assert np.array_equal(imported["spatial"].sigma, ours["spatial"].sigma)
     assert imported.provenance["mode"] == "tf1"
 
 
-def test_edm2_pickle_as_fid_side_takes_its_mode(files):
-    edm2 = json.loads(_cli("fid", str(files / "img-ref.pkl"), str(files / "samples"), "--json", "-q").stdout)
-    ours = json.loads(_cli("fid", str(files / "nvidia.h5"), str(files / "samples"), "--json", "-q").stdout)
+def test_edm2_pickle_as_fid_side_takes_its_mode(files, capsys):
+    edm2 = json.loads(_cli(capsys, "fid", str(files / "img-ref.pkl"), str(files / "samples"), "--json", "-q").stdout)
+    ours = json.loads(_cli(capsys, "fid", str(files / "nvidia.h5"), str(files / "samples"), "--json", "-q").stdout)
     assert edm2["mode_a"] == edm2["mode_b"] == "nvidia"
     assert abs(edm2["fid"] - ours["fid"]) <= 1e-9 * ours["fid"]
 
 
-def test_adm_suite_against_the_adm_functions_on_direct_features(files):
+def test_adm_suite_against_the_adm_functions_on_direct_features(files, capsys):
     from ganeval.extractors.inception_extractor import InceptionExtractor
     from ganeval.metrics.adm import adm_precision_recall
     from ganeval.metrics.frechet import frechet_distance
 
-    run = subprocess.run([sys.executable, "-m", "ganeval", "eval", str(files / "VIRTUAL_test.npz"),
-                          str(files / "samples"), "--suite", "adm", "--json"], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert run.returncode == 0, run.stderr
+    run = _cli(capsys, "eval", str(files / "VIRTUAL_test.npz"), str(files / "samples"), "--suite", "adm", "--json")
     report = json.loads(run.stdout)
     assert report["suite"] == "adm" and "inception_score" in report["omitted"]
     assert "no logits head" in run.stderr  # the default weights: IS omitted, with the reason, not a failure

@@ -11,9 +11,6 @@ spatial difference 2.0e-5, sFID 899.766912 vs 899.767043 (1.5e-7 relative). Tole
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -26,9 +23,9 @@ from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import save_exported_weights
 from ganeval.metrics.frechet import frechet_distance
+from cli_testing import run_cli
 
 PYTORCH_FID_NAME = "pt_inception-2015-12-05-6726825d.pth"
-REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
@@ -107,42 +104,37 @@ def test_onnx_backend_returns_every_space_from_one_graph(photos):
     assert set(pool3_only) == {"pool3"}
 
 
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "ganeval", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
-
-
-def test_sfid_command_and_json_against_direct_features(tmp_path, photos):
+def test_sfid_command_and_json_against_direct_features(tmp_path, photos, capsys):
     for half, name in ((slice(0, 6), "a"), (slice(6, 12), "b")):
         folder = tmp_path / name
         folder.mkdir()
         for i, image in enumerate(photos[half]):
             Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
-    made = _cli("stats", str(tmp_path / "a"), "-o", str(tmp_path / "a.h5"), "-q")
+    made = run_cli(capsys, "stats", str(tmp_path / "a"), "-o", str(tmp_path / "a.h5"), "-q")
     assert made.returncode == 0, made.stderr
     with h5py.File(tmp_path / "a.h5") as h5:
         assert json.loads(h5.attrs["spaces"]) == ["pool3", "spatial"] and h5["spatial/mu"].shape == (2023,)
         assert h5["spatial"].attrs["layer"].startswith("mixed_6/conv:0")
     direct = InceptionExtractor(features=("pool3", "spatial")).extract(photos)["spatial"]
     expected = frechet_distance(*_moments(direct[:6]), *_moments(direct[6:]))
-    run = _cli("sfid", str(tmp_path / "a.h5"), str(tmp_path / "b"), "--json", "-q")
+    run = run_cli(capsys, "sfid", str(tmp_path / "a.h5"), str(tmp_path / "b"), "--json", "-q")
     assert run.returncode == 0, run.stderr
     record = json.loads(run.stdout)
     assert abs(record["sfid"] - expected) <= 1e-5 * expected
-    both = _cli("eval", str(tmp_path / "a.h5"), str(tmp_path / "b"), "--metrics", "fid,sfid", "--json", "-q")
+    both = run_cli(capsys, "eval", str(tmp_path / "a.h5"), str(tmp_path / "b"), "--metrics", "fid,sfid", "--json", "-q")
     assert both.returncode == 0, both.stderr
     assert abs(json.loads(both.stdout)["sfid"] - record["sfid"]) <= 1e-9 * expected
 
 
-def test_stats_without_spatial_are_refused_for_sfid_before_any_image_is_read(tmp_path, photos):
+def test_stats_without_spatial_are_refused_for_sfid_before_any_image_is_read(tmp_path, photos, capsys):
     folder = tmp_path / "a"
     folder.mkdir()
     for i, image in enumerate(photos[:4]):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
-    assert _cli("stats", str(folder), "-o", str(tmp_path / "p.h5"), "--features", "pool3", "-q").returncode == 0
+    assert run_cli(capsys, "stats", str(folder), "-o", str(tmp_path / "p.h5"), "--features", "pool3", "-q").returncode == 0
     (tmp_path / "unreadable").mkdir()
     (tmp_path / "unreadable" / "x.png").write_bytes(b"not a png")  # reading it would fail: it must not be read
-    run = _cli("sfid", str(tmp_path / "p.h5"), str(tmp_path / "unreadable"))
+    run = run_cli(capsys, "sfid", str(tmp_path / "p.h5"), str(tmp_path / "unreadable"))
     assert run.returncode == 1 and "Traceback" not in run.stderr
     line = run.stderr.strip()
     assert "p.h5" in line and "no 'spatial' features" in line and "--features pool3,spatial" in line

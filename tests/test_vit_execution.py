@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganeval.cli import main
 from ganeval.errors import GanevalError
 from ganeval.extractors.clip import ClipB32Extractor, ClipVisual
 from ganeval.extractors.execution import NetworkRunner, OneOutput, exact_fp32
 from ganeval.extractors.onnx_backend import onnxruntime_available
 from ganeval.stats import StatsSet, check_compatible
+from cli_testing import run_cli
 from vit_testing import randomise_, smooth_images
 
 needs_onnxruntime = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime/onnx not installed")
@@ -134,13 +134,6 @@ def test_fp32_means_ieee_matmuls_whatever_the_caller_set():
         torch.set_float32_matmul_precision(before)
 
 
-def _run(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
 def test_cli_precision_reaches_the_encoder_and_mismatches_are_refused(small_clip, tmp_path, capsys):
     """`ganeval stats --features clip_vitb32 --precision bf16` records bf16; comparing it with fp32
     statistics is refused with one line naming the file."""
@@ -150,15 +143,15 @@ def test_cli_precision_reaches_the_encoder_and_mismatches_are_refused(small_clip
     outputs = {}
     for precision in ("fp32", "bf16"):
         outputs[precision] = tmp_path / f"{precision}.h5"
-        code, _, err = _run(["stats", str(source), "-o", str(outputs[precision]), "--features", "clip_vitb32",
-                             "--weights", f"clip_vitb32={path}", "--precision", precision, "--quiet"], capsys)
-        assert code == 0, err
+        made = run_cli(capsys, "stats", source, "-o", outputs[precision], "--features", "clip_vitb32",
+                       "--weights", f"clip_vitb32={path}", "--precision", precision, "--quiet")
+        assert made.returncode == 0, made.stderr
         assert StatsSet.load(outputs[precision])["clip_vitb32"].provenance["precision"] == precision
-    code, _, err = _run(["eval", str(outputs["bf16"]), str(outputs["fp32"]), "--metrics", "kid:clip_vitb32",
-                         "--json"], capsys)
-    lines = err.strip().splitlines()
-    assert code != 0 and len(lines) == 1 and "precision" in lines[0] and "bf16.h5" in lines[0], err
-    code, out, err = _run(["eval", str(outputs["bf16"]), str(outputs["bf16"]), "--metrics", "kid:clip_vitb32",
-                           "--json", "--kid-subset-size", "3", "--kid-subsets", "2"], capsys)
-    assert code == 0, err
-    assert "kid:clip_vitb32" in json.loads(out)
+    refused = run_cli(capsys, "eval", outputs["bf16"], outputs["fp32"], "--metrics", "kid:clip_vitb32", "--json")
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode != 0 and len(lines) == 1 and "precision" in lines[0] and "bf16.h5" in lines[0], lines
+    # CMMD-style runs need no Inception space: KID on the CLIP space of two CLIP-only files.
+    run = run_cli(capsys, "eval", outputs["bf16"], outputs["bf16"], "--metrics", "kid:clip_vitb32", "--json",
+                  "--kid-subset-size", "3", "--kid-subsets", "2")
+    assert run.returncode == 0, run.stderr
+    assert "kid:clip_vitb32" in json.loads(run.stdout)
