@@ -72,6 +72,8 @@ def test_adm_reference_batch_reads_statistics_without_images(adm_file, spaces, i
     np.testing.assert_array_equal(ref.labels, images[1])
     with_images = read_adm_batch(adm_file, images=True)
     assert with_images.images.dtype == np.uint8 and with_images.images.shape == (6, 8, 8, 3)
+    # numpy.savez stores members uncompressed, as the evaluator's ~10 GB batches are: mapped, not loaded.
+    assert isinstance(with_images.images, np.memmap)
 
 
 def test_adm_images_are_read_only_when_asked(tmp_path, spaces):

@@ -272,9 +272,15 @@ def read_adm_batch(path, *, images: bool = False) -> ReferenceStats:
 
 
 def _read_adm_images(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    names = ["arr_0"] + (["arr_1"] if "arr_1" in _npz_members(path) else [])
-    arrays = _load_npz_arrays(path, names)
-    return arrays["arr_0"], arrays.get("arr_1")
+    """``arr_0`` (memory-mapped when stored uncompressed, as the evaluator's batches are) and ``arr_1``."""
+    from ganeval.io.sources import npz_member_array
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+    labels = _load_npz_arrays(path, ["arr_1"])["arr_1"] if "arr_1" in _npz_members(path) else None
+    return npz_member_array(path, archive, "arr_0"), labels
 
 
 # ----------------------------------------------------------------------------------------------- EDM2

@@ -505,12 +505,18 @@ def _load_array_file(path: Path):
     chosen = next((key for key in ("images", "arr_0", "x") if key in keys), keys[0] if len(keys) == 1 else None)
     if chosen is None:
         raise GanevalError(f"{shown}: .npz holds several arrays {keys}; store the images under the key 'images'")
-    member = _check_npz_member(path, archive.zip, chosen)
+    return npz_member_array(path, archive, chosen)
+
+
+def npz_member_array(path: Path, archive, key: str) -> np.ndarray:
+    """Array ``key`` of the open .npz ``archive`` (``numpy.load`` of ``path``), its header checked
+    first: memory-mapped when stored uncompressed (``numpy.savez``), else read whole."""
+    member = _check_npz_member(path, archive.zip, key)
     try:
         mapped = _map_stored_member(path, archive.zip, *member)
-        return mapped if mapped is not None else archive[chosen]
+        return mapped if mapped is not None else archive[key]
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, MemoryError) as err:  # bad CRC, ...
-        raise GanevalError(f"{shown}:{escape_name(chosen)}.npy: cannot read the array ({_first_line(err)}); "
+        raise GanevalError(f"{escape_name(path)}:{escape_name(key)}.npy: cannot read the array ({_first_line(err)}); "
                            "the file is damaged, re-create it with numpy.savez") from None
 
 
