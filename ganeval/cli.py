@@ -807,18 +807,44 @@ def export_stats(stats_file, output, fmt, name):
         click.echo(str(path))  # stdout writes undecodable bytes back as they were (see main)
 
 
+RANK0_GRACE_SECONDS = 10.0
+"""How long a failing non-zero torchrun rank waits for rank 0 before it exits (see below)."""
+
+
 def _printed_by_another_rank(err: BaseException) -> bool:
-    """Under torchrun a refusal every rank meets is printed once, by rank 0."""
-    if getattr(err, "printed_by_rank0", False):
-        return True
-    try:
-        world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    except ValueError:
+    """Whether rank 0 prints this refusal, so that under torchrun it is printed once.
+
+    A non-zero rank must not exit before rank 0 when rank 0 prints the line: torchrun stops the
+    other ranks as soon as one exits, possibly before rank 0's line is out. So a non-zero rank
+    that leaves the line to rank 0 waits up to :data:`RANK0_GRACE_SECONDS`, and torchrun stops it
+    meanwhile, once rank 0 has printed and exited. That is the case after the group formed, for a
+    refusal every rank met (``printed_by_rank0``, set by ``distributed.any_rank_failed``), and
+    before it forms, when the refusal may come from the command line, the same on every rank. A
+    rank still running after that wait met a refusal of its own: it prints it, naming itself
+    (:func:`_rank_prefix`).
+    """
+    world, rank = _world_and_rank()
+    if world <= 1 or rank == 0:
         return False
     import torch.distributed as dist
 
-    # Before the group forms, a refusal comes from the command line itself: the same on every rank.
-    return world > 1 and rank != 0 and not (dist.is_available() and dist.is_initialized())
+    rank0_prints = getattr(err, "printed_by_rank0", False)
+    if rank0_prints or not (dist.is_available() and dist.is_initialized()):
+        time.sleep(RANK0_GRACE_SECONDS)
+    return rank0_prints
+
+
+def _world_and_rank() -> tuple[int, int]:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 1, 0
+
+
+def _rank_prefix() -> str:
+    """"rank N of W: " on a non-zero rank of a group of processes, else ""."""
+    world, rank = _world_and_rank()
+    return f"rank {rank} of {world}: " if world > 1 and rank != 0 else ""
 
 
 def run_click(group: click.Group, prog_name: str, argv=None) -> None:
@@ -827,7 +853,7 @@ def run_click(group: click.Group, prog_name: str, argv=None) -> None:
         group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except GanevalError as err:
         if not _printed_by_another_rank(err):
-            click.echo(printable(f"{prog_name}: error: {err}"), err=True)
+            click.echo(printable(f"{prog_name}: error: {_rank_prefix()}{err}"), err=True)
         sys.exit(1)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo(f"{prog_name}: interrupted", err=True)
@@ -835,11 +861,12 @@ def run_click(group: click.Group, prog_name: str, argv=None) -> None:
     except click.UsageError as err:
         if not _printed_by_another_rank(err):
             command = err.ctx.command_path if err.ctx is not None else prog_name
-            click.echo(printable(f"{prog_name}: error: {err.format_message()} (see `{command} --help`)"), err=True)
+            click.echo(printable(f"{prog_name}: error: {_rank_prefix()}{err.format_message()} "
+                                 f"(see `{command} --help`)"), err=True)
         sys.exit(err.exit_code)
     except click.ClickException as err:
         if not _printed_by_another_rank(err):
-            click.echo(printable(f"{prog_name}: error: {err.format_message()}"), err=True)
+            click.echo(printable(f"{prog_name}: error: {_rank_prefix()}{err.format_message()}"), err=True)
         sys.exit(err.exit_code)
     except RuntimeError as err:
         if "DataLoader worker" not in str(err):  # torch raises it from its SIGCHLD handler, anywhere in the loop

@@ -114,6 +114,42 @@ def test_torchrun_refusal_is_printed_once(tmp_path):
     assert not output.exists()
 
 
+def test_a_refusal_of_one_non_zero_rank_alone_is_printed_by_that_rank(monkeypatch, capsys):
+    """Before the group forms a non-zero rank waits for rank 0 (which, failing too, prints the line while
+    torchrun stops this rank); still running after the wait, it met a refusal of its own and prints it."""
+    from ganeval import cli
+    from ganeval.errors import GanevalError
+
+    monkeypatch.setattr(cli, "RANK0_GRACE_SECONDS", 0.2)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run_click(_refusing_group(GanevalError("/data/rank1.ckpt: damaged")), "ganeval", [])
+    assert exit_info.value.code == 1 and time.monotonic() - start >= 0.2
+    assert capsys.readouterr().err.splitlines() == ["ganeval: error: rank 1 of 2: /data/rank1.ckpt: damaged"]
+    # A refusal rank 0 prints (every rank met it after the group formed): this rank stays silent.
+    shared = GanevalError("the same on every rank")
+    shared.printed_by_rank0 = True
+    with pytest.raises(SystemExit):
+        cli.run_click(_refusing_group(shared), "ganeval", [])
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(SystemExit):
+        cli.run_click(_refusing_group(GanevalError("rank 0's own")), "ganeval", [])
+    assert capsys.readouterr().err.splitlines() == ["ganeval: error: rank 0's own"]
+
+
+def _refusing_group(error):
+    import click
+
+    @click.group(invoke_without_command=True)
+    def group():
+        raise error
+
+    return group
+
+
 # ------------------------------------------------------------------ the ONNX graph cache
 
 

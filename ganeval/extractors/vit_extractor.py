@@ -10,6 +10,7 @@ onnxruntime``): PyTorch's CPU matrix products are already as fast (docs/encoders
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ from ganeval.extractors.vit_weights import PublishedFile, resolve_vit_weights
 __all__ = ["ViTExtractor"]
 
 
-class ViTExtractor:
+class ViTExtractor(abc.ABC):
     """uint8 RGB images → {space: float32 [N, d]} through one ViT.
 
     ``weights``: a path (``--weights NAME=PATH``) or None (cache → download of the official URL).
@@ -59,9 +60,9 @@ class ViTExtractor:
             device=self.device, precision=precision, backend=backend, compile=compile,
             onnx_by_default=self.onnx_by_default, variant=self.graph_variant)
 
+    @abc.abstractmethod
     def load(self, path, **network_options) -> tuple[nn.Module, str]:
         """(the network in eval mode, float32 on the CPU; its weights digest) from the file at ``path``."""
-        raise NotImplementedError
 
     @property
     def graph_variant(self) -> str:
