@@ -42,6 +42,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from ganeval.errors import BadImageError, GanevalError
+from ganeval.io.sources import DecodeDataset, decode_to_tensor
 
 from ganeval.choices import DECODES  # noqa: E402  (defined without torch, for the CLI)
 
@@ -427,35 +428,16 @@ def _nvjpeg_decodable(data: bytes) -> bool:
         return False
 
 
-def _decoded(data: bytes, shown: str, max_pixels: int | None = None) -> torch.Tensor:
-    from ganeval.io.sources import decode_to_tensor
-
-    return decode_to_tensor(data, shown, max_pixels)
-
-
-class EncodedJpegDataset(torch.utils.data.Dataset):
+class EncodedJpegDataset(DecodeDataset):
     """Item i of a FileSource → (image, sha256 of the bytes, BadImageError or None), like the
-    source's own dataset, except that RGB/grayscale JPEGs come back as :class:`EncodedJpeg`
-    (decoded later on the GPU) and everything else decoded by PIL as uint8 [3, H, W]."""
+    source's own :class:`~ganeval.io.sources.DecodeDataset`, except that RGB/grayscale JPEGs come
+    back as :class:`EncodedJpeg` (decoded later on the GPU) and everything else decoded by PIL as
+    uint8 [3, H, W]."""
 
-    def __init__(self, source):
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source.names)
-
-    def __getitem__(self, index: int):
-        from ganeval.io.sources import read_item
-
-        shown, data, digest, error = read_item(self.source, index)
-        if error is not None:
-            return None, digest, error
+    def decode(self, data: bytes, shown: str, index: int):
         if _nvjpeg_decodable(data):
-            return EncodedJpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), shown, index), digest, None
-        try:
-            return _decoded(data, shown, self.source.max_pixels), digest, None
-        except BadImageError as err:
-            return None, digest, err
+            return EncodedJpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), shown, index)
+        return super().decode(data, shown, index)
 
 
 class GpuJpegDecoder:
@@ -498,7 +480,7 @@ class GpuJpegDecoder:
         except RuntimeError:
             pass
         try:
-            return _decoded(item.data.numpy().tobytes(), item.name)
+            return decode_to_tensor(item.data.numpy().tobytes(), item.name, None)
         except BadImageError as err:
             if not self.skip_bad or self.source is None:
                 raise
@@ -523,7 +505,7 @@ def pipeline_batches(source, batch_size: int, *, device, workers: int | None = N
     when checkpointing). ``settings`` (from :func:`choose_settings`) replaces
     ``workers``/``depth``/``decode``.
     """
-    from ganeval.io.sources import FileSource, _DecodeDataset
+    from ganeval.io.sources import FileSource
 
     if settings is None:
         settings = choose_settings(device, workers, depth, decode)
@@ -531,7 +513,7 @@ def pipeline_batches(source, batch_size: int, *, device, workers: int | None = N
     decoder = None
     if isinstance(source, FileSource):
         options["pin_memory"] = settings.pin_memory
-        items = _DecodeDataset(source)
+        items = DecodeDataset(source)
         if settings.decode == "gpu":
             items = EncodedJpegDataset(source)
             decoder = GpuJpegDecoder(settings.device, source, skip_bad)

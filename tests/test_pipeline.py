@@ -124,9 +124,9 @@ def test_packed_batches(folders, monkeypatch):
     and is copied whole; a batch with a skipped image falls back to per-image copies."""
     folder_a, _ = folders
     source = open_source(str(folder_a))
-    from ganeval.io.sources import _DecodeDataset
+    from ganeval.io.sources import DecodeDataset
 
-    packing = pipeline.PackingDataset(_DecodeDataset(source))
+    packing = pipeline.PackingDataset(DecodeDataset(source))
     items = pickle.loads(pickle.dumps(packing.__getitems__([1, 2, 3])))  # as from a worker process
     images = [image for image, _, _ in items]
     assert all(isinstance(image, pipeline.PackedImage) for image in images)
@@ -136,7 +136,7 @@ def test_packed_batches(folders, monkeypatch):
     assert all(image.pin_memory() is image for image in images) and len(pins) == 3
     block = pipeline.PackedBatch.whole(images)
     assert block is images[0].packed.tensor and block.shape == (3, 3, 64, 64)
-    plain = torch.stack([_DecodeDataset(source)[i][0] for i in (1, 2, 3)])
+    plain = torch.stack([DecodeDataset(source)[i][0] for i in (1, 2, 3)])
     assert torch.equal(pipeline.copy_batch(images, "cpu"), plain)
     assert pipeline.PackedBatch.whole(images[1:]) is None  # a skip left a gap: per-image path
     assert torch.equal(pipeline.copy_batch(images[1:], "cpu"), plain[1:])

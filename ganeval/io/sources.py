@@ -164,7 +164,7 @@ class FileSource(ImageSource):
                 dataset: torch.utils.data.Dataset | None = None) -> Iterator[ImageBatch]:
         """As :meth:`ImageSource.batches`; ``pin_memory``: the DataLoader returns the images in
         pinned (page-locked) memory, for non-blocking copies to a CUDA device (needs CUDA);
-        ``dataset``: what reads item i, default ``_DecodeDataset(self)`` (``ganeval.pipeline``
+        ``dataset``: what reads item i, default ``DecodeDataset(self)`` (``ganeval.pipeline``
         passes one that leaves JPEGs encoded for ``--decode gpu``)."""
         workers = default_workers() if workers is None else workers
         plan = [list(r) for r in rank_batches(len(self.names), batch_size, rank, world)[start_batch:]]
@@ -172,7 +172,7 @@ class FileSource(ImageSource):
         if not plan:
             return
         loader = torch.utils.data.DataLoader(
-            _DecodeDataset(self) if dataset is None else dataset,
+            DecodeDataset(self) if dataset is None else dataset,
             batch_sampler=plan,
             num_workers=min(workers, len(plan)) if workers > 0 else 0,
             collate_fn=list,
@@ -216,8 +216,9 @@ def decode_to_tensor(data: bytes, shown: str, max_pixels: int | None = None) -> 
     return torch.from_numpy(decode_image_bytes(data, shown, max_pixels=max_pixels)).permute(2, 0, 1).contiguous()
 
 
-class _DecodeDataset(torch.utils.data.Dataset):
-    """Item i → (uint8 [3, H, W] tensor or None, sha256 of the file bytes, BadImageError or None)."""
+class DecodeDataset(torch.utils.data.Dataset):
+    """Item i of a FileSource → (uint8 [3, H, W] tensor or None, sha256 of the file bytes,
+    BadImageError or None). Subclasses change :meth:`decode` (``ganeval.pipeline.EncodedJpegDataset``)."""
 
     def __init__(self, source: FileSource):
         self.source = source
@@ -230,9 +231,13 @@ class _DecodeDataset(torch.utils.data.Dataset):
         if error is not None:
             return None, digest, error
         try:
-            return decode_to_tensor(data, shown, self.source.max_pixels), digest, None
+            return self.decode(data, shown, index), digest, None
         except BadImageError as err:
             return None, digest, err
+
+    def decode(self, data: bytes, shown: str, index: int):
+        """The file's bytes → the item's image (uint8 [3, H, W]); a BadImageError when they are not one."""
+        return decode_to_tensor(data, shown, self.source.max_pixels)
 
 
 def _worker_errors_named(batches, description: str):
