@@ -22,11 +22,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "compute_stats": "ganeval.api",
-    "fid": "ganeval.api",
+    "fid": "ganeval.evaluation",
     "fid_from_stats": "ganeval.api",
     "get_inception": "ganeval.api",
     "get_extractor": "ganeval.api",
-    "stats_of": "ganeval.api",
     "evaluate": "ganeval.evaluation",
     "inception_score_of": "ganeval.evaluation",
     "merge_stats": "ganeval.io.interchange",

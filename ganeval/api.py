@@ -1,51 +1,56 @@
-"""The Python API: compute statistics from images, load them, and compare them.
+"""Statistics from images and files: ``compute_stats``, ``load_statistics``, and the extractors
+(built once per process, keyed by the digest of their ExtractorOptions).
 
     import ganeval
-    real = ganeval.compute_stats("dataset/")             # FeatureStats
+    real = ganeval.compute_stats("dataset/")             # StatsSet
     real.save("real.h5")
-    score = ganeval.fid("real.h5", "samples/")            # float
+    score = ganeval.fid("real.h5", "samples/")            # float (ganeval.evaluation)
 """
 
 from __future__ import annotations
 
-import re
-import warnings
 from pathlib import Path
 
 
 from ganeval import distributed as dist_helpers
+from ganeval.core.options import ExtractorOptions, RunOptions, options_from_keywords
 from ganeval.errors import GanevalError
 from ganeval.extractors import registry
 from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, InceptionExtractor, parse_features
 from ganeval.extractors.preprocess import DEFAULT_MODE
-from ganeval.guards import fid_size_warning
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file, load_stats
-from ganeval.metrics.frechet import frechet_distance
+from ganeval.metrics.registry import fid_of
 from ganeval.pipeline import choose_settings, decode_description, pipeline_batches
 from ganeval.progress import as_progress, images_to_read
-from ganeval.stats import FeatureStats, StatsSet, check_compatible, space_of, utc_timestamp
+from ganeval.stats import StatsSet, check_compatible, space_of, utc_timestamp
 
-_EXTRACTORS: dict[tuple, InceptionExtractor] = {}
+_EXTRACTORS: dict[str, InceptionExtractor] = {}
 
 AUTO_FEATURES_LIMIT = 50_000
 """``save_features="auto"`` keeps the raw pool3 features of sets up to this many images
 (50k x 2048 float32: 410 MB in memory; docs/file-format.md gives measured file sizes)."""
 
 
+def _cached(cache: dict, options: ExtractorOptions, build):
+    key = options.digest()
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
 def get_inception(weights=None, *, mode: str = DEFAULT_MODE, device=None, allow_unknown_weights: bool = False,
                   precision: str = "fp32", backend: str = "auto", compile: bool = False,
                   features=DEFAULT_FEATURES) -> InceptionExtractor:
     """The Inception extractor for these settings, built once per process and reused."""
-    key = (str(weights) if weights is not None else None, mode, str(device), allow_unknown_weights,
-           precision, backend, compile, parse_features(features))
-    if key not in _EXTRACTORS:
-        _EXTRACTORS[key] = InceptionExtractor(weights, mode=mode, device=device,
-                                              allow_unknown_weights=allow_unknown_weights,
-                                              precision=precision, backend=backend, compile=compile,
-                                              features=features)
-    return _EXTRACTORS[key]
+    options = ExtractorOptions(features=parse_features(features), mode=mode,
+                               weights={"inception": weights} if weights is not None else (), device=device,
+                               allow_unknown_weights=allow_unknown_weights, precision=precision, backend=backend,
+                               compile=compile)
+    return _cached(_EXTRACTORS, options, lambda: InceptionExtractor(
+        weights, mode=mode, device=device, allow_unknown_weights=allow_unknown_weights, precision=precision,
+        backend=backend, compile=compile, features=features))
 
 
 def clear_extractor_cache() -> None:
@@ -54,21 +59,20 @@ def clear_extractor_cache() -> None:
     _ENCODERS.clear()
 
 
-_ENCODERS: dict[tuple, object] = {}
+_ENCODERS: dict[str, object] = {}
 
 
 def get_encoder(network: str, weights=None, *, convention: str | None = None, device=None,
                 precision: str = "fp32", backend: str = "auto", compile: bool = False):
-    """The DINOv2/CLIP extractor of ``network`` ("dinov2", "clip", "clip_vitb32"; see
-    ``ganeval.extractors.registry``) for these settings, built once per process and reused."""
+    """The extractor of a registered network other than Inception ("dinov2", "clip", "clip_vitb32", or
+    one registered with ``ganeval.register_extractor``) for these settings, built once per process."""
     spec = registry.network_of(network)
     convention = convention or spec.default_convention
-    key = (spec.key, str(weights) if weights is not None else None, convention, str(device), precision, backend,
-           compile)
-    if key not in _ENCODERS:
-        _ENCODERS[key] = spec.build(weights=weights, convention=convention, device=device, precision=precision,
-                                    backend=backend, compile=compile)
-    return _ENCODERS[key]
+    options = ExtractorOptions(features=spec.spaces, weights={spec.key: weights} if weights is not None else (),
+                               convention={spec.key: convention} if convention else (), device=device,
+                               precision=precision, backend=backend, compile=compile)
+    return _cached(_ENCODERS, options, lambda: spec.build(weights=weights, convention=convention, device=device,
+                                                          precision=precision, backend=backend, compile=compile))
 
 
 def get_extractor(features=DEFAULT_FEATURES, *, weights=None, convention=None, mode: str = DEFAULT_MODE,
@@ -79,75 +83,71 @@ def get_extractor(features=DEFAULT_FEATURES, *, weights=None, convention=None, m
     ``convention``: {network: convention} or one convention name (``registry.parse_conventions``).
     ``precision``, ``backend`` and ``compile`` apply to every network; ``allow_unknown_weights``
     to Inception's."""
+    return extractor_for(ExtractorOptions(features=features, weights=weights or (), convention=convention or (),
+                                          mode=mode, device=device, **inception_options))
+
+
+def extractor_for(options: ExtractorOptions):
+    """The extractor (Inception alone, or an ExtractorSet) of ``options``' feature spaces (default
+    pool3,spatial), each network built once per process and reused."""
+    features = options.features or DEFAULT_FEATURES
     by_network = registry.split_by_network(features)
-    paths, conventions = registry.parse_weights(weights), registry.parse_conventions(convention)
+    paths, conventions = options.weights_by_network, options.conventions
     unused = sorted(set(paths) - set(by_network)) + sorted(set(conventions) - set(by_network))
     if unused:
         raise GanevalError(f"--weights/--convention given for {', '.join(unused)}, whose features are not computed "
-                           f"(features: {','.join(registry.parse_spaces(features))})")
+                           f"(features: {','.join(features)})")
+    execution = dict(precision=options.precision, backend=options.backend, compile=options.compile)
     members = {}
     for key, spaces in by_network.items():
         if key == "inception":
-            members[key] = get_inception(paths.get(key), mode=mode, device=device, features=spaces,
-                                         **inception_options)
+            members[key] = get_inception(paths.get(key), mode=options.mode or DEFAULT_MODE, device=options.device,
+                                         features=spaces, allow_unknown_weights=options.allow_unknown_weights,
+                                         **execution)
         else:
-            execution = {name: inception_options[name] for name in ("precision", "backend", "compile")
-                         if name in inception_options}
-            members[key] = get_encoder(key, paths.get(key), convention=conventions.get(key), device=device,
+            members[key] = get_encoder(key, paths.get(key), convention=conventions.get(key), device=options.device,
                                        **execution)
     if list(members) == ["inception"]:
         return members["inception"]
-    return registry.ExtractorSet(members, registry.parse_spaces(features))
+    return registry.ExtractorSet(members, features)
 
 
-EXTRACTOR_OPTIONS = ("weights", "convention", "mode", "device", "allow_unknown_weights", "precision", "backend",
-                     "compile", "features")
+def inception_for(options: ExtractorOptions) -> InceptionExtractor:
+    """The Inception extractor of ``options`` (its Inception spaces and weights; pool3 when they ask
+    for no Inception space), e.g. for the Inception Score's logits head."""
+    spaces = registry.split_by_network(options.features or DEFAULT_FEATURES).get("inception", ("pool3",))
+    return get_inception(options.weights_by_network.get("inception"), features=spaces,
+                         mode=options.mode or DEFAULT_MODE, device=options.device,
+                         allow_unknown_weights=options.allow_unknown_weights, precision=options.precision,
+                         backend=options.backend, compile=options.compile)
 
 
-def extractor_for(options: dict):
-    """:func:`get_extractor` with the extractor settings found among compute_stats-style ``options``."""
-    chosen = {key: options[key] for key in EXTRACTOR_OPTIONS if options.get(key) is not None}
-    return get_extractor(chosen.pop("features", DEFAULT_FEATURES), **chosen)
-
-
-def inception_for(options: dict) -> InceptionExtractor:
-    """:func:`get_inception` with the Inception settings found among compute_stats-style ``options``
-    (their Inception spaces and weights; pool3 when they ask for no Inception space)."""
-    spaces = registry.split_by_network(options.get("features") or DEFAULT_FEATURES).get("inception", ("pool3",))
-    weights = registry.parse_weights(options.get("weights")).get("inception")
-    chosen = {key: options[key] for key in ("mode", "device", "allow_unknown_weights", "precision", "backend",
-                                            "compile") if options.get(key) is not None}
-    return get_inception(weights, features=spaces, **chosen)
-
-
-def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE, weights=None, device=None,
-                  batch_size: int = 50, workers: int | None = None, max_images: int | None = None, seed: int = 0,
-                  skip_bad: bool = False, save_features=False, allow_unknown_weights: bool = False,
-                  precision: str = "fp32", backend: str = "auto", compile: bool = False, extractor=None,
-                  convention=None, progress=None, distributed: bool | None = None,
-                  checkpoint=None, checkpoint_every: int = 100, resume: bool = False,
-                  keep_checkpoint: bool = False, per_class: bool = False,
-                  max_pixels: int | None = None, decode: str = "cpu", prefetch: int | None = None,
-                  pack: bool | None = None) -> StatsSet:
+def compute_stats(source, *, progress=None, extractor=None, extractor_options: ExtractorOptions | None = None,
+                  run_options: RunOptions | None = None, **keywords) -> StatsSet:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).
 
     Returns a StatsSet: one FeatureStats (float64 mean [d], covariance [d, d]) per feature space in
     ``features`` ("pool3" 2048-d for FID/KID/PRDC, "spatial" 2023-d for sFID, "logits"; "dinov2"
-    1024-d, "clip" 768-d, "clip_vitb32" 512-d: see ``ganeval.extractors.registry``), each image
-    decoded once and fed to every network needed; ``.mu``/``.sigma``/``.count`` are pool3's. The
-    provenance records the extractor, weights digest, mode (convention), source, content
-    fingerprint and skipped files.
-    ``weights``: the Inception weights path, or {network or space: path} (e.g. {"dinov2": PATH}).
-    ``convention``: of the DINOv2/CLIP encoders, {network: convention} or a convention name
-    ("edm2"); default dgm-eval (dinov2), cmmd (clip), clip-fid (clip_vitb32).
-    ``save_features``: keep the raw features of pool3 and the encoder spaces (True), none
-    (False), those of the space names given, or "auto": True when the source holds at most
-    :data:`AUTO_FEATURES_LIMIT` images. ``progress``: None shows a tqdm bar
-    (total, ETA) when stderr is a terminal, False silences it, True forces it, a callable
-    ``progress(n)`` is called with the images added after each batch (see ``ganeval.progress``).
-    ``per_class``: also keep pool3 statistics per class
-    (``.classes``; labels from class sub-folders, a .npz's labels/arr_1, (images, labels) pairs; see
-    ``ganeval.io.sources.open_source``) for per-class FID and intra-FID.
+    1024-d, "clip" 768-d, "clip_vitb32" 512-d, or a space of an extractor registered with
+    ``ganeval.register_extractor``), each image decoded once and fed to every network needed;
+    ``.mu``/``.sigma``/``.count`` are pool3's. The provenance records the extractor, weights digest,
+    mode (convention), source, content fingerprint and skipped files.
+
+    Options as objects (``extractor_options``, ``run_options``: ``ganeval.core.options``) or as
+    keywords, which override them (an unknown keyword is refused):
+
+    - ``features``: default pool3,spatial. ``weights``: the Inception weights path, or
+      {network or space: path} (e.g. {"dinov2": PATH}). ``convention``: of the DINOv2/CLIP encoders,
+      {network: convention} or a convention name ("edm2"); default dgm-eval (dinov2), cmmd (clip),
+      clip-fid (clip_vitb32). ``mode``: Inception's preprocessing (tf1, nvidia, pytorch-fid, clean).
+    - ``save_features``: keep the raw features of pool3 and the encoder spaces (True), none
+      (False), those of the space names given, or "auto": True when the source holds at most
+      :data:`AUTO_FEATURES_LIMIT` images. ``per_class``: also keep pool3 statistics per class
+      (``.classes``; labels from class sub-folders, a .npz's labels/arr_1, (images, labels) pairs;
+      see ``ganeval.io.sources.open_source``) for per-class FID and intra-FID.
+    - ``progress``: None shows a tqdm bar (total, ETA) when stderr is a terminal, False silences it,
+      True forces it, a callable ``progress(n)`` is called with the images added after each batch
+      (see ``ganeval.progress``).
 
     Speed: ``backend`` "auto" runs Inception at fp32 on the CPU with ONNX Runtime (same numbers,
     ~1.5-2.7x faster than PyTorch there) and the ViT encoders with PyTorch (as fast).
@@ -175,38 +175,40 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
     ``pack`` one pinned block per batch (default on CUDA), ``decode`` "cpu" (PIL) or "gpu"
     (nvjpeg, opt-in; docs/gpu.md).
     """
-    if batch_size < 1:
-        raise GanevalError(f"--batch-size must be at least 1, got {batch_size}")
-    if checkpoint is not None and checkpoint_every < 1:
-        raise GanevalError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
-    in_group, rank, world, device = _process_group(distributed, device)
-    image_source = open_source(source, max_images=max_images, seed=seed, labels=per_class, max_pixels=max_pixels)
+    given = options_from_keywords(keywords, allowed=(ExtractorOptions, RunOptions),
+                                  base={ExtractorOptions: extractor_options or ExtractorOptions(),
+                                        RunOptions: run_options or RunOptions()})
+    ext, run = given[ExtractorOptions], given[RunOptions]
+    in_group, rank, world, device = _process_group(run.distributed, ext.device)
+    image_source = open_source(source, max_images=run.max_images, seed=run.seed, labels=run.per_class,
+                               max_pixels=run.max_pixels)
     bar = as_progress(progress, "features")
     if extractor is None:
-        only_inception = registry.networks_for(features) == ("inception",)
+        ext = ext.with_(device=device)
+        only_inception = registry.networks_for(ext.features or DEFAULT_FEATURES) == ("inception",)
         with bar.phase("loading Inception network..." if only_inception else "loading networks..."):
-            extractor = get_extractor(features, weights=weights, convention=convention, mode=mode, device=device,
-                                      allow_unknown_weights=allow_unknown_weights, precision=precision,
-                                      backend=backend, compile=compile)
-    stats = StatsSet.for_extractor(extractor, keep_features=_kept_spaces(save_features, image_source, max_images),
-                                   per_class=per_class)
+            extractor = extractor_for(ext)
+    stats = StatsSet.for_extractor(extractor, keep_features=_kept_spaces(run.save_features, image_source,
+                                                                         run.max_images),
+                                   per_class=run.per_class)
     # The source's bookkeeping runs ahead by the prefetch depth: none when a checkpoint or the
     # per-class labels must describe exactly the batch being added.
-    depth = 0 if checkpoint is not None or per_class else prefetch
-    settings = choose_settings(getattr(extractor, "device", "cpu"), workers, depth, decode, pack=pack)
-    run = dict(batch_size=batch_size, max_images=max_images, seed=seed, skip_bad=skip_bad, per_class=per_class,
-               save_features=sorted(s for s, v in stats.spaces.items() if v.keep_features))
-    resumable = _Resumable(checkpoint, checkpoint_every, stats, image_source, resume=resume, rank=rank, world=world,
-                           run=run)
+    depth = 0 if run.checkpoint is not None or run.per_class else run.prefetch
+    settings = choose_settings(getattr(extractor, "device", "cpu"), run.workers, depth, run.decode, pack=run.pack)
+    recorded = dict(batch_size=run.batch_size, max_images=run.max_images, seed=run.seed, skip_bad=run.skip_bad,
+                    per_class=run.per_class,
+                    save_features=sorted(s for s, v in stats.spaces.items() if v.keep_features))
+    resumable = _Resumable(run.checkpoint, run.checkpoint_every, stats, image_source, resume=run.resume, rank=rank,
+                           world=world, run=recorded)
 
     start_batch = image_source.batches_done
-    batches = pipeline_batches(image_source, batch_size, device=settings.device, settings=settings, skip_bad=skip_bad,
-                               rank=rank, world=world, start_batch=start_batch)
-    for batch in bar.track(batches, images_to_read(image_source, batch_size, rank, world, start_batch)):
+    batches = pipeline_batches(image_source, run.batch_size, device=settings.device, settings=settings,
+                               skip_bad=run.skip_bad, rank=rank, world=world, start_batch=start_batch)
+    for batch in bar.track(batches, images_to_read(image_source, run.batch_size, rank, world, start_batch)):
         stats.update(batch, image_source.batch_labels)
         resumable.after_batch()
 
-    if keep_checkpoint:
+    if run.keep_checkpoint:
         resumable.save_final()
 
     if in_group:
@@ -220,9 +222,9 @@ def compute_stats(source, *, features=DEFAULT_FEATURES, mode: str = DEFAULT_MODE
                            "FID needs at least 2 images (thousands for a meaningful value)")
     stats.annotate(source=image_source.description, source_fingerprint=fingerprint, created=utc_timestamp(),
                    skipped_files=skipped, decode=decode_description(settings.decode))
-    if max_images is not None:
-        stats.annotate(max_images=max_images, seed=seed)
-    if not keep_checkpoint:
+    if run.max_images is not None:
+        stats.annotate(max_images=run.max_images, seed=run.seed)
+    if not run.keep_checkpoint:
         resumable.remove()
     return stats
 
@@ -334,18 +336,6 @@ def load_statistics(path, *, with_features: bool = False) -> StatsSet:
     return stats
 
 
-def stats_of(obj, **options):
-    """``obj`` as statistics: a StatsSet/FeatureStats as is, a stats file loaded, anything else computed.
-
-    ``options`` go to :func:`compute_stats` when images must be read.
-    """
-    if isinstance(obj, (FeatureStats, StatsSet)):
-        return obj
-    if is_statistics(obj):
-        return load_statistics(obj)
-    return compute_stats(obj, **options)
-
-
 def fid_from_stats(a, b, *, allow_mismatch: bool = False, names: tuple[str, str] = ("A", "B"),
                    space: str = "pool3") -> float:
     """Fréchet distance between the ``space`` statistics of ``a`` and ``b`` (StatsSet or FeatureStats),
@@ -355,42 +345,4 @@ def fid_from_stats(a, b, *, allow_mismatch: bool = False, names: tuple[str, str]
         check_compatible(a.provenance, b.provenance, names[0], names[1])
     if a.dim != b.dim:
         raise GanevalError(f"{names[0]} has {a.dim}-d features and {names[1]} has {b.dim}-d: not comparable")
-    try:
-        return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
-    except GanevalError as err:  # "sigma1 is not ..." → "the covariance of real.h5 [pool3] is not ..."
-        def side(match):
-            return f"the {'mean' if match[1] == 'mu' else 'covariance'} of {names[int(match[2]) - 1]} [{space}]"
-        raise GanevalError(re.sub(r"\b(mu|sigma)([12])\b", side, str(err))) from None
-
-
-def fid(a, b, *, allow_mismatch: bool = False, **options) -> float:
-    """FID between ``a`` and ``b``: each a stats file, a FeatureStats or any image source.
-
-    Image sources are computed with ``options`` (mode, weights, device, batch_size, ...);
-    when the other side is already statistics, its mode is used unless ``mode`` is given.
-    """
-    sides = [load_statistics(x) if is_statistics(x) else x for x in (a, b)]
-    known_modes = [s.provenance["mode"] for s in map(_known_pool3, sides) if s and "mode" in s.provenance]
-    if "mode" not in options and known_modes:
-        options["mode"] = known_modes[0]
-    loaded = [side for side in sides if isinstance(side, (FeatureStats, StatsSet))]
-    if loaded and len(loaded) < 2 and not allow_mismatch:  # refuse a mismatch before any image is read
-        extractor = inception_for(options)
-        check_compatible(space_of(loaded[0], "pool3").provenance, extractor.space_provenance("pool3"),
-                         _name(a if sides[0] is loaded[0] else b), "the features these settings compute")
-    stats_a, stats_b = (stats_of(side, **options) for side in sides)
-    value = fid_from_stats(stats_a, stats_b, allow_mismatch=allow_mismatch, names=(_name(a), _name(b)))
-    small = fid_size_warning({_name(a): stats_a.count, _name(b): stats_b.count})
-    if small:
-        warnings.warn(small, stacklevel=2)
-    return value
-
-
-def _known_pool3(side) -> FeatureStats | None:
-    if isinstance(side, StatsSet):
-        return side.spaces.get("pool3")
-    return side if isinstance(side, FeatureStats) else None
-
-
-def _name(obj) -> str:
-    return str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
+    return fid_of(a, b, names, space)

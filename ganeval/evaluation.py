@@ -1,63 +1,49 @@
-"""Every metric from one feature pass: FID (with bootstrap interval and FID∞), sFID, KID,
-precision/recall/density/coverage, Inception Score, FD_DINOv2 (``fd_dinov2``), CMMD (``cmmd``),
-and FID/KID/PRDC on any feature space (``fid:clip_vitb32``, ``kid:dinov2``, ``prdc:clip``).
+"""``evaluate``: every metric between two sides from one feature pass, as one :class:`Evaluation`.
 
-    import ganeval.evaluation as ev
-    report = ev.evaluate("real/", "samples/", metrics=("fid", "kid", "prdc"), bootstrap=100)
-    report["kid"]["mean"], report["prdc"]["precision"]
+    import ganeval
+    result = ganeval.evaluate("real/", "samples/", metrics="fid,kid,prdc", bootstrap=100)
+    result["kid"]["mean"], result["prdc"]["precision"], result.to_dict()
 
-Each side is an image source (features computed once and kept), a StatsSet/FeatureStats, or a
-stats file; KID and PRDC need the raw pool3 features of both sides (``ganeval stats`` keeps them
-for sets of up to 50,000 images); sFID needs the ``spatial`` space.
-A is the reference (real) side: PRDC measures B against A, FID∞ subsamples B against A's
-full statistics.
+Each side is an image source (features computed once and kept), statistics (StatsSet or
+FeatureStats) or a stats file. The metrics come from ``ganeval.metrics.registry``; the command
+line (``ganeval eval/fid/kid/prdc/sfid``), ``FIDCallback`` and ``ganeval report`` all call
+:func:`evaluate` and only render its result. A is the reference (real) side.
 """
 
 from __future__ import annotations
 
 import time
+import warnings as _warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 from ganeval import api
+from ganeval.core.options import ExtractorOptions, MetricOptions, RunOptions, options_from_keywords
+from ganeval.core.result import Evaluation, Side
 from ganeval.errors import GanevalError
-from ganeval.extractors import registry
+from ganeval.extractors import registry as networks
 from ganeval.extractors.preprocess import DEFAULT_MODE
-from ganeval.metrics.bootstrap import bootstrap_fid, fid_infinity
-from ganeval.metrics.cmmd import ESTIMATORS, cmmd
-from ganeval.metrics.inception_score import inception_score
-from ganeval.metrics.kid import kid
-from ganeval.metrics.prdc import prdc
+from ganeval.guards import fid_size_warning, kid_subset_warning
+from ganeval.metrics import registry as metrics_registry
+from ganeval.metrics.registry import (METRICS, class_order, features_needed, inception_score_of_stats, metric_of,
+                                      metric_space, parse_metrics, spaces_for)
 from ganeval.stats import FeatureStats, StatsSet, as_stats_set, check_compatible
 
-__all__ = ["METRICS", "METRIC_SPACES", "SPACE_METRICS", "evaluate", "evaluate_stats", "load_side", "parse_metrics",
-           "inception_score_of", "spaces_for", "check_before_extraction", "metric_space", "metric_kind",
-           "features_needed", "adopt_settings", "available_metrics"]
+__all__ = ["evaluate", "evaluate_stats", "inception_score_of", "load_side", "available_metrics", "adopt_settings",
+           "prepare_extraction", "check_before_extraction", "parse_metrics", "spaces_for", "features_needed",
+           "per_class_fid", "require_classes", "class_order", "adm_suite_report", "DEFAULT_METRICS", "side_name", "fid"]
 
-METRICS = ("fid", "sfid", "kid", "prdc", "is", "fd_dinov2", "cmmd")
-METRIC_SPACES = {"fid": "pool3", "sfid": "spatial", "kid": "pool3", "prdc": "pool3", "is": "pool3",
-                 "fd_dinov2": "dinov2", "cmmd": "clip"}
-"""The feature space each named metric is computed on."""
-SPACE_METRICS = ("fid", "kid", "prdc")
-"""Metrics that take any feature space as ``NAME:SPACE`` (``kid:dinov2``, ``prdc:clip``, ``fid:clip_vitb32``)."""
-_KINDS = {"fid": "fid", "sfid": "fid", "fd_dinov2": "fid", "kid": "kid", "prdc": "prdc", "is": "is", "cmmd": "cmmd"}
-_NEED_FEATURES = {"kid", "prdc", "cmmd"}
-DEFAULT_METRICS = ("fid", "sfid", "kid", "prdc")
+DEFAULT_METRICS = tuple(m.name for m in METRICS.values() if m.default)
+"""``ganeval eval``'s default set (fid, sfid, kid, prdc), narrowed to what loaded statistics can give."""
 
 
-def metric_space(metric: str) -> str:
-    """The feature space of a (parsed) metric: ``fd_dinov2`` → dinov2, ``kid:clip`` → clip."""
-    return METRIC_SPACES[metric] if metric in METRIC_SPACES else metric.split(":", 1)[1]
+def side_name(obj) -> str:
+    """How a side is named in messages and records: the path as given, else the object's type."""
+    return str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
 
 
-def metric_kind(metric: str) -> str:
-    """What a (parsed) metric computes: fid (any Fréchet distance), kid, prdc, is or cmmd."""
-    return _KINDS[metric] if metric in _KINDS else metric.split(":", 1)[0]
-
-
-def features_needed(metrics: Sequence[str]) -> tuple[str, ...]:
-    """The spaces whose raw features ``metrics`` need (KID, PRDC, CMMD)."""
-    return tuple(dict.fromkeys(metric_space(m) for m in metrics if metric_kind(m) in _NEED_FEATURES))
+def _is_loaded(side) -> bool:
+    return isinstance(side, (FeatureStats, StatsSet))
 
 
 def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[tuple[str, ...], list[str]]:
@@ -69,15 +55,15 @@ def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) ->
     kept, reasons = [], []
     for metric in parse_metrics(metrics):
         space = metric_space(metric)
-        for side, name in zip(sides, names):
-            if not isinstance(side, (FeatureStats, StatsSet)):
+        for side, name, key in zip(sides, names, "ab"):
+            if not _is_loaded(side):
                 continue
             side = as_stats_set(side)
             if space not in side:
                 reasons.append(f"{metric} left out: {name} has no {space} features "
                                f"(`ganeval stats SOURCE -o {name}` adds them)")
                 break
-            if metric_kind(metric) in _NEED_FEATURES and side[space].features is None:
+            if key in metric_of(metric).features and side[space].features is None:
                 which = "" if space == "pool3" else f"{space} "
                 reasons.append(f"{metric} left out: {name} holds no raw {which}features "
                                f"(`ganeval stats SOURCE -o {name} --save-features` keeps them)")
@@ -87,36 +73,31 @@ def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) ->
     return tuple(kept), reasons
 
 
-def spaces_for(metrics: Sequence[str]) -> tuple[str, ...]:
-    """The feature spaces a run must compute for ``metrics``, in the order they first appear
-    (CMMD alone needs no Inception features, so no Inception network runs for it)."""
-    return tuple(dict.fromkeys(metric_space(m) for m in parse_metrics(metrics)))
-
-
-def adopt_settings(sides, options: dict, spaces: Sequence[str] = registry.ENCODER_SPACES) -> dict:
+def adopt_settings(sides, options: ExtractorOptions, spaces: Sequence[str] = networks.ENCODER_SPACES
+                   ) -> ExtractorOptions:
     """``options`` with the preprocessing of the loaded statistics among ``sides`` where not given:
-    the Inception ``mode``, and the ``convention`` of each encoder space in ``spaces`` they hold
-    (the first side's). Returns ``options`` (changed in place)."""
-    loaded = [as_stats_set(s) for s in sides if isinstance(s, (FeatureStats, StatsSet))]
-    if options.get("mode") is None:
+    the Inception ``mode`` (else tf1), and the ``convention`` of each encoder space in ``spaces`` they
+    hold (the first side's)."""
+    loaded = [as_stats_set(s) for s in sides if _is_loaded(s)]
+    mode = options.mode
+    if mode is None:
         modes = [s["pool3"].provenance.get("mode") for s in loaded if "pool3" in s and s["pool3"].provenance.get("mode")]
-        options["mode"] = modes[0] if modes else DEFAULT_MODE
-    conventions = registry.parse_conventions(options.get("convention"))
-    for space in (s for s in spaces if s in registry.ENCODER_SPACES):
-        network = registry.NETWORKS[registry.SPACE_NETWORK[space]]
+        mode = modes[0] if modes else DEFAULT_MODE
+    conventions = options.conventions
+    for space in (s for s in spaces if s in networks.ENCODER_SPACES):
+        network = networks.NETWORKS[networks.SPACE_NETWORK[space]]
         for side in loaded:
-            mode = side.spaces[space].provenance.get("mode") if space in side else None
-            if network.key not in conventions and mode in network.conventions:
-                conventions[network.key] = mode
-    options["convention"] = conventions or None
-    return options
+            convention = side.spaces[space].provenance.get("mode") if space in side else None
+            if network.key not in conventions and convention in network.conventions:
+                conventions[network.key] = convention
+    return options.with_(mode=mode, convention=tuple(sorted(conventions.items())))
 
 
 def check_before_extraction(sides, names, spaces, extractor, *, allow_mismatch: bool = False) -> None:
     """Before any image is read: every loaded statistics side must hold ``spaces`` and agree with
     ``extractor`` (mode, weights, precision, dimension) on each of them; one line naming the file."""
     for side, name in zip(sides, names):
-        if not isinstance(side, (FeatureStats, StatsSet)):
+        if not _is_loaded(side):
             continue
         side = as_stats_set(side)
         for space in spaces:
@@ -126,63 +107,214 @@ def check_before_extraction(sides, names, spaces, extractor, *, allow_mismatch: 
                                  "the features these settings compute")
 
 
-def parse_metrics(text: str | Sequence[str]) -> tuple[str, ...]:
-    """'fid,kid:dinov2' or ['fid', 'kid:dinov2'] → ('fid', 'kid:dinov2'), checked, order kept, no repeats.
+def prepare_extraction(sides, names, metrics, options: ExtractorOptions, *, allow_mismatch: bool = False):
+    """Before any image is read: adopt the loaded sides' preprocessing (:func:`adopt_settings`), set
+    the spaces to compute, check conventions and classes, build the extractor when a side is images
+    and check the loaded sides against it.
 
-    ``NAME:SPACE`` for NAME in :data:`SPACE_METRICS` names the metric on another space; it is
-    written in its short form where there is one (``fid:dinov2`` → ``fd_dinov2``, ``kid:pool3`` → ``kid``).
+    Returns (the extractor options used, the extractor or None, the Inception extractor for IS or None).
     """
-    names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    parsed, unknown = [], []
-    for name in names:
-        if ":" in name:
-            kind, space = (part.strip() for part in name.split(":", 1))
-            if kind not in SPACE_METRICS or space not in registry.SPACE_NETWORK:
-                unknown.append(name)
-                continue
-            short = [m for m in METRICS if _KINDS[m] == kind and METRIC_SPACES[m] == space]
-            name = short[0] if short else f"{kind}:{space}"
-        elif name not in METRICS:
-            unknown.append(name)
+    if not options.features:
+        options = options.with_(features=spaces_for(metrics))
+    options = adopt_settings(sides, options, options.features)
+    needs_classes = any(metric_of(m).needs_classes for m in metrics)
+    for side, name in zip(sides, names):
+        if not _is_loaded(side):
             continue
-        parsed.append(name)
-    if unknown or not names:
-        raise GanevalError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(METRICS)}, "
-                           f"or {'/'.join(SPACE_METRICS)}:SPACE with SPACE one of {','.join(registry.SPACE_NETWORK)}")
-    return tuple(dict.fromkeys(parsed))
+        side = as_stats_set(side)
+        if needs_classes:
+            require_classes(side, name)
+        if allow_mismatch:
+            continue
+        for space in spaces_for(metrics):  # conventions first: refused before any weights are loaded
+            network = networks.NETWORKS[networks.SPACE_NETWORK[space]]
+            if network.conventions and space in side:
+                wanted = {"mode": options.conventions.get(network.key, network.default_convention)}
+                check_compatible(side[space].provenance, wanted, name, "the features these settings compute")
+    extractor = None
+    if not all(_is_loaded(s) for s in sides):
+        extractor = api.extractor_for(options)
+    check_before_extraction(sides, names, spaces_for(metrics), extractor, allow_mismatch=allow_mismatch)
+    inception = None
+    if any(metric_of(m).needs_logits for m in metrics):  # refused before any time is spent on features
+        inception = networks.inception_of(extractor) or api.inception_for(options)
+        inception.require_logits()
+    return options, extractor, inception
 
 
-def load_side(obj, *, need_features, progress: Callable[[int], None] | None = None, **options) -> StatsSet:
-    """``obj`` as a StatsSet: images are computed with their pool3 features (and those of the
-    spaces in ``need_features``) kept; a stats file is loaded with its features.
-    ``need_features``: True (pool3), False, or space names: refuse statistics without those raw features."""
+def load_side(obj, *, need_features, progress=None, extractor_options: ExtractorOptions | None = None,
+              run_options: RunOptions | None = None, name: str | None = None, **keywords) -> StatsSet:
+    """``obj`` as a StatsSet: images are computed with their pool3 features (and those of the spaces
+    in ``need_features``) kept; a stats file is loaded with its features; statistics are used as
+    they are. ``need_features``: True (pool3), False, or space names whose raw features must be there."""
     need = ("pool3",) if need_features is True else tuple(need_features or ())
-    name = str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
-    if isinstance(obj, (FeatureStats, StatsSet)):
+    name = name or side_name(obj)
+    if _is_loaded(obj):
         stats = as_stats_set(obj)
         name = str(stats.provenance.get("file", name))
     elif api.is_statistics(obj):
         stats = api.load_statistics(obj, with_features=True)
     else:
-        return api.compute_stats(obj, save_features=tuple(dict.fromkeys(("pool3", *need))), progress=progress,
-                                 **options)
+        save = tuple(dict.fromkeys(("pool3", *need)))
+        return api.compute_stats(obj, progress=progress, extractor_options=extractor_options,
+                                 run_options=_with(run_options, save_features=save), **keywords)
     images = stats.shared.get("reference_images")
     if "pool3" in need and stats.features is None and images:
         # An ADM reference batch: FID/sFID use its stored whole-dataset statistics, KID/PRDC the
         # features of its arr_0 images (as the ADM evaluator does).
         from ganeval.io.reference_files import read_adm_batch
 
-        computed = api.compute_stats(read_adm_batch(images, images=True).images, save_features=True,
-                                     progress=progress, **{**options, "features": ("pool3",)})
+        ext = (extractor_options or ExtractorOptions()).with_(features=("pool3",))
+        computed = api.compute_stats(read_adm_batch(images, images=True).images, progress=progress,
+                                     extractor_options=ext, run_options=_with(run_options, save_features=True),
+                                     **keywords)
         stats["pool3"].attach_features(computed.features)
     for space in need:
         if stats[space].features is None:
             what = "KID/PRDC/IS/bootstrap/FID∞" if space == "pool3" else f"KID/PRDC/CMMD on {space}"
-            which = "" if space == "pool3" else f"{space} "
-            raise GanevalError(f"{name}: these statistics hold no raw {which}features, which {what} need; "
-                               f"recompute them with `ganeval stats SOURCE -o {name} --save-features`, "
-                               "or pass the images")
-    return as_stats_set(stats)
+            raise metrics_registry.missing_features_error(name, space, what)
+    return stats
+
+
+def _with(run_options: RunOptions | None, **changes) -> RunOptions:
+    import dataclasses
+
+    return dataclasses.replace(run_options or RunOptions(), **changes)
+
+
+def require_classes(side, name: str) -> None:
+    """One line naming the file and the fix when ``side`` (loaded statistics) has no per-class statistics."""
+    if _is_loaded(side) and as_stats_set(side).classes is None:
+        raise GanevalError(f"{name}: has no per-class statistics; recompute it with "
+                           f"`ganeval stats SOURCE -o {name} --per-class` (SOURCE with one sub-folder per class)")
+
+
+def _resolve_metrics(metrics, options: MetricOptions) -> tuple[str, ...]:
+    """Parsed names plus the refinements the options turn on (fid_bootstrap, fid_inf) right after fid."""
+    metrics = list(parse_metrics(metrics, refinements=False))
+    refinements = [m.name for m in METRICS.values() if m.option and getattr(options, m.option)]
+    if refinements:
+        families = {metric_of(m).family for m in metrics}
+        if "fid" not in families and "fid" not in metrics:
+            raise GanevalError("--bootstrap and --fid-inf refine FID; include fid in --metrics")
+        at = metrics.index("fid") + 1 if "fid" in metrics else len(metrics)
+        metrics[at:at] = refinements
+    return tuple(metrics)
+
+
+def _side(stats: StatsSet, name: str, spaces) -> Side:
+    first = stats[spaces[0]]
+    return Side(name, first.count, {space: dict(stats[space].provenance) for space in spaces})
+
+
+def _result_warnings(values: dict, sides: tuple[Side, Side], sets, options: MetricOptions) -> list[str]:
+    counts = {sides[0].name: sides[0].count, sides[1].name: sides[1].count}
+    if sides[0].name == sides[1].name:
+        counts = {f"{sides[0].name} (A)": sides[0].count, f"{sides[1].name} (B)": sides[1].count}
+    found = [fid_size_warning(counts) if "fid" in values else None,
+             kid_subset_warning(options.kid_subset_size, counts) if "kid" in values else None]
+    precisions = sorted({p.get("precision", "fp32") for side in sides for p in side.provenance.values()} - {"fp32"})
+    if precisions:
+        found.append(f"features computed at {', '.join(precisions)}, a preview: not comparable with fp32 numbers "
+                     "(docs/precision.md gives the measured difference)")
+    return [w for w in found if w]
+
+
+def _skipped_notes(sets, names) -> list[str]:
+    notes = []
+    for stats, name in zip(sets, names):
+        skipped = stats.provenance.get("skipped_files") or []
+        if skipped:
+            shown = ", ".join(skipped[:5]) + (f", and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+            notes.append(f"{name}: skipped {len(skipped)} undecodable image(s): {shown}")
+    return notes
+
+
+def evaluate(a, b, metrics: str | Sequence[str] | None = None, *, suite: str | None = None,
+             extractor_options: ExtractorOptions | None = None, run_options: RunOptions | None = None,
+             metric_options: MetricOptions | None = None, names: tuple[str, str] | None = None,
+             progress_for: Callable[[str], object] | None = None, progress=None, **keywords) -> Evaluation:
+    """Compute the features of ``a`` and ``b`` once and every requested metric: an :class:`Evaluation`.
+
+    ``a``/``b``: image sources, statistics (StatsSet/FeatureStats) or stats files (raw features
+    kept for KID, PRDC, CMMD, IS, bootstrap, FID∞). ``metrics``: registered names
+    (``ganeval.metrics.registry``: fid, sfid, kid, prdc, is, fd_dinov2, cmmd, intra_fid, ...) or
+    ``NAME:SPACE``; None: fid, sfid, kid, prdc less what loaded statistics cannot give (a note says
+    why). ``suite="adm"``: the ADM evaluator's own numbers (docs/adm-suite.md).
+    Options as objects, or as keywords (``mode="clean"``, ``batch_size=100``, ``kid_subset_size=500``,
+    ``bootstrap=100``, ``metric_seed=1``: ``ganeval.core.options``); a stats file's mode and
+    conventions are used when not given. ``progress``: as for :func:`ganeval.compute_stats`, for every
+    side computed; ``progress_for(label)``: a progress object per side (the command line's bars).
+    """
+    start = time.perf_counter()
+    given = options_from_keywords(keywords, base={ExtractorOptions: extractor_options or ExtractorOptions(),
+                                                  RunOptions: run_options or RunOptions(),
+                                                  MetricOptions: metric_options or MetricOptions()})
+    ext, run, options = given[ExtractorOptions], given[RunOptions], given[MetricOptions]
+    names = tuple(names) if names is not None else (side_name(a), side_name(b))
+    sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
+    notes: list[str] = []
+    if suite is not None:
+        if suite != "adm":
+            raise GanevalError(f"unknown suite {suite!r}; the one suite is adm")
+        if metrics is not None:
+            raise GanevalError("--suite adm reports its own metrics (IS, FID, sFID, precision, recall); drop --metrics")
+        metrics = ("fid", "sfid", "prdc")  # what it needs: both spaces and the raw pool3 features
+    elif metrics is None:
+        metrics, notes = available_metrics(sides, names, DEFAULT_METRICS)
+    metrics = _resolve_metrics(metrics, options)
+    ext, _, inception = prepare_extraction(sides, names, metrics, ext, allow_mismatch=options.allow_mismatch)
+    if suite == "adm":
+        inception = inception or api.inception_for(ext)
+    if any(metric_of(m).needs_classes for m in metrics):
+        run = _with(run, per_class=True)
+    need = tuple(dict.fromkeys(features_needed(metrics, "a") + features_needed(metrics, "b")))
+    sets, timings = [], {}
+    for side, name in zip(sides, names):
+        side_start = time.perf_counter()
+        bar = progress_for(f"features {name}") if progress_for is not None and not _is_loaded(side) else None
+        try:
+            sets.append(load_side(side, need_features=need, progress=bar if bar is not None else progress,
+                                  extractor_options=ext, run_options=run, name=name))
+        finally:
+            if bar is not None:
+                bar.close()
+        timings["a" if len(sets) == 1 else "b"] = round(time.perf_counter() - side_start, 3)
+    notes += _skipped_notes(sets, names)
+    metric_start = time.perf_counter()
+    if suite == "adm":
+        values = adm_suite_report(sets[0], sets[1], extractor=inception, names=names,
+                                  allow_mismatch=options.allow_mismatch, device=ext.device)
+        notes += list(values.get("omitted", {}).values())
+        spaces = ("pool3", "spatial")
+    else:
+        values = evaluate_stats(sets[0], sets[1], metrics, metric_options=options, names=names, inception=inception,
+                                device=ext.device)
+        spaces = spaces_for(metrics)
+    timings["metrics"] = round(time.perf_counter() - metric_start, 3)
+    timings["total"] = round(time.perf_counter() - start, 3)
+    described = (_side(sets[0], names[0], spaces), _side(sets[1], names[1], spaces))
+    return Evaluation(values, described, _result_warnings(values, described, sets, options), notes, timings, suite=suite,
+                      statistics=tuple(sets))
+
+
+def evaluate_stats(stats_a, stats_b, metrics: Sequence[str], *, metric_options: MetricOptions | None = None,
+                   names: tuple[str, str] = ("A", "B"), inception=None, device=None, **keywords) -> dict:
+    """{metric: value} of two loaded statistics (StatsSet or FeatureStats), after checking that they
+    hold what the metrics need and are comparable (:func:`ganeval.metrics.registry.check_sides`)."""
+    options = options_from_keywords(keywords, allowed=(MetricOptions,),
+                                    base={MetricOptions: metric_options or MetricOptions()})[MetricOptions]
+    sets = as_stats_set(stats_a), as_stats_set(stats_b)
+    metrics = parse_metrics(metrics)
+    metrics_registry.check_sides(sets[0], sets[1], metrics, names, allow_mismatch=options.allow_mismatch)
+    return metrics_registry.compute(sets[0], sets[1], metrics, options, names=names, device=device,
+                                    inception=inception)
+
+
+def per_class_fid(a, b, *, names: tuple[str, str] = ("A", "B"), allow_mismatch: bool = False) -> dict:
+    """FID of every class between two per-class statistics, and intra-FID (their mean):
+    {"per_class": {label: fid}, "intra_fid": float}."""
+    return evaluate_stats(a, b, ("intra_fid",), names=names, allow_mismatch=allow_mismatch)
 
 
 def adm_suite_report(stats_a, stats_b, *, extractor=None, names: tuple[str, str] = ("A", "B"),
@@ -203,8 +335,7 @@ def adm_suite_report(stats_a, stats_b, *, extractor=None, names: tuple[str, str]
             check_compatible(sets[0][space].provenance, sets[1][space].provenance, names[0], names[1])
     for side, name in zip(sets, names):
         if side.features is None:
-            raise GanevalError(f"{name}: the ADM suite's precision/recall needs raw pool3 features; recompute with "
-                               f"`ganeval stats SOURCE -o {name} --save-features`, or pass the images")
+            raise metrics_registry.missing_features_error(name, "pool3", "the ADM suite's precision/recall")
     head = extractor.network.output.weight.detach() if extractor is not None and extractor.has_logits else None
     result = adm_suite(
         sets[0].features, sets[1].features,
@@ -212,208 +343,39 @@ def adm_suite_report(stats_a, stats_b, *, extractor=None, names: tuple[str, str]
         ref_spatial_stats=(sets[0]["spatial"].mu, sets[0]["spatial"].sigma),
         sample_spatial_stats=(sets[1]["spatial"].mu, sets[1]["spatial"].sigma),
         logits_weight=head, device=device)
-    return {"a": names[0], "b": names[1], "count_a": sets[0].count, "count_b": sets[1].count,
-            "mode": sets[0].provenance.get("mode"), **result.as_dict()}
+    return result.as_dict()
 
 
-def class_order(label: str):
-    """Sort key: numeric labels by value (2 before 10), then the others by name."""
-    return (0, int(label), "") if label.lstrip("-").isdigit() else (1, 0, label)
-
-
-def require_classes(side, name: str) -> None:
-    """One line naming the file and the fix when ``side`` (loaded statistics) has no per-class statistics."""
-    if isinstance(side, (FeatureStats, StatsSet)) and as_stats_set(side).classes is None:
-        raise GanevalError(f"{name}: has no per-class statistics; recompute it with "
-                           f"`ganeval stats SOURCE -o {name} --per-class` (SOURCE with one sub-folder per class)")
-
-
-def per_class_fid(a, b, *, names: tuple[str, str] = ("A", "B"), allow_mismatch: bool = False) -> dict:
-    """FID of every class between two per-class statistics, and intra-FID (their mean).
-
-    Returns {"per_class": {label: fid}, "intra_fid": float}; classes present on one side only are
-    an error listing them.
-    """
-    sets = as_stats_set(a), as_stats_set(b)
-    for side, name in zip(sets, names):
-        require_classes(side, name)
-    only = [sorted(set(sets[i].classes) - set(sets[1 - i].classes), key=class_order) for i in (0, 1)]
-    if only[0] or only[1]:
-        parts = [f"{names[i]} only: {', '.join(only[i])}" for i in (0, 1) if only[i]]
-        raise GanevalError("classes present on one side only (" + "; ".join(parts) + "); "
-                           "per-class FID compares the same classes on both sides")
-    per_class = {
-        label: api.fid_from_stats(sets[0].classes[label], sets[1].classes[label], allow_mismatch=allow_mismatch,
-                                  names=(f"{names[0]} class {label}", f"{names[1]} class {label}"))
-        for label in sorted(sets[0].classes, key=class_order)
-    }
-    return {"per_class": per_class, "intra_fid": float(sum(per_class.values()) / len(per_class))}
-
-
-def _inception_score(stats: FeatureStats, extractor, name: str, splits: int, allow_mismatch: bool) -> dict:
-    extractor.require_logits()
-    if not allow_mismatch:
-        check_compatible(stats.provenance, extractor.provenance, name, f"weights {extractor.weights.path}")
-    if stats.features is None:
-        raise GanevalError(f"{name}: the Inception Score needs raw features or images; recompute with "
-                           "`ganeval stats SOURCE -o FILE --save-features`")
-    logits = extractor.logits_from_features(stats.features).double().cpu().numpy()
-    result = inception_score(logits, splits)
-    return {"mean": result.mean, "std": result.std, "splits": splits, "count": stats.count,
-            "logits_head_sha256": extractor.logits_head_sha256}
-
-
-def evaluate_stats(stats_a, stats_b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *,
-                   bootstrap: int = 0, confidence: float = 0.95, fid_inf: bool = False, fid_inf_points: int = 15,
-                   kid_subsets: int = 100, kid_subset_size: int = 1000, k_pr: int = 3, k_dc: int = 5,
-                   is_splits: int = 10, metric_seed: int = 0, cmmd_estimator: str = "biased",
-                   allow_mismatch: bool = False, names: tuple[str, str] = ("A", "B"), extractor=None,
-                   device=None) -> dict:
-    """The metrics of two loaded statistics (StatsSet or FeatureStats; see :func:`evaluate`);
-    returns a JSON-ready dict: one entry per metric under its parsed name (``fid``, ``fd_dinov2``,
-    ``cmmd``, ``kid:dinov2``, ...)."""
-    metrics = parse_metrics(metrics)
-    if cmmd_estimator not in ESTIMATORS:
-        raise GanevalError(f"unknown CMMD estimator {cmmd_estimator!r}; choose biased or unbiased")
-    sets = as_stats_set(stats_a), as_stats_set(stats_b)
-    for space in spaces_for(metrics):
-        for side in sets:
-            side[space]  # a missing space is one line naming the file and the fix
-        if not allow_mismatch:
-            check_compatible(sets[0][space].provenance, sets[1][space].provenance, names[0], names[1])
-        if sets[0][space].dim != sets[1][space].dim:
-            raise GanevalError(f"{names[0]} has {sets[0][space].dim}-d {space} features and {names[1]} has "
-                               f"{sets[1][space].dim}-d")
-    for metric in metrics:
-        if metric_kind(metric) in _NEED_FEATURES:
-            space = metric_space(metric)
-            for side, name in zip(sets, names):
-                if side[space].features is None:
-                    raise GanevalError(f"{name}: {metric.upper()} needs raw {space} features; recompute with "
-                                       f"`ganeval stats SOURCE -o {name} --save-features`, or pass the images")
-    spaces = spaces_for(metrics)
-    first_a, first_b = sets[0][spaces[0]], sets[1][spaces[0]]
-    report: dict = {"a": names[0], "b": names[1], "count_a": first_a.count, "count_b": first_b.count}
-    if "pool3" in spaces:
-        stats_a, stats_b = sets[0]["pool3"], sets[1]["pool3"]
-        feats = [s.features for s in (stats_a, stats_b)]
-        report.update(mode=stats_a.provenance.get("mode"), weights_sha256=stats_a.provenance.get("weights_sha256"))
-    others = [space for space in spaces if registry.SPACE_NETWORK[space] != "inception"]
-    if others:  # which encoder, convention and weights made the other spaces' numbers
-        report["spaces"] = {space: {key: sets[0][space].provenance.get(key)
-                                    for key in ("extractor", "mode", "weights_sha256")} for space in others}
-    if "fid" in metrics:
-        report["fid"] = api.fid_from_stats(stats_a, stats_b, allow_mismatch=True, names=names)
-        if bootstrap:
-            sides = [f if f is not None else (s.mu, s.sigma) for f, s in zip(feats, (stats_a, stats_b))]
-            result = bootstrap_fid(sides[0], sides[1], num_resamples=bootstrap, confidence=confidence,
-                                   seed=metric_seed)
-            report["fid_bootstrap"] = {"low": result.low, "high": result.high, "std": result.std,
-                                       "bias": result.bias, "confidence": confidence, "resamples": bootstrap,
-                                       "resampled": [n for f, n in zip(feats, names) if f is not None]}
-        if fid_inf:
-            if feats[1] is None:
-                raise GanevalError(f"{names[1]}: FID∞ needs the raw features of B; recompute with --save-features")
-            result = fid_infinity((stats_a.mu, stats_a.sigma), feats[1], num_points=fid_inf_points, seed=metric_seed)
-            report["fid_inf"] = {"value": result.fid_inf, "slope": result.slope,
-                                 "counts": result.counts.tolist(), "fids": result.fids.tolist()}
-    elif bootstrap or fid_inf:
-        raise GanevalError("--bootstrap and --fid-inf refine FID; include fid in --metrics")
-    for metric in metrics:
-        kind, space = metric_kind(metric), metric_space(metric)
-        pair = [side[space].features for side in sets]
-        if kind == "fid" and metric != "fid":  # sfid, fd_dinov2, fid:SPACE: the same Fréchet routine
-            report[metric] = api.fid_from_stats(sets[0], sets[1], allow_mismatch=True, names=names, space=space)
-        elif kind == "kid":
-            result = kid(pair[0], pair[1], num_subsets=kid_subsets, subset_size=kid_subset_size, seed=metric_seed,
-                         device=device)
-            report[metric] = {"mean": result.mean, "std": result.std, "subsets": result.num_subsets,
-                              "subset_size": result.subset_size}
-        elif kind == "prdc":
-            report[metric] = prdc(pair[0], pair[1], k_pr=k_pr, k_dc=k_dc, device=device)._asdict()
-        elif kind == "cmmd":
-            report["cmmd"] = cmmd(pair[0], pair[1], estimator=cmmd_estimator, device=device)
-            report["cmmd_estimator"] = cmmd_estimator
-    if "is" in metrics:
-        if extractor is None:
-            raise GanevalError("the Inception Score needs the Inception network with its logits head (weights)")
-        report["is"] = {}
-        for stats, name, key in ((stats_a, names[0], "a"), (stats_b, names[1], "b")):
-            if stats.features is not None or key == "b":
-                report["is"][key] = _inception_score(stats, extractor, name, is_splits, allow_mismatch)
-    return report
-
-
-def prepare_extraction(sides, names, metrics, options: dict, *, allow_mismatch: bool = False):
-    """Before any image is read: adopt the loaded sides' preprocessing (:func:`adopt_settings`),
-    set the spaces to compute, build the extractor when a side is images and check the loaded
-    sides against it. Returns (extractor or None, the Inception extractor for IS or None)."""
-    if not options.get("features"):
-        options["features"] = spaces_for(metrics)
-    adopt_settings(sides, options, registry.parse_spaces(options["features"]))
-    if not allow_mismatch:  # conventions first: refused before any weights are loaded or downloaded
-        conventions = registry.parse_conventions(options.get("convention"))
-        for side, name in zip(sides, names):
-            if not isinstance(side, (FeatureStats, StatsSet)):
-                continue
-            side = as_stats_set(side)
-            for space in spaces_for(metrics):
-                network = registry.NETWORKS[registry.SPACE_NETWORK[space]]
-                if network.conventions and space in side:
-                    wanted = {"mode": conventions.get(network.key, network.default_convention)}
-                    check_compatible(side[space].provenance, wanted, name, "the features these settings compute")
-    extractor = None
-    if not all(isinstance(s, (FeatureStats, StatsSet)) for s in sides):
-        extractor = api.extractor_for(options)
-    check_before_extraction(sides, names, spaces_for(metrics), extractor, allow_mismatch=allow_mismatch)
-    inception = None
-    if "is" in metrics:  # fail on weights without a logits head before spending time on features
-        inception = registry.inception_of(extractor) or api.inception_for(options)
-        inception.require_logits()
-    return extractor, inception
-
-
-def evaluate(a, b, metrics: Sequence[str] = ("fid", "kid", "prdc"), *, bootstrap: int = 0, confidence: float = 0.95,
-             fid_inf: bool = False, kid_subsets: int = 100, kid_subset_size: int = 1000, k_pr: int = 3,
-             k_dc: int = 5, is_splits: int = 10, metric_seed: int = 0, cmmd_estimator: str = "biased",
-             allow_mismatch: bool = False, **options) -> dict:
-    """Compute the features of ``a`` and ``b`` once and report every requested metric.
-
-    ``a``/``b``: image sources, FeatureStats or stats files (with ``--save-features`` for KID,
-    PRDC, CMMD, IS, bootstrap, FID∞). ``metrics``: names of :data:`METRICS` (``fd_dinov2``,
-    ``cmmd`` use the DINOv2 / CLIP encoders) or ``kid:SPACE``-style (:func:`parse_metrics`).
-    ``options`` go to :func:`ganeval.compute_stats` (mode, weights, convention, device, batch_size,
-    ...); a stats file's mode and conventions are used when not given.
-    Returns a dict: ``fid``, ``fid_bootstrap``, ``fid_inf``, ``kid``, ``prdc``, ``is``, ``fd_dinov2``,
-    ``cmmd``, counts, ``seconds``.
-    """
-    start = time.perf_counter()
-    metrics = parse_metrics(metrics)
-    names = tuple(str(x) if isinstance(x, (str, Path)) else type(x).__name__ for x in (a, b))
-    sides = [api.load_statistics(x, with_features=True) if api.is_statistics(x) else x for x in (a, b)]
-    _, inception = prepare_extraction(sides, names, metrics, options, allow_mismatch=allow_mismatch)
-    need = features_needed(metrics)
-    stats = [load_side(side, need_features=need, **options) for side in sides]
-    report = evaluate_stats(stats[0], stats[1], metrics, bootstrap=bootstrap, confidence=confidence,
-                            fid_inf=fid_inf, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr,
-                            k_dc=k_dc, is_splits=is_splits, metric_seed=metric_seed, cmmd_estimator=cmmd_estimator,
-                            allow_mismatch=allow_mismatch, names=names, extractor=inception,
-                            device=options.get("device"))
-    report["seconds"] = round(time.perf_counter() - start, 3)
-    return report
-
-
-def inception_score_of(source, *, splits: int = 10, allow_mismatch: bool = False, **options) -> dict:
+def inception_score_of(source, *, splits: int = 10, allow_mismatch: bool = False, progress=None,
+                       extractor_options: ExtractorOptions | None = None, run_options: RunOptions | None = None,
+                       **keywords) -> dict:
     """Inception Score of an image source or a stats file with features: {"mean", "std", "splits", "count", ...}.
 
     Needs weights with the logits head (``weights=`` pytorch-fid's or NVIDIA's file).
     """
-    if options.get("mode") is None:
-        options["mode"] = DEFAULT_MODE
-        if api.is_statistics(source):
-            options["mode"] = api.load_statistics(source).provenance.get("mode", DEFAULT_MODE)
-    extractor = api.inception_for(options)
+    given = options_from_keywords(keywords, allowed=(ExtractorOptions, RunOptions),
+                                  base={ExtractorOptions: extractor_options or ExtractorOptions(),
+                                        RunOptions: run_options or RunOptions()})
+    ext, run = given[ExtractorOptions], given[RunOptions]
+    name = side_name(source)
+    loaded = [api.load_statistics(source)] if api.is_statistics(source) else []
+    ext = adopt_settings(loaded, ext, ())
+    extractor = api.inception_for(ext)
     extractor.require_logits()  # before spending time on features
-    stats = load_side(source, need_features=True, **options)
-    name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
-    return _inception_score(stats, extractor, name, splits, allow_mismatch)
+    stats = load_side(source, need_features=True, progress=progress,
+                      extractor_options=ext.with_(features=("pool3",)), run_options=run, name=name)
+    return inception_score_of_stats(stats["pool3"], extractor, name, splits, allow_mismatch)
+
+
+def fid(a, b, **keywords) -> float:
+    """FID between ``a`` and ``b``: each a stats file, statistics or any image source.
+
+    Image sources are computed with the keyword options (mode, weights, device, batch_size, ...);
+    when the other side is already statistics, its mode is used unless ``mode`` is given. The
+    result's warnings (e.g. few images) are issued as Python warnings. ``evaluate(a, b, "fid")``
+    gives the whole result.
+    """
+    result = evaluate(a, b, ("fid",), **keywords)
+    for warning in result.warnings:
+        _warnings.warn(warning, stacklevel=2)
+    return result.value("fid")

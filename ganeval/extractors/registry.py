@@ -29,8 +29,6 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from ganeval.choices import parse_names
 from ganeval.errors import GanevalError
 
@@ -178,7 +176,7 @@ class ExtractorSet:
         self.primary = next(iter(self.members.values()))
 
     @property
-    def device(self) -> torch.device:
+    def device(self):
         return self.primary.device
 
     @property
@@ -201,19 +199,21 @@ class ExtractorSet:
             raise GanevalError(f"these settings compute {', '.join(self.spaces)}, not {space!r}")
         return self.members[SPACE_NETWORK[space]]
 
-    def __call__(self, images) -> torch.Tensor:
+    def __call__(self, images):
         """The first space's features (as an InceptionExtractor returns pool3)."""
         return self.extract(images)[self.spaces[0]]
 
-    def extract(self, images) -> dict[str, torch.Tensor]:
+    def extract(self, images) -> dict:
         """images as for ``InceptionExtractor.extract``; returns {space: float32 [N, d]} for every space."""
+        import torch
+
         from ganeval.extractors.preprocess import to_uint8_batch
 
         if isinstance(images, torch.Tensor):
             images = list(to_uint8_batch(images))
         else:
             images = [to_uint8_batch(image)[0] for image in images]
-        out: dict[str, torch.Tensor] = {}
+        out: dict = {}
         for key, member in self.members.items():
             features = member.extract(images)
             out.update({space: features[space] for space in self.spaces if SPACE_NETWORK[space] == key})

@@ -25,13 +25,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ganeval.choices import CMMD_ESTIMATORS
 from ganeval.errors import GanevalError
 
 __all__ = ["cmmd", "CMMD_SIGMA", "CMMD_SCALE", "ESTIMATORS"]
 
 CMMD_SIGMA = 10.0
 CMMD_SCALE = 1000.0
-ESTIMATORS = ("biased", "unbiased")
+ESTIMATORS = CMMD_ESTIMATORS
 
 
 def _as_float64(features, name: str, device) -> torch.Tensor:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ganeval import api, evaluation
 from ganeval.errors import GanevalError
-from ganeval.extractors.preprocess import DEFAULT_MODE
+from ganeval.core.options import ExtractorOptions, RunOptions, options_from_keywords
 from ganeval.io.sources import open_source
 from ganeval.report.html import Page, Pair, render
 from ganeval.report.neighbours import MemorisationCheck, memorisation_check
@@ -122,32 +122,28 @@ def _pair(check: MemorisationCheck, j: int, paths: dict, labels: dict) -> Pair:
                 float(check.neighbour_radius[j]), bool(check.closer[j]))
 
 
-def _fmt(value: float, digits: int = 4) -> str:
-    return f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:,.0f}"
-
-
 def _metric_rows(result: dict, sides, check: MemorisationCheck | None) -> list[tuple[str, str, str]]:
     a, b = sides
     rows = [("Images", f"{a.stats.count:,} A · {b.stats.count:,} B", "how many images each side's numbers rest on"),
-            ("FID", _fmt(result["fid"]), "Fréchet distance of the pool3 Gaussians; lower is closer, 0 = same "
+            ("FID", f"{result['fid']:.6f}", "Fréchet distance of the pool3 Gaussians; lower is closer, 0 = same "
                                          "statistics (biased upwards at small N)")]
     if "kid" in result:
         k = result["kid"]
         if k["subset_size"] >= min(a.stats.count, b.stats.count):
-            rows.append(("KID", f"{k['mean']:.4g}", "unbiased squared MMD, cubic kernel, 0 = same distribution; "
+            rows.append(("KID", f"{k['mean']:.6g}", "unbiased squared MMD, cubic kernel, 0 = same distribution; "
                          f"over all {k['subset_size']} images, so no spread (that needs more images than the "
                          "subset size)"))
         else:
-            rows.append(("KID", f"{k['mean']:.4g} ± {k['std']:.2g}",
+            rows.append(("KID", f"{k['mean']:.6g} ± {k['std']:.6g}",
                          f"unbiased squared MMD, cubic kernel, 0 = same distribution; mean ± std over "
                          f"{k['subsets']} subsets of {k['subset_size']}"))
     if "prdc" in result:
         p = result["prdc"]
-        rows += [("Precision", f"{p['precision']:.3f}", f"share of B inside A's manifold (k = {p['k_pr']}): fidelity"),
-                 ("Recall", f"{p['recall']:.3f}", f"share of A inside B's manifold (k = {p['k_pr']}): diversity"),
-                 ("Density", f"{p['density']:.3f}",
+        rows += [("Precision", f"{p['precision']:.6f}", f"share of B inside A's manifold (k = {p['k_pr']}): fidelity"),
+                 ("Recall", f"{p['recall']:.6f}", f"share of A inside B's manifold (k = {p['k_pr']}): diversity"),
+                 ("Density", f"{p['density']:.6f}",
                   f"how many A-neighbourhoods hold each B image, / k (k = {p['k_dc']}); ≈1 when B is like A"),
-                 ("Coverage", f"{p['coverage']:.3f}", f"share of A images whose neighbourhood holds a B image "
+                 ("Coverage", f"{p['coverage']:.6f}", f"share of A images whose neighbourhood holds a B image "
                                                       f"(k = {p['k_dc']})")]
     if check is not None:
         rows += [("Memorisation fraction", f"{check.fraction:.3f}",
@@ -181,16 +177,16 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
             _check_rereadable(obj, label)
     loaded = {label: (api.load_statistics(obj, with_features=True) if isinstance(obj, (str, Path)) and _is_stats(obj)
                       else obj) for label, obj in inputs.items()}
-    if options.get("mode") is None:
-        modes = [s.provenance["mode"] for s in loaded.values()
-                 if isinstance(s, (FeatureStats, StatsSet)) and "mode" in s.provenance]
-        options["mode"] = modes[0] if modes else DEFAULT_MODE
+    given = options_from_keywords(options, allowed=(ExtractorOptions, RunOptions))
+    extractor_options = evaluation.adopt_settings(list(loaded.values()), given[ExtractorOptions], ())
+    run_options = given[RunOptions]
 
     sides = []
     for label, obj in loaded.items():
         callback = progress(f"report {label} {_describe(inputs[label])}") if progress else None
         try:
-            stats = evaluation.load_side(obj, need_features=False, progress=callback, **options)
+            stats = evaluation.load_side(obj, need_features=False, progress=callback,
+                                         extractor_options=extractor_options, run_options=run_options)
         finally:
             if hasattr(callback, "close"):
                 callback.close()
@@ -218,9 +214,10 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
             notes.append("precision/recall/density/coverage need more than 5 images per side.")
     subset = min(1000, side_a.stats.count, side_b.stats.count)
     result = evaluation.evaluate(side_a.stats, side_b.stats, metrics, kid_subset_size=subset,
-                                 allow_mismatch=allow_mismatch, device=options.get("device"))
+                                 allow_mismatch=allow_mismatch, device=extractor_options.device,
+                                 names=(side_a.name, side_b.name)).to_dict()
     check = memorisation_check(side_a.stats.features, side_b.stats.features,
-                               device=options.get("device")) if both_features else None
+                               device=extractor_options.device) if both_features else None
 
     # Which images to show: random samples of each side, the closest and the farthest pairs.
     rng = np.random.default_rng(sample_seed)
@@ -242,11 +239,11 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
     paths: dict[str, dict[int, str]] = {"A": {}, "B": {}}
     labels: dict[str, dict[int, str]] = {"A": {}, "B": {}}
     sizes = []
-    read_options = {k: options.get(k) for k in ("max_images", "seed", "skip_bad") if options.get(k) is not None}
+    read_options = dict(max_images=run_options.max_images, seed=run_options.seed, skip_bad=run_options.skip_bad)
     for side in sides:
         if side.source is None:
             continue
-        images = read_images_at(side.source, wanted[side.label], batch_size=options.get("batch_size") or 50,
+        images = read_images_at(side.source, wanted[side.label], batch_size=run_options.batch_size,
                                 **read_options)
         for row, (image, source_name) in images.items():
             name = f"{side.label.lower()}_{row:06d}.png"
