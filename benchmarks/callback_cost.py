@@ -16,6 +16,7 @@ import torch
 
 import ganeval
 from ganeval.api import fid_from_stats, inception_for
+from ganeval.core.options import ExtractorOptions
 from ganeval.stats import FeatureStats
 from ganeval_train.data import load_digits
 from ganeval_train.models.dcgan import DCGAN, DCGANConfig
@@ -44,7 +45,7 @@ def main() -> None:
         t0 = time.perf_counter()
         batches = [callback._to_uint8(sample(G.eval(), args.batch_size)) for _ in range(args.samples // args.batch_size)]
         t1 = time.perf_counter()
-        fake = FeatureStats(extractor=inception_for(dict(device=device, mode="tf1")))
+        fake = FeatureStats(extractor=inception_for(ExtractorOptions(device=device, mode="tf1")))
         for images in batches:
             fake.update(images)
         t2 = time.perf_counter()

@@ -1,10 +1,13 @@
 """ganeval: exact, fast evaluation of generative image models.
 
-Public API (see README and docs/usage.md):
-    compute_stats(source, ...)   -> FeatureStats     images → float64 mean/covariance
-    fid(a, b, ...)               -> float            stats files, FeatureStats or image sources
-    evaluate(a, b, metrics=...)  -> dict             FID (+bootstrap, FID∞), KID, PRDC, IS, FD_DINOv2, CMMD
-                                                     from one feature pass (docs/encoders.md)
+Public API (see README, docs/usage.md and docs/extending.md):
+    compute_stats(source, ...)   -> StatsSet         images → float64 mean/covariance per feature space
+    fid(a, b, ...)               -> float            stats files, statistics or image sources
+    evaluate(a, b, metrics=...)  -> Evaluation       every registered metric from one feature pass;
+                                                     .to_dict() is what `ganeval eval --json` prints
+    load_statistics(path)        -> StatsSet         a ganeval .h5 or a published reference file
+    ExtractorOptions / RunOptions / MetricOptions    options as objects (keywords work too)
+    register_extractor(cls) / register_metric(name)  users' own encoders and metrics
     get_extractor(features)      -> extractor        Inception, or one ExtractorSet over Inception/DINOv2/CLIP
     inception_score_of(source)   -> dict             needs weights with the logits head
     merge_stats / import_npz / export_npz            shards and pytorch-fid/clean-fid .npz
@@ -38,6 +41,17 @@ _EXPORTS = {
     "frechet_distance": "ganeval.metrics.frechet",
     "FeatureStats": "ganeval.stats",
     "FIDCallback": "ganeval.callback",
+    "StatsSet": "ganeval.stats",
+    "Evaluation": "ganeval.core.result",
+    "ExtractorOptions": "ganeval.core.options",
+    "RunOptions": "ganeval.core.options",
+    "MetricOptions": "ganeval.core.options",
+    "Extractor": "ganeval.extractors.base",
+    "ModuleExtractor": "ganeval.extractors.base",
+    "register_extractor": "ganeval.extractors.registry",
+    "register_metric": "ganeval.metrics.registry",
+    "MetricInput": "ganeval.metrics.registry",
+    "load_statistics": "ganeval.api",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -26,15 +26,17 @@ from ganeval.pipeline import choose_settings, decode_description, pipeline_batch
 from ganeval.progress import as_progress, images_to_read
 from ganeval.stats import StatsSet, check_compatible, space_of, utc_timestamp
 
-_EXTRACTORS: dict[str, InceptionExtractor] = {}
+_EXTRACTORS: dict[tuple, InceptionExtractor] = {}
 
 AUTO_FEATURES_LIMIT = 50_000
 """``save_features="auto"`` keeps the raw pool3 features of sets up to this many images
 (50k x 2048 float32: 410 MB in memory; docs/file-format.md gives measured file sizes)."""
 
 
-def _cached(cache: dict, options: ExtractorOptions, build):
-    key = options.digest()
+def _cached(cache: dict, options: ExtractorOptions, build, network=None):
+    """The extractor of ``options`` (and of this registered ``network`` entry: a network registered
+    again with other weights is a new extractor), built once."""
+    key = (options.digest(), id(network))
     if key not in cache:
         cache[key] = build()
     return cache[key]
@@ -59,7 +61,7 @@ def clear_extractor_cache() -> None:
     _ENCODERS.clear()
 
 
-_ENCODERS: dict[str, object] = {}
+_ENCODERS: dict[tuple, object] = {}
 
 
 def get_encoder(network: str, weights=None, *, convention: str | None = None, device=None,
@@ -72,7 +74,8 @@ def get_encoder(network: str, weights=None, *, convention: str | None = None, de
                                convention={spec.key: convention} if convention else (), device=device,
                                precision=precision, backend=backend, compile=compile)
     return _cached(_ENCODERS, options, lambda: spec.build(weights=weights, convention=convention, device=device,
-                                                          precision=precision, backend=backend, compile=compile))
+                                                          precision=precision, backend=backend, compile=compile),
+                   network=spec)
 
 
 def get_extractor(features=DEFAULT_FEATURES, *, weights=None, convention=None, mode: str = DEFAULT_MODE,
@@ -241,12 +244,13 @@ def _process_group(distributed: bool | None, device):
     return True, dist_helpers.rank(), dist_helpers.world_size(), dist_helpers.resolve_device(device)
 
 
-KEPT_SPACES = ("pool3", *registry.ENCODER_SPACES)
-"""The spaces whose raw features ``save_features=True`` keeps: those KID, PRDC and CMMD use."""
+def kept_spaces() -> tuple[str, ...]:
+    """The spaces whose raw features ``save_features=True`` keeps: pool3 and every encoder's."""
+    return ("pool3", *registry.encoder_spaces())
 
 
 def _kept_spaces(save_features, source, max_images: int | None) -> tuple[str, ...]:
-    """The spaces whose raw features a run keeps (see compute_stats): True keeps :data:`KEPT_SPACES`
+    """The spaces whose raw features a run keeps (see compute_stats): True keeps :func:`kept_spaces`
     (those the run computes), a collection of space names keeps those."""
     if save_features == "auto":
         known = source.count if source.count is not None else max_images
@@ -256,7 +260,7 @@ def _kept_spaces(save_features, source, max_images: int | None) -> tuple[str, ..
         if names is None or not all(isinstance(name, str) for name in names):
             raise GanevalError(f"save_features must be True, False, 'auto' or space names, got {save_features!r}")
         return names
-    return KEPT_SPACES if save_features else ()
+    return kept_spaces() if save_features else ()
 
 
 class _Resumable:

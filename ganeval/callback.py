@@ -34,8 +34,8 @@ label's position in the sorted names (torchvision ImageFolder's order); ``classe
 name of class 1, ...]`` states the mapping explicitly. It lies on the generator's device (form
 ``generator=``) or on the CPU (form ``generate=``).
 
-The callback is single-process and only calls the public API (``inception_for``,
-``FeatureStats``, ``StatsSet``, ``fid_from_stats``, ``per_class_fid``).
+The callback is single-process and only calls the public API (``inception_for``, ``StatsSet``,
+``evaluate``, whose result it records).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import torch
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import to_uint8_batch
 from ganeval.progress import as_progress
-from ganeval.stats import FeatureStats, StatsSet, check_compatible, space_of
+from ganeval.stats import FeatureStats, Statistics, StatsSet, check_compatible, space_of
 
 VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
@@ -117,14 +117,14 @@ class FIDCallback:
                  mode: str | None = None, weights=None, device=None, allow_unknown_weights: bool = False,
                  precision: str | None = None, progress=None, per_class: bool = False,
                  classes=None, label_seed: int = 0):
-        from ganeval.api import stats_of
+        from ganeval.api import load_statistics
 
         _check_sampling(generate, generator, sample)
 
         if isinstance(real_stats, (str, Path)) and not Path(real_stats).is_file():
             raise GanevalError(f"{real_stats}: real statistics file not found; create it with `ganeval stats`")
-        self.real = stats_of(real_stats) if isinstance(real_stats, (str, Path)) else real_stats
-        if not isinstance(self.real, (FeatureStats, StatsSet)):
+        self.real = load_statistics(real_stats) if isinstance(real_stats, (str, Path)) else real_stats
+        if not isinstance(self.real, Statistics):
             raise GanevalError("real_stats must be a statistics file (.h5), a ganeval.StatsSet or a FeatureStats")
         if tuple(float(v) for v in value_range) not in VALUE_RANGES:
             raise GanevalError(f"value_range must be (0, 1) or (-1, 1), got {value_range}")
@@ -154,11 +154,10 @@ class FIDCallback:
     def _set_up_classes(self, real_stats, classes) -> None:
         """The real classes in class order and each one's generator class index (see the docstring)."""
         from ganeval.evaluation import class_order, require_classes
-        from ganeval.stats import as_stats_set
 
         name = str(real_stats) if isinstance(real_stats, (str, Path)) else "the real statistics"
         require_classes(self.real, name)
-        self.real = as_stats_set(self.real)
+        self.real = self.real.as_set()
         labels = sorted(self.real.classes, key=class_order)
         if not labels:
             raise GanevalError(f"{name}: holds no classes; recompute it with `ganeval stats SOURCE -o FILE --per-class`")
@@ -194,11 +193,15 @@ class FIDCallback:
 
     def compute(self, step: int | None = None) -> float:
         """Generate ``num_samples`` images, compute their statistics and the FID; record (step, fid)."""
-        from ganeval.api import fid_from_stats, inception_for
+        from ganeval.api import inception_for
+        from ganeval.core.options import ExtractorOptions
+        from ganeval.evaluation import evaluate
 
-        options = dict(self.inception_options, features=("pool3",))  # FID needs pool3 alone
-        if self.mode is not None:
-            options["mode"] = self.mode
+        o = self.inception_options
+        options = ExtractorOptions(features=("pool3",), mode=self.mode,  # FID needs pool3 alone
+                                   weights={"inception": o["weights"]} if o["weights"] is not None else (),
+                                   device=o["device"], allow_unknown_weights=o["allow_unknown_weights"],
+                                   precision=o["precision"])
         bar = as_progress(self.progress, "FID" if step is None else f"FID step {step}")
         with bar.phase("loading Inception network..."):
             extractor = inception_for(options)
@@ -211,18 +214,15 @@ class FIDCallback:
             fake = FeatureStats(extractor=extractor)
             for images, _ in bar.track(self._batches(), total=self.num_samples):
                 fake.update(images)
-            value = fid_from_stats(self.real, fake, names=names)
+            value = evaluate(self.real, fake, ("fid",), names=names).value("fid")
             self.history.append(FIDRecord(step, value))
             return value
-        from ganeval.evaluation import per_class_fid
-
         fake = StatsSet.for_extractor(extractor, per_class=True)
         for images, labels in bar.track(self._batches(), total=self.num_samples):
             fake.update(images, labels=labels)
-        value = fid_from_stats(self.real, fake, names=names)
-        result = per_class_fid(self.real, fake, names=names)
-        self.history.append(FIDRecord(step, value, result["per_class"], result["intra_fid"]))
-        return value
+        result = evaluate(self.real, fake, ("fid", "intra_fid"), names=names)
+        self.history.append(FIDRecord(step, result.value("fid"), result["per_class"], result["intra_fid"]))
+        return result.value("fid")
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, list[str] | None]]:
         """(uint8 images, their class labels or None) batches, ``num_samples`` images in all, sampled in

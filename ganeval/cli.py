@@ -119,11 +119,12 @@ def _keywords(kw: dict) -> dict:
     return out
 
 
-def _refuse_unused_extraction_options(sources, what: str = "both sides are statistics") -> None:
-    """Extraction options given on the command line where no image is read are refused, not ignored."""
+def _refuse_unused_extraction_options(sources, what: str = "both sides are statistics", *, used=()) -> None:
+    """Extraction options given on the command line where no image is read are refused, not ignored
+    (``used``: those that still matter, e.g. --weights for the Inception Score's logits head)."""
     ctx = click.get_current_context()
-    given = [name for name in EXTRACTION_OPTIONS
-             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    given = [name for name in EXTRACTION_OPTIONS if name not in used
+             and ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
     if given:
         flags = ", ".join("--" + _RENAMED.get(n, n).replace("_", "-").replace("network", "").rstrip("-")
                           for n in given)
@@ -472,7 +473,8 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), render=No
     quiet = kw["quiet"]
     sources = [x for x in (a, b) if not api.is_statistics(x)]
     if not sources:
-        _refuse_unused_extraction_options((a, b))
+        head = suite == "adm" or "is" in (metrics.split(",") if isinstance(metrics, str) else metrics or ())
+        _refuse_unused_extraction_options((a, b), used=("weights", "allow_unknown_weights") if head else ())
     if len(save_stats) > len(sources):
         raise GanevalError(f"--save-stats given {len(save_stats)} times but only {len(sources)} "
                            "argument(s) are image sources")
@@ -564,7 +566,8 @@ def inception_score_command(sources, **kw):
     from ganeval import api, evaluation as ev
 
     if all(api.is_statistics(x) for x in sources):
-        _refuse_unused_extraction_options(sources, "every source is statistics")
+        _refuse_unused_extraction_options(sources, "every source is statistics",
+                                          used=("weights", "allow_unknown_weights"))
     keywords = {k: v for k, v in _keywords(kw).items() if k not in ("is_splits", "metric_seed", "allow_mismatch")}
     records = []
     for source in sources:
@@ -743,6 +746,10 @@ def _rank_prefix() -> str:
 def run_click(group: click.Group, prog_name: str, argv=None) -> None:
     """Run a click group as a console script: one-line errors and exit codes instead of tracebacks."""
     try:
+        if os.environ.get("GANEVAL_PLUGINS"):  # users' extractors and metrics (docs/extending.md)
+            from ganeval.extractors.registry import load_plugins
+
+            load_plugins()
         group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except GanevalError as err:
         if not _printed_by_another_rank(err):

@@ -27,7 +27,7 @@ from ganeval.guards import fid_size_warning, kid_subset_warning
 from ganeval.metrics import registry as metrics_registry
 from ganeval.metrics.registry import (METRICS, class_order, features_needed, inception_score_of_stats, metric_of,
                                       metric_space, parse_metrics, spaces_for)
-from ganeval.stats import FeatureStats, StatsSet, as_stats_set, check_compatible
+from ganeval.stats import Statistics, StatsSet, check_compatible
 
 __all__ = ["evaluate", "evaluate_stats", "inception_score_of", "load_side", "available_metrics", "adopt_settings",
            "prepare_extraction", "check_before_extraction", "parse_metrics", "spaces_for", "features_needed",
@@ -43,7 +43,7 @@ def side_name(obj) -> str:
 
 
 def _is_loaded(side) -> bool:
-    return isinstance(side, (FeatureStats, StatsSet))
+    return isinstance(side, Statistics)
 
 
 def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[tuple[str, ...], list[str]]:
@@ -58,7 +58,6 @@ def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) ->
         for side, name, key in zip(sides, names, "ab"):
             if not _is_loaded(side):
                 continue
-            side = as_stats_set(side)
             if space not in side:
                 reasons.append(f"{metric} left out: {name} has no {space} features "
                                f"(`ganeval stats SOURCE -o {name}` adds them)")
@@ -73,18 +72,18 @@ def available_metrics(sides, names, metrics: Sequence[str] = DEFAULT_METRICS) ->
     return tuple(kept), reasons
 
 
-def adopt_settings(sides, options: ExtractorOptions, spaces: Sequence[str] = networks.ENCODER_SPACES
-                   ) -> ExtractorOptions:
+def adopt_settings(sides, options: ExtractorOptions, spaces: Sequence[str] | None = None) -> ExtractorOptions:
     """``options`` with the preprocessing of the loaded statistics among ``sides`` where not given:
     the Inception ``mode`` (else tf1), and the ``convention`` of each encoder space in ``spaces`` they
     hold (the first side's)."""
-    loaded = [as_stats_set(s) for s in sides if _is_loaded(s)]
+    loaded = [s for s in sides if _is_loaded(s)]
     mode = options.mode
     if mode is None:
         modes = [s["pool3"].provenance.get("mode") for s in loaded if "pool3" in s and s["pool3"].provenance.get("mode")]
         mode = modes[0] if modes else DEFAULT_MODE
     conventions = options.conventions
-    for space in (s for s in spaces if s in networks.ENCODER_SPACES):
+    encoders = networks.encoder_spaces()
+    for space in (s for s in (encoders if spaces is None else spaces) if s in encoders):
         network = networks.NETWORKS[networks.SPACE_NETWORK[space]]
         for side in loaded:
             convention = side.spaces[space].provenance.get("mode") if space in side else None
@@ -99,7 +98,6 @@ def check_before_extraction(sides, names, spaces, extractor, *, allow_mismatch: 
     for side, name in zip(sides, names):
         if not _is_loaded(side):
             continue
-        side = as_stats_set(side)
         for space in spaces:
             stats = side[space]  # names the file and the command that adds a missing space
             if not allow_mismatch and extractor is not None:
@@ -121,7 +119,6 @@ def prepare_extraction(sides, names, metrics, options: ExtractorOptions, *, allo
     for side, name in zip(sides, names):
         if not _is_loaded(side):
             continue
-        side = as_stats_set(side)
         if needs_classes:
             require_classes(side, name)
         if allow_mismatch:
@@ -150,7 +147,7 @@ def load_side(obj, *, need_features, progress=None, extractor_options: Extractor
     need = ("pool3",) if need_features is True else tuple(need_features or ())
     name = name or side_name(obj)
     if _is_loaded(obj):
-        stats = as_stats_set(obj)
+        stats = obj.as_set()
         name = str(stats.provenance.get("file", name))
     elif api.is_statistics(obj):
         stats = api.load_statistics(obj, with_features=True)
@@ -184,7 +181,7 @@ def _with(run_options: RunOptions | None, **changes) -> RunOptions:
 
 def require_classes(side, name: str) -> None:
     """One line naming the file and the fix when ``side`` (loaded statistics) has no per-class statistics."""
-    if _is_loaded(side) and as_stats_set(side).classes is None:
+    if _is_loaded(side) and side.classes is None:
         raise GanevalError(f"{name}: has no per-class statistics; recompute it with "
                            f"`ganeval stats SOURCE -o {name} --per-class` (SOURCE with one sub-folder per class)")
 
@@ -304,7 +301,7 @@ def evaluate_stats(stats_a, stats_b, metrics: Sequence[str], *, metric_options: 
     hold what the metrics need and are comparable (:func:`ganeval.metrics.registry.check_sides`)."""
     options = options_from_keywords(keywords, allowed=(MetricOptions,),
                                     base={MetricOptions: metric_options or MetricOptions()})[MetricOptions]
-    sets = as_stats_set(stats_a), as_stats_set(stats_b)
+    sets = stats_a.as_set(), stats_b.as_set()
     metrics = parse_metrics(metrics)
     metrics_registry.check_sides(sets[0], sets[1], metrics, names, allow_mismatch=options.allow_mismatch)
     return metrics_registry.compute(sets[0], sets[1], metrics, options, names=names, device=device,
@@ -327,7 +324,7 @@ def adm_suite_report(stats_a, stats_b, *, extractor=None, names: tuple[str, str]
     """
     from ganeval.metrics.adm import adm_suite
 
-    sets = as_stats_set(stats_a), as_stats_set(stats_b)
+    sets = stats_a.as_set(), stats_b.as_set()
     for space in ("pool3", "spatial"):
         for side in sets:
             side[space]

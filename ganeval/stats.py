@@ -26,7 +26,36 @@ from ganeval.errors import GanevalError
 COMPATIBILITY_KEYS = ("extractor", "weights_sha256", "mode", "precision", "feature_dim")
 
 
-class FeatureStats:
+class Statistics:
+    """What every statistics object offers, so that no caller branches on which one it holds:
+    ``spaces`` ({space: FeatureStats}), ``stats[space]`` (one line naming the file when missing),
+    ``space in stats``, ``classes`` (per-class sets or None), ``shared`` provenance, ``count``,
+    ``mu``/``sigma``/``features``/``provenance``/``dim`` of the primary space (pool3 when present),
+    ``save(path)``, and :meth:`as_set`, the :class:`StatsSet` view."""
+
+    def as_set(self) -> "StatsSet":
+        raise NotImplementedError  # both subclasses define it
+
+    @property
+    def spaces(self) -> dict:
+        return self.as_set().spaces
+
+    @property
+    def classes(self):
+        return self.as_set().classes
+
+    @property
+    def shared(self) -> dict:
+        return self.as_set().shared
+
+    def __getitem__(self, space: str) -> "FeatureStats":
+        return self.as_set()[space]
+
+    def __contains__(self, space: str) -> bool:
+        return space in self.as_set().spaces
+
+
+class FeatureStats(Statistics):
     """Running count, mean (float64 [d]) and scatter (float64 [d, d]) of features.
 
     ``extractor`` (optional) turns images into features so that ``update(images)`` works;
@@ -190,12 +219,18 @@ class FeatureStats:
 
         return load_stats(path)[space]
 
+    def as_set(self) -> "StatsSet":
+        """These statistics as a one-space set (the space named by the extractor's suffix, else pool3)."""
+        extractor = str(self.provenance.get("extractor", ""))
+        space = extractor.rsplit("/", 1)[-1] if "/" in extractor else "pool3"
+        return StatsSet({space: self}, {k: v for k, v in self.provenance.items() if k in SHARED_KEYS})
+
     def __repr__(self) -> str:
         mode = self.provenance.get("mode", "?")
         return f"FeatureStats(count={self.count}, dim={self.dim}, mode={mode!r})"
 
 
-class StatsSet:
+class StatsSet(Statistics):
     """The statistics of one image set: one :class:`FeatureStats` per feature space, from one pass.
 
     ``spaces``: {space name: FeatureStats}, e.g. {"pool3": ..., "spatial": ...}. Each space's
@@ -207,6 +242,8 @@ class StatsSet:
     ``count``, ``mu``, ``sigma``, ``features``, ``dim`` and ``provenance`` are the primary space's
     (pool3 when present): the statistics FID uses, so code written for one FeatureStats keeps working.
     """
+
+    spaces = shared = classes = None  # instance attributes here (the base class's views are for FeatureStats)
 
     def __init__(self, spaces: dict[str, FeatureStats], shared: dict[str, Any] | None = None, *,
                  extractor=None, classes: dict[str, "StatsSet"] | None = None):
@@ -297,6 +334,9 @@ class StatsSet:
     def __contains__(self, space: str) -> bool:
         return space in self.spaces
 
+    def as_set(self) -> "StatsSet":
+        return self
+
     @property
     def primary(self) -> FeatureStats:
         """pool3 when present, else the first space."""
@@ -353,13 +393,9 @@ class StatsSet:
         return f"StatsSet(count={self.count}, spaces={list(self.spaces)}, mode={self.primary.provenance.get('mode')!r})"
 
 
-def as_stats_set(stats) -> StatsSet:
-    """A StatsSet as it is; a lone FeatureStats as a one-space set (named by its extractor's suffix)."""
-    if isinstance(stats, StatsSet):
-        return stats
-    extractor = str(stats.provenance.get("extractor", ""))
-    space = extractor.rsplit("/", 1)[-1] if "/" in extractor else "pool3"
-    return StatsSet({space: stats}, {k: v for k, v in stats.provenance.items() if k in SHARED_KEYS})
+def as_stats_set(stats: Statistics) -> StatsSet:
+    """The :class:`StatsSet` view of any statistics (``stats.as_set()``)."""
+    return stats.as_set()
 
 
 CLASS_SPACE = "pool3"
@@ -369,9 +405,9 @@ SHARED_KEYS = ("source", "source_fingerprint", "created", "skipped_files", "max_
 """Provenance keys that describe the image set rather than one feature space (stored once per file)."""
 
 
-def space_of(stats, space: str) -> FeatureStats:
-    """The ``space`` statistics of a StatsSet, or a FeatureStats itself when it is that space."""
-    return as_stats_set(stats)[space]
+def space_of(stats: Statistics, space: str) -> FeatureStats:
+    """The ``space`` statistics of any statistics (``stats[space]``)."""
+    return stats[space]
 
 
 def check_compatible(a: dict, b: dict, name_a: str, name_b: str) -> None:

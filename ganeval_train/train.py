@@ -373,10 +373,10 @@ def train(options: TrainOptions) -> dict:
 
     fid_callback = fid_stream = None
     if opts.fid_every is not None:
-        from ganeval.api import stats_of
+        from ganeval.api import load_statistics
         from ganeval.callback import FIDCallback
 
-        real = stats_of(opts.real_stats) if Path(opts.real_stats).is_file() else opts.real_stats
+        real = load_statistics(opts.real_stats) if Path(opts.real_stats).is_file() else opts.real_stats
         # A cGAN against per-class real statistics: per-class FIDs and intra-FID as well (fid.csv).
         per_class = model.conditional and bool(getattr(real, "classes", None))
         fid_stream = SampleStream(model, seed=opts.seed + 1000)

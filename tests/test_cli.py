@@ -82,7 +82,8 @@ def test_stats_then_fid_matches_independent_reference(demo_dirs, capsys):
     code, out, _ = run(["fid", str(stats_path), str(real), "--json", "--workers", "0"], capsys)
     record = json.loads(out)
     assert abs(record["fid"]) <= 1e-6
-    assert record["count_a"] == record["count_b"] == N_IMAGES and record["mode_a"] == "tf1"
+    assert record["count_a"] == record["count_b"] == N_IMAGES and record["mode"] == "tf1"
+    assert {s["spaces"]["pool3"]["mode"] for s in record["provenance"].values()} == {"tf1"}
 
 
 def test_fid_of_two_sources_saves_stats_on_request(demo_dirs, tmp_path, capsys):

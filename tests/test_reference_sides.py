@@ -75,7 +75,8 @@ def test_import_stats_keeps_both_adm_spaces(files, tmp_path, capsys):
 def test_edm2_pickle_as_fid_side_takes_its_mode(files, capsys):
     edm2 = json.loads(_cli(capsys, "fid", str(files / "img-ref.pkl"), str(files / "samples"), "--json", "-q").stdout)
     ours = json.loads(_cli(capsys, "fid", str(files / "nvidia.h5"), str(files / "samples"), "--json", "-q").stdout)
-    assert edm2["mode_a"] == edm2["mode_b"] == "nvidia"
+    assert edm2["mode"] == "nvidia"
+    assert {side["spaces"]["pool3"]["mode"] for side in edm2["provenance"].values()} == {"nvidia"}
     assert abs(edm2["fid"] - ours["fid"]) <= 1e-9 * ours["fid"]
 
 

@@ -14,6 +14,7 @@ from torch import nn
 from ganeval.choices import parse_names
 from ganeval.devices import check_device
 from ganeval.errors import GanevalError
+from ganeval.extractors.base import Extractor
 from ganeval.extractors.execution import NetworkRunner, check_options, exact_fp32
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch
 from ganeval.extractors.inception import INPUT_SIZE, SPACES
@@ -30,7 +31,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class InceptionExtractor:
+class InceptionExtractor(Extractor):
     """uint8 RGB images → float32 features per feature space on ``device``.
 
     ``features``: the spaces :meth:`extract` returns, from :data:`ganeval.extractors.inception.SPACES`

@@ -33,7 +33,8 @@ from ganeval.choices import parse_names
 from ganeval.errors import GanevalError
 
 __all__ = ["Network", "NETWORKS", "SPACE_NETWORK", "ExtractorSet", "parse_spaces", "network_of", "networks_for",
-           "split_by_network", "parse_weights", "parse_conventions", "inception_of"]
+           "split_by_network", "parse_weights", "parse_conventions", "inception_of", "register_extractor",
+           "encoder_spaces", "load_plugins"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Network:
     key: str
     name: str
     spaces: tuple[str, ...]
-    factory: str
+    factory: Any  # "module:Class", or a callable (a class registered by a user)
     conventions: tuple[str, ...] = ()
 
     @property
@@ -53,6 +54,8 @@ class Network:
         return self.conventions[0] if self.conventions else None
 
     def build(self, **options):
+        if callable(self.factory):
+            return self.factory(**options)
         module, cls = self.factory.split(":")
         return getattr(importlib.import_module(module), cls)(**options)
 
@@ -69,8 +72,45 @@ NETWORKS: dict[str, Network] = {network.key: network for network in (
 SPACE_NETWORK = {space: network.key for network in NETWORKS.values() for space in network.spaces}
 """Feature space → the key of the network that computes it."""
 ENCODER_SPACES = tuple(space for space, key in SPACE_NETWORK.items() if key != "inception")
+"""The spaces of the built-in encoders (DINOv2, CLIP); :func:`encoder_spaces` includes users' own."""
 _ALIASES = {**{n.key: n.key for n in NETWORKS.values()}, **{n.name: n.key for n in NETWORKS.values()},
             **{space: key for space, key in SPACE_NETWORK.items()}}
+
+
+def encoder_spaces() -> tuple[str, ...]:
+    """Every space not computed by Inception: the built-in encoders' and those registered since."""
+    return tuple(space for space, key in SPACE_NETWORK.items() if key != "inception")
+
+
+def register_extractor(factory, *, key: str | None = None, spaces=None, name: str | None = None,
+                       conventions=None, replace: bool = False) -> Network:
+    """Make a network available by name: its spaces then work in ``compute_stats(features=...)``,
+    ``--features``, ``fid:SPACE``-style metrics and stats files.
+
+    ``factory``: an :class:`~ganeval.extractors.base.Extractor` class (or a callable taking
+    ``weights``, ``convention``, ``device``, ``precision``, ``backend``, ``compile``); ``key``: the
+    network's option name (default: its first space); ``spaces``: its space names (default: the
+    class's ``dims``); ``name``: its extractor name in provenance (default: the class's ``name``);
+    ``conventions``: preprocessing conventions, the first the default. Returns the entry.
+    """
+    spaces = tuple(spaces or getattr(factory, "dims", None) or getattr(factory, "spaces", ()) or ())
+    name = name or getattr(factory, "name", None)
+    conventions = tuple(conventions if conventions is not None else getattr(factory, "conventions", ()) or ())
+    if not spaces or not name:
+        raise GanevalError("register_extractor needs the network's spaces and name (class attributes dims and name)")
+    key = str(key or spaces[0]).strip().lower()
+    network = Network(key, str(name), spaces, factory, conventions)
+    taken = [s for s in (key, network.name, *spaces) if s in _ALIASES and _ALIASES[s] != key]
+    if (taken or key in NETWORKS) and not replace:
+        raise GanevalError(f"register_extractor: {', '.join(taken or [key])} already names a network; pick other "
+                           "names or replace=True")
+    if key == "inception":
+        raise GanevalError("register_extractor: the Inception network cannot be replaced")
+    NETWORKS[key] = network
+    for space in spaces:
+        SPACE_NETWORK[space] = key
+    _ALIASES.update({key: key, network.name: key, **{space: key for space in spaces}})
+    return network
 
 
 def parse_spaces(features) -> tuple[str, ...]:
@@ -225,3 +265,34 @@ def inception_of(extractor):
     if isinstance(extractor, ExtractorSet):
         return extractor.members.get("inception")
     return extractor if extractor is not None and "pool3" in getattr(extractor, "spaces", ()) else None
+
+
+def load_plugins(names=None) -> list[str]:
+    """Import the modules that register users' extractors and metrics: ``names`` (a list or a
+    comma-separated string), else env ``GANEVAL_PLUGINS``, plus every ``ganeval.plugins`` entry point
+    of the installed packages. Returns the modules imported. A module that cannot be imported is
+    one line naming it."""
+    import os
+    from importlib.metadata import entry_points
+
+    text = names if names is not None else os.environ.get("GANEVAL_PLUGINS", "")
+    wanted = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    loaded = []
+    for module in wanted:
+        if module in _PLUGINS:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise GanevalError(f"plugin {module!r} (GANEVAL_PLUGINS) could not be imported: {err}") from None
+        _PLUGINS.add(module)
+        loaded.append(module)
+    for point in entry_points(group="ganeval.plugins"):
+        if point.value not in _PLUGINS:
+            point.load()
+            _PLUGINS.add(point.value)
+            loaded.append(point.value)
+    return loaded
+
+
+_PLUGINS: set[str] = set()

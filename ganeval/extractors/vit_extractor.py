@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ganeval.devices import check_device
 from ganeval.errors import GanevalError
+from ganeval.extractors.base import Extractor
 from ganeval.extractors.execution import NetworkRunner, OneOutput, check_options
 from ganeval.extractors.vit_preprocess import CONVENTIONS, as_image_list, preprocess_vit
 from ganeval.extractors.vit_weights import PublishedFile, resolve_vit_weights
@@ -25,7 +26,7 @@ from ganeval.extractors.vit_weights import PublishedFile, resolve_vit_weights
 __all__ = ["ViTExtractor"]
 
 
-class ViTExtractor(abc.ABC):
+class ViTExtractor(Extractor):
     """uint8 RGB images → {space: float32 [N, d]} through one ViT.
 
     ``weights``: a path (``--weights NAME=PATH``) or None (cache → download of the official URL).

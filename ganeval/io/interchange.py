@@ -33,7 +33,7 @@ from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import MODES
 from ganeval.extractors.weights import TF_INCEPTION_DIGEST
 from ganeval.io.statsfile import HDF5_SIGNATURE, load_stats
-from ganeval.stats import COMPATIBILITY_KEYS, FeatureStats, StatsSet, as_stats_set, utc_timestamp
+from ganeval.stats import COMPATIBILITY_KEYS, FeatureStats, Statistics, StatsSet, as_stats_set, utc_timestamp
 
 __all__ = ["NETWORKS", "CLEANFID_MODES", "import_npz", "export_npz", "export_cleanfid", "merge_stats",
            "cleanfid_file_names"]
@@ -151,7 +151,7 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
 
 def _exact_arrays(stats_or_path) -> tuple[np.ndarray, np.ndarray, FeatureStats]:
     """(mu, sigma) exactly as stored in a stats file (or as a FeatureStats reports them), and the stats."""
-    if isinstance(stats_or_path, (FeatureStats, StatsSet)):
+    if isinstance(stats_or_path, Statistics):
         return stats_or_path.mu, stats_or_path.sigma, stats_or_path
     stats = load_stats(stats_or_path, with_features=True)  # validates, one-line errors; sigma as stored, bit for bit
     return stats.mu, stats.sigma, stats
@@ -217,7 +217,7 @@ def merge_stats(items: Iterable) -> StatsSet:
     are kept only when every shard has them. The result's provenance lists each shard's
     source, fingerprint, count and file in ``merged_from``.
     """
-    shards = [as_stats_set(item) if isinstance(item, (FeatureStats, StatsSet))
+    shards = [as_stats_set(item) if isinstance(item, Statistics)
               else load_stats(item, with_features=True) for item in items]
     names = [str(s.provenance.get("file", f"shard {i + 1}")) for i, s in enumerate(shards)]
     if len(shards) < 2:

@@ -26,7 +26,7 @@ from ganeval.io.sources import open_source
 from ganeval.report.html import Page, Pair, render
 from ganeval.report.neighbours import MemorisationCheck, memorisation_check
 from ganeval.report.plots import plot_neighbour_distances, require_matplotlib
-from ganeval.stats import FeatureStats, StatsSet
+from ganeval.stats import FeatureStats, Statistics
 
 __all__ = ["make_report", "DEFINITION_HTML"]
 
@@ -59,7 +59,7 @@ def _describe(obj) -> str:
 
 
 def _is_stats(obj) -> bool:
-    return isinstance(obj, (FeatureStats, StatsSet)) or api.is_statistics(obj)
+    return isinstance(obj, Statistics) or api.is_statistics(obj)
 
 
 def _check_rereadable(obj, label: str) -> None:
