@@ -46,6 +46,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from ganeval.core.options import ExtractorOptions, options_from_keywords
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import to_uint8_batch
 from ganeval.progress import as_progress
@@ -96,8 +97,8 @@ class FIDCallback:
     num_samples: generated images per evaluation (>= 2; thousands for a meaningful value).
     every: evaluate when ``step % every == 0``.
     batch_size: images requested from ``generate`` per call.
-    mode, weights, device: Inception settings; ``mode`` defaults to the real statistics' mode.
-    precision: "fp32" (exact) or an opt-in preview ("bf16", ...); defaults to the real statistics' precision.
+    extractor_options or keywords (``mode``, ``weights``, ``device``, ``precision``, ...): the Inception
+        settings (``ganeval.ExtractorOptions``); ``mode`` and ``precision`` default to the real statistics'.
     progress: None (a tqdm bar "FID step N" when stderr is a terminal), False, True or a callable ``f(n)``.
     per_class: for a conditional generator: ``sample(generator, n, labels)`` / ``generate(n, labels)``
         get the class labels (see the module's docstring), and each evaluation also computes every
@@ -113,10 +114,9 @@ class FIDCallback:
     def __init__(self, real_stats, generate: Callable[[int], torch.Tensor] | None = None, num_samples: int = 10000,
                  every: int = 1000, *, generator: torch.nn.Module | None = None,
                  sample: Callable[[torch.nn.Module, int], torch.Tensor] | None = None,
-                 value_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 50,
-                 mode: str | None = None, weights=None, device=None, allow_unknown_weights: bool = False,
-                 precision: str | None = None, progress=None, per_class: bool = False,
-                 classes=None, label_seed: int = 0):
+                 value_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 50, progress=None,
+                 per_class: bool = False, classes=None, label_seed: int = 0,
+                 extractor_options: ExtractorOptions | None = None, **extractor_keywords):
         from ganeval.api import load_statistics
 
         _check_sampling(generate, generator, sample)
@@ -138,9 +138,14 @@ class FIDCallback:
         self.every = every
         self.value_range = tuple(float(v) for v in value_range)
         self.batch_size = batch_size
-        self.mode = mode or self.real.provenance.get("mode")
-        self.inception_options = dict(weights=weights, device=device, allow_unknown_weights=allow_unknown_weights,
-                                      precision=precision or self.real.provenance.get("precision", "fp32"))
+        options = options_from_keywords(extractor_keywords, allowed=(ExtractorOptions,),
+                                        base={ExtractorOptions: extractor_options or ExtractorOptions()})
+        options = options[ExtractorOptions]
+        # FID needs pool3 alone; the mode and precision default to the real statistics'.
+        defaults = {"mode": options.mode or self.real.provenance.get("mode")}
+        if extractor_options is None and extractor_keywords.get("precision") is None:
+            defaults["precision"] = self.real.provenance.get("precision") or options.precision
+        self.options = options.with_(features=("pool3",), **{k: v for k, v in defaults.items() if v})
         self.history: list[FIDRecord] = []
         self.per_class = bool(per_class)
         self.label_seed = int(label_seed)
@@ -194,14 +199,9 @@ class FIDCallback:
     def compute(self, step: int | None = None) -> float:
         """Generate ``num_samples`` images, compute their statistics and the FID; record (step, fid)."""
         from ganeval.api import inception_for
-        from ganeval.core.options import ExtractorOptions
         from ganeval.evaluation import evaluate
 
-        o = self.inception_options
-        options = ExtractorOptions(features=("pool3",), mode=self.mode,  # FID needs pool3 alone
-                                   weights={"inception": o["weights"]} if o["weights"] is not None else (),
-                                   device=o["device"], allow_unknown_weights=o["allow_unknown_weights"],
-                                   precision=o["precision"])
+        options = self.options
         bar = as_progress(self.progress, "FID" if step is None else f"FID step {step}")
         with bar.phase("loading Inception network..."):
             extractor = inception_for(options)
