@@ -23,7 +23,7 @@ from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file, load_stats
 from ganeval.metrics.registry import fid_of
 from ganeval.pipeline import choose_settings, decode_description, pipeline_batches
-from ganeval.progress import as_progress, images_to_read
+from ganeval.progress import announce_loading, as_progress, images_to_read
 from ganeval.stats import StatsSet, check_compatible, space_of, utc_timestamp
 
 _EXTRACTORS: dict[tuple, InceptionExtractor] = {}
@@ -38,6 +38,7 @@ def _cached(cache: dict, options: ExtractorOptions, build, network=None):
     again with other weights is a new extractor), built once."""
     key = (options.digest(), id(network))
     if key not in cache:
+        announce_loading()  # e.g. "loading Inception network..." on a bar: only when a network is really built
         cache[key] = build()
     return cache[key]
 
@@ -189,7 +190,8 @@ def compute_stats(source, *, progress=None, extractor=None, extractor_options: E
     if extractor is None:
         ext = ext.with_(device=device)
         only_inception = registry.networks_for(ext.features or DEFAULT_FEATURES) == ("inception",)
-        with bar.phase("loading Inception network..." if only_inception else "loading networks..."):
+        with bar.phase("loading Inception network..." if only_inception else "loading networks...",
+                       only_when_loading=True):
             extractor = extractor_for(ext)
     stats = StatsSet.for_extractor(extractor, keep_features=_kept_spaces(run.save_features, image_source,
                                                                          run.max_images),

@@ -203,7 +203,7 @@ class FIDCallback:
 
         options = self.options
         bar = as_progress(self.progress, "FID" if step is None else f"FID step {step}")
-        with bar.phase("loading Inception network..."):
+        with bar.phase("loading Inception network...", only_when_loading=True):  # once per process
             extractor = inception_for(options)
         # Before any image is generated: real statistics made with other settings are refused.
         check_compatible(space_of(self.real, "pool3").provenance, extractor.space_provenance("pool3"),

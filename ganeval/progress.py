@@ -7,9 +7,13 @@ A ``progress`` argument of the API accepts:
 * a callable ``f(n)``: called with the number of images added after each batch, no bar;
 * a :class:`Progress` (what the command line passes, with its own label).
 
-The bar shows the total, percentage and ETA when the number of images is known (folders, zips,
-arrays, lists of tensors, ``max_images`` for generators), and a phase label such as
-"loading Inception network..." before the first batch.
+The bar counts images (:func:`images_in`: a batch of N images counts N, whether it is a tensor
+[N, C, H, W], a list of N images or an ``(images, labels)`` pair), and shows the total, percentage
+and ETA when the number of images is known (folders, zips, arrays, lists of tensors,
+``max_images`` for generators). A phase label such as "loading Inception network..." is shown
+only while a network is really being built: :meth:`Progress.phase` names the phase, and the
+builders (``ganeval.api.get_inception``/``get_encoder``, which build each network once per
+process) show it through :func:`announce_loading` on a cache miss only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable, Iterable, Iterator
 
 from tqdm import tqdm
@@ -35,6 +40,21 @@ def _terminal_size() -> tuple[int, int]:
         return tuple(os.get_terminal_size(sys.stderr.fileno()))
     except (AttributeError, OSError, ValueError):
         return (0, 0)
+
+
+def images_in(batch) -> int:
+    """How many images ``batch`` holds: N for a tensor/array [N, C, H, W] (1 for one image [C, H, W]),
+    for a list of N images, and for an ``(images, labels)`` pair (what FIDCallback's batches are)."""
+    if isinstance(batch, tuple) and len(batch) == 2 and hasattr(batch[0], "shape"):
+        batch = batch[0]  # (images, labels): len() would be 2 whatever the batch size
+    shape = getattr(batch, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) == 4 else 1
+    return len(batch)
+
+
+# The bar and phase text of the innermost Progress.phase block, which announce_loading() shows.
+_ANNOUNCED: ContextVar[tuple["Progress", str] | None] = ContextVar("ganeval_progress_phase", default=None)
 
 
 class Progress:
@@ -62,22 +82,37 @@ class Progress:
         return self._bar
 
     @contextmanager
-    def phase(self, text: str) -> Iterator[None]:
-        """Show ``text`` (e.g. "loading Inception network...") in place of the bar during the block."""
+    def phase(self, text: str, *, only_when_loading: bool = False) -> Iterator[None]:
+        """Name the phase ``text`` (e.g. "loading Inception network...") of the block.
+
+        Shown in place of the bar at once, or with ``only_when_loading`` only if
+        :func:`announce_loading` is called inside the block, i.e. when a network is really built (a
+        network taken from the per-process cache then shows nothing).
+        """
+        token = _ANNOUNCED.set((self, text))
+        try:
+            if not only_when_loading:
+                self.show(text)
+            yield
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            _ANNOUNCED.reset(token)
+
+    def show(self, text: str) -> None:
+        """Show ``text`` in place of the bar (until :meth:`track` starts counting)."""
         shown = text.replace("{", "{{").replace("}", "}}")
         bar_format = "{desc}: " + shown if self.label else shown
         bar = self._open(bar_format)
         if bar is not None and bar.bar_format != bar_format:
             bar.bar_format = bar_format
             bar.refresh()
-        try:
-            yield
-        except BaseException:
-            self.close()
-            raise
 
-    def track(self, batches: Iterable[list], total: int | None = None) -> Iterator[list]:
-        """Yield ``batches``, counting each batch's images once the caller is done with it.
+    def track(self, batches: Iterable, total: int | None = None,
+              count: Callable[[object], int] = images_in) -> Iterator:
+        """Yield ``batches``, counting each batch's images (``count(batch)``, default
+        :func:`images_in`) once the caller is done with it.
 
         The clock (rate, ETA) starts here, after any phase; the bar is closed at the end or on an error.
         """
@@ -88,7 +123,7 @@ class Progress:
         try:
             for batch in batches:
                 yield batch
-                self(len(batch))
+                self(count(batch))
         finally:
             self.close()
 
@@ -105,6 +140,15 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def announce_loading() -> None:
+    """Show the phase named by the innermost :meth:`Progress.phase` block, if any: the network
+    builders call this just before they really build a network (a cache miss), never on a hit."""
+    announced = _ANNOUNCED.get()
+    if announced is not None:
+        bar, text = announced
+        bar.show(text)
 
 
 def as_progress(progress, label: str | None = None) -> Progress:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import ganeval
 from ganeval.errors import GanevalError
 from ganeval.io.sources import open_source
-from ganeval.progress import images_to_read
+from ganeval.progress import Progress, announce_loading, images_in, images_to_read
 from ganeval_train.data import load_digits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,12 +34,43 @@ def digits() -> np.ndarray:
 
 
 def test_api_bar_has_total_percentage_and_the_loading_phase(digits, capsys):
+    from ganeval.api import clear_extractor_cache
+
+    clear_extractor_cache()  # another test of this process may have built the network already
     ganeval.compute_stats(digits, mode="tf1", batch_size=5, workers=0, progress=True)
     err = capsys.readouterr().err
     assert "features: loading Inception network..." in err
     assert "12/12" in err and "100%" in err and "img/s" in err
     for shown in ("5/12", "10/12"):  # counted batch by batch
         assert shown in err
+
+    # The network is built once per process: the second run says nothing about loading it.
+    ganeval.compute_stats(digits, mode="tf1", batch_size=5, workers=0, progress=True)
+    err = capsys.readouterr().err
+    assert "loading" not in err and "12/12" in err and "100%" in err
+
+
+def test_images_in_counts_images_not_the_parts_of_a_batch():
+    images = torch.zeros(5, 3, 8, 8, dtype=torch.uint8)
+    assert images_in(images) == 5
+    assert images_in(np.zeros((7, 8, 8, 3), np.uint8)) == 7
+    assert images_in([images[0], images[1], images[2]]) == 3  # a list of [C, H, W] images
+    assert images_in((images, None)) == 5  # FIDCallback's (images, labels) pairs: not len() == 2
+    assert images_in((images, ["a"] * 5)) == 5
+    assert images_in(images[0]) == 1
+
+
+def test_phase_only_when_loading_shows_nothing_unless_a_network_is_built(capsys):
+    bar = Progress("x", enabled=True)
+    with bar.phase("loading Inception network...", only_when_loading=True):
+        pass  # a cache hit: nothing built
+    assert "loading" not in capsys.readouterr().err
+    with bar.phase("loading Inception network...", only_when_loading=True):
+        announce_loading()  # what get_inception does on a cache miss
+    bar.close()
+    assert "x: loading Inception network..." in capsys.readouterr().err
+    announce_loading()  # outside any phase: nothing to show, no error
+    assert capsys.readouterr().err == ""
 
 
 def test_generator_total_comes_from_max_images(digits, capsys):
