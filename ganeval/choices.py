@@ -23,6 +23,19 @@ DEFAULT_MAX_PIXELS = 89_478_485
 DECODES = ("cpu", "gpu")
 """JPEG decoding: cpu (PIL, the reference pixels) or gpu (nvjpeg on the CUDA device, opt-in; docs/gpu.md)."""
 
+SAVED_FEATURES_DEFAULT = "auto"
+"""What every command that writes statistics computed from images (``stats -o``, ``fid --save-stats``,
+``demo``) keeps of the raw features unless --save-features/--no-save-features says otherwise:
+"auto" keeps them for sets of up to ``ganeval.api.AUTO_FEATURES_LIMIT`` (50,000) images, so the
+file serves KID, PRDC, IS and the bootstrap as well as FID."""
+
+
+def saved_features(choice: bool | None):
+    """The ``save_features`` of ``compute_stats`` for statistics a command writes: the user's
+    --save-features (True) / --no-save-features (False), else :data:`SAVED_FEATURES_DEFAULT`."""
+    return SAVED_FEATURES_DEFAULT if choice is None else bool(choice)
+
+
 BACKENDS = ("auto", "torch", "onnxruntime")
 """auto: ONNX Runtime for fp32 on the CPU when installed (fastest exact CPU path), else torch."""
 

@@ -20,7 +20,7 @@ try:
 
     # Only light modules at import time, so that --help and --version answer at once: the commands
     # import torch (through ganeval.api and the extractors) when they run.
-    from ganeval.choices import BACKENDS, DECODES, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS
+    from ganeval.choices import BACKENDS, DECODES, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS, saved_features
     from ganeval.errors import GanevalError
     from ganeval.io.names import escape_name, printable
     from ganeval.io.outputs import (check_distinct_outputs, check_output, clean_stale_temporaries, output_lock,
@@ -257,7 +257,7 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     label = f"stats {escape_name(source)}" + (f" (rank 0 of {world})" if in_group else "")
     progress = _progress(label, quiet)
     try:
-        result = api.compute_stats(source, save_features="auto" if save_features is None else save_features,
+        result = api.compute_stats(source, save_features=saved_features(save_features),
                                    progress=progress, checkpoint=checkpoint, per_class=per_class,
                                    checkpoint_every=max(checkpoint_every, 1), resume=resume, keep_checkpoint=True,
                                    **_keywords(kw))
@@ -285,24 +285,31 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
 @click.argument("b", type=click.Path())
 @click.option("--save-stats", "save_stats", multiple=True, type=click.Path(dir_okay=False),
               help="Keep the statistics computed from image sources: one path per source, in A, B order.")
+@click.option("--save-features/--no-save-features", default=None,
+              help="With --save-stats: store the raw float32 features in those files (for KID, PRDC, IS, "
+                   "bootstrap), as `ganeval stats` does. Default: stored for sets of up to 50,000 images.")
 @click.option("--allow-mismatch", is_flag=True, help="Compare statistics even if weights/mode/dimension differ.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON record instead of the bare number.")
 @click.option("--per-class", is_flag=True,
               help="Also the FID of every class and intra-FID (their mean); both sides per class "
                    "(`ganeval stats --per-class`, or image folders with one sub-folder per class).")
 @extraction_options
-def fid(a, b, save_stats, allow_mismatch, as_json, per_class, **kw):
+def fid(a, b, save_stats, save_features, allow_mismatch, as_json, per_class, **kw):
     """FID between A and B, each a stats file (.h5) or an image source (computed on the fly).
 
     Prints the FID alone on stdout (or a JSON record with --json). Under torchrun every process
     reads its share of the image sources and gets the FID; rank 0 prints it and writes --save-stats.
     """
     check_distinct_outputs(save_stats, option="--save-stats")
+    if save_features is not None and not save_stats:
+        flag = "--save-features" if save_features else "--no-save-features"
+        raise GanevalError(f"{flag} applies to the files of --save-stats PATH; add --save-stats or drop {flag}")
     for path in save_stats:
         check_output(path, [a, b], what="--save-stats file")
     metrics = ("fid", "intra_fid") if per_class else ("fid",)
     _evaluate_command(a, b, metrics, {**kw, "allow_mismatch": allow_mismatch, "as_json": as_json},
-                      save_stats=save_stats, render=None if as_json or per_class else _render_fid_alone)
+                      save_stats=save_stats, save_features=save_features,
+                      render=None if as_json or per_class else _render_fid_alone)
 
 
 def _render_fid_alone(result) -> list[str]:
@@ -414,7 +421,7 @@ def demo(out_dir, n_images, device, workers, quiet):
     options = dict(device=device, workers=workers)
     click.echo(f"$ ganeval stats {real_dir} -o {stats_path}")
     progress = _progress("real", quiet)
-    real = api.compute_stats(str(real_dir), progress=progress, **options)
+    real = api.compute_stats(str(real_dir), progress=progress, save_features=saved_features(None), **options)
     progress.close()
     real.save(stats_path)
     for folder in (perturbed_dir, real_dir):
@@ -460,7 +467,7 @@ def _metric_options(*names: str, seed_help: str | None = None):
     return decorate
 
 
-def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), render=None) -> None:
+def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), save_features=None, render=None) -> None:
     """The body of fid/kid/prdc/sfid/eval: ``ganeval.evaluate`` on A and B, then render its result:
     ``--json`` prints ``to_dict()``, else the metrics' text lines; warnings and notes go to stderr.
 
@@ -492,9 +499,11 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), render=No
     if not main_rank:
         return
     computed = [stats for stats, x in zip(result.statistics, (a, b)) if x in sources]
+    from ganeval.io.statsfile import with_saved_features
+
     for stats, path in zip(computed, save_stats):
-        with _writing(path, quiet):
-            _save_result(stats, path)
+        with _writing(path, quiet):  # raw features by the rule of `ganeval stats` (choices.saved_features)
+            _save_result(with_saved_features(stats, saved_features(save_features)), path)
     _render(result, kw["as_json"], quiet, render)
 
 

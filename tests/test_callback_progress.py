@@ -75,6 +75,7 @@ def final_state(shown: str, label: str) -> str:
     return states[-1]
 
 
+@pytest.mark.slow  # a fresh process loads torch and the real-weight network: ~20 s on the shared machine
 def test_callback_bar_counts_images_reaches_its_total_and_loads_once(real_stats_file, tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)

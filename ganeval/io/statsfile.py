@@ -53,6 +53,30 @@ def is_stats_file(path) -> bool:
         return handle.read(8) == HDF5_SIGNATURE or path.suffix.lower() in (".h5", ".hdf5")
 
 
+def with_saved_features(stats, save_features):
+    """``stats`` (a StatsSet) as a command writes it under the rule of ``ganeval stats``
+    (:func:`ganeval.choices.saved_features`): ``True`` keeps the raw features it holds, ``False``
+    none, ``"auto"`` those of sets of up to ``ganeval.api.AUTO_FEATURES_LIMIT`` images. The moments
+    are shared, not recomputed (the file gets the very same mu and sigma)."""
+    import copy
+
+    from ganeval.api import AUTO_FEATURES_LIMIT
+
+    stats = as_stats_set(stats)
+    keep = save_features if isinstance(save_features, bool) else stats.count <= AUTO_FEATURES_LIMIT
+    if save_features not in (True, False, "auto"):
+        raise GanevalError(f"save_features must be True, False or 'auto', got {save_features!r}")
+    if keep or all(space.features is None for space in stats.spaces.values()):
+        return stats
+    spaces = {}
+    for name, space in stats.spaces.items():
+        spaces[name] = copy.copy(space)  # same moments; only the view of the features changes
+        spaces[name].keep_features = False
+    lean = copy.copy(stats)
+    lean.spaces = spaces
+    return lean
+
+
 def save_stats(stats, path, *, overwrite: bool = True) -> None:
     """Write ``stats`` (a StatsSet, or one FeatureStats; count ≥ 2) with its provenance to ``path`` atomically."""
     from ganeval import __version__
