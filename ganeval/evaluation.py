@@ -38,8 +38,12 @@ DEFAULT_METRICS = tuple(m.name for m in METRICS.values() if m.default)
 
 
 def side_name(obj) -> str:
-    """How a side is named in messages and records: the path as given, else the object's type."""
-    return str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
+    """How a side is named in messages and records: the path as given, else the file or source that
+    statistics record (not the class name "StatsSet"), else the object's type."""
+    if isinstance(obj, (str, Path)):
+        return str(obj)
+    provenance = obj.provenance if _is_loaded(obj) else {}
+    return str(provenance.get("file") or provenance.get("source") or type(obj).__name__)
 
 
 def _is_loaded(side) -> bool:

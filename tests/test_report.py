@@ -98,7 +98,7 @@ def report(image_sets, tmp_path_factory):
     return out, summary
 
 
-def test_page_parses_and_references_only_files_that_exist(report):
+def test_page_parses_and_references_only_files_that_exist(report, image_sets):
     out, summary = report
     page = out / "index.html"
     assert summary["page"] == str(page)
@@ -111,7 +111,10 @@ def test_page_parses_and_references_only_files_that_exist(report):
     assert len([x for x in images if "/a_" in x]) >= 16 and len([x for x in images if "/b_" in x]) >= 16
     assert "img/distances.png" in images
     assert summary["notes"] == []
-    assert json.loads((out / "report.json").read_text())["memorisation"] == summary["memorisation"]
+    written = json.loads((out / "report.json").read_text())
+    assert written["memorisation"] == summary["memorisation"]
+    # Sides labelled by their sources, as given (not the class name "StatsSet").
+    assert (written["metrics"]["a"], written["metrics"]["b"]) == (str(image_sets[0]), str(image_sets[1]))
     # The thumbnails are the images themselves (32 px, not scaled).
     assert Image.open(out / images[0]).size == (SIZE, SIZE)
 

@@ -55,7 +55,7 @@ class _Side:
 
 
 def _describe(obj) -> str:
-    return str(obj) if isinstance(obj, (str, Path)) else type(obj).__name__
+    return evaluation.side_name(obj)  # a path as given, or a statistics object's recorded file/source
 
 
 def _is_stats(obj) -> bool:
