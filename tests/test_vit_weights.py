@@ -87,7 +87,8 @@ def test_offline_is_one_clear_line(tmp_path):
         resolve_vit_weights(DINOV2_VITL14, url=_closed_port_url(), directory=tmp_path)
     message = str(err.value)
     assert "\n" not in message and "download of http://127.0.0.1" in message
-    assert "--weights dinov2-vitl14=PATH" in message and DINOV2_VITL14.url in message
+    # Spelled as --help spells it (the network's key); the extractor name is accepted too (below).
+    assert "--weights dinov2=PATH" in message and DINOV2_VITL14.url in message and "vitl14=PATH" not in message
     with pytest.raises(GanevalError, match="no dinov2-vitl14 weights found: download"):
         resolve_vit_weights(DINOV2_VITL14, directory=tmp_path, download=False)
 
@@ -104,8 +105,21 @@ def test_given_path(tmp_path):
     path.write_bytes(b"x")
     got = resolve_vit_weights(DINOV2_VITL14, path)
     assert got.origin == "--weights" and got.file_sha256 == hashlib.sha256(b"x").hexdigest()
-    with pytest.raises(GanevalError, match="no such weights file"):
+    with pytest.raises(GanevalError, match=r"no such weights file .*\(given as --weights dinov2=PATH\)"):
         resolve_vit_weights(DINOV2_VITL14, tmp_path / "absent.pth")
+
+
+def test_both_spellings_of_the_encoder_weights_option_are_accepted_and_shown_one_way():
+    from ganeval.extractors.clip import CLIP_VITB32, CLIP_VITL14_336
+    from ganeval.extractors.registry import parse_weights
+    from ganeval.extractors.vit_weights import weights_option
+
+    for key, name in (("dinov2", "dinov2-vitl14"), ("clip", "clip-vitl14-336"), ("clip_vitb32", "clip-vitb32")):
+        assert parse_weights([f"{key}=a.pth"]) == parse_weights([f"{name}=a.pth"]) == {key: "a.pth"}
+    assert [weights_option(spec) for spec in (DINOV2_VITL14, CLIP_VITL14_336, CLIP_VITB32)] == [
+        "--weights dinov2=PATH", "--weights clip=PATH", "--weights clip_vitb32=PATH"]
+    with pytest.raises(GanevalError, match="given twice for dinov2"):
+        parse_weights(["dinov2=a.pth", "dinov2-vitl14=b.pth"])
 
 
 def test_extractors_download_through_the_cache(server, tmp_path, monkeypatch):

@@ -125,7 +125,7 @@ def load_clip_visual(path) -> tuple[ClipVisual, dict[str, Tensor]]:
 class ClipExtractor(ViTExtractor):
     """``clip-vitl14-336``: uint8 RGB images → {"clip": float32 [N, 768]}, CMMD's embedding.
 
-    ``weights``: a path (``--weights clip-vitl14-336=PATH``; OpenAI's ``ViT-L-14-336px.pt``) or
+    ``weights``: a path (``--weights clip=PATH``; OpenAI's ``ViT-L-14-336px.pt``) or
     None (cache → download of OpenAI's URL, checked against the sha256 in it).
     ``convention``: ``cmmd`` (centre crop, PIL bicubic 336, L2-normalised).
     Other options: :class:`~ganeval.extractors.vit_extractor.ViTExtractor`.

@@ -148,7 +148,7 @@ def load_dinov2(path, pos_embed: str = "offset") -> tuple[DinoV2ViT, dict[str, T
 class DinoV2Extractor(ViTExtractor):
     """``dinov2-vitl14``: uint8 RGB images → {"dinov2": float32 [N, 1024]} (CLS after the final norm).
 
-    ``weights``: a path (``--weights dinov2-vitl14=PATH``) or None (cache → download of Meta's URL).
+    ``weights``: a path (``--weights dinov2=PATH``) or None (cache → download of Meta's URL).
     ``convention``: ``dgm-eval`` (default) or ``edm2`` (see :mod:`ganeval.extractors.vit_preprocess`).
     ``pos_embed``: ``offset`` (default, what both conventions' published numbers used) or ``size``.
     Other options: :class:`~ganeval.extractors.vit_extractor.ViTExtractor`.

@@ -1,7 +1,8 @@
 """Finding, downloading and checking the weights files of the ViT encoders (DINOv2, CLIP).
 
 Search order, as for the Inception weights (:mod:`ganeval.extractors.weights`):
-``weights=PATH`` (the CLI's ``--weights NAME=PATH``) → the file's name in
+``weights=PATH`` (the CLI's ``--weights NAME=PATH``, NAME the network's key ``dinov2``, ``clip``,
+``clip_vitb32`` or its extractor name) → the file's name in
 :func:`~ganeval.extractors.weights.cache_dir` → a download of the official URL into
 that cache → one :class:`~ganeval.errors.GanevalError` line saying what to do.
 
@@ -97,7 +98,7 @@ def resolve_vit_weights(
     if path is not None:
         given = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
         if not given.is_file():
-            raise GanevalError(f"{given}: no such weights file for {spec.name} (given as --weights {spec.name}=PATH)")
+            raise GanevalError(f"{given}: no such weights file for {spec.name} (given as {weights_option(spec)})")
         digest = file_sha256(given)
         if spec.sha256 is not None and digest != spec.sha256:
             # A local copy may be a converted container of the same network: identified, not refused.
@@ -122,8 +123,20 @@ def resolve_vit_weights(
                               f"download {source}", "published" if spec.sha256 else "recorded")
     raise GanevalError(
         f"no {spec.name} weights found{failure}: download {spec.url} into {folder}, "
-        f"or pass --weights {spec.name}=PATH"
+        f"or pass {weights_option(spec)}"
     )
+
+
+def weights_option(spec: PublishedFile) -> str:
+    """The option as messages spell it, the way ``--help`` does: ``--weights dinov2=PATH`` (the
+    network's key; its extractor name, ``dinov2-vitl14=PATH``, is accepted as well)."""
+    from ganeval.extractors.registry import network_of
+
+    try:
+        key = network_of(spec.name).key
+    except GanevalError:  # a file of no registered network (tests): its own name
+        key = spec.name
+    return f"--weights {key}=PATH"
 
 
 def _check_cached(spec: PublishedFile, cached: Path) -> str:
