@@ -73,3 +73,27 @@ def test_no_save_features_opts_out_and_needs_save_stats(folders, capsys):
         assert refused.returncode != 0
         assert f"{flag} applies to the files of --save-stats PATH" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_with_saved_features_applies_the_rule_and_keeps_the_moments_bit_for_bit(tmp_path, monkeypatch):
+    import ganeval.api
+    from ganeval.io.statsfile import load_stats, with_saved_features
+    from ganeval.stats import FeatureStats, StatsSet
+
+    rng = np.random.default_rng(0)
+    pool3 = FeatureStats(8, keep_features=True, provenance={"mode": "tf1"})
+    pool3.add_features(rng.normal(size=(12, 8)).astype(np.float32))
+    stats = StatsSet({"pool3": pool3})
+    assert with_saved_features(stats, "auto") is stats and with_saved_features(stats, True) is stats
+    monkeypatch.setattr(ganeval.api, "AUTO_FEATURES_LIMIT", 11)  # 12 images: above the limit
+    for choice in ("auto", False):
+        lean = with_saved_features(stats, choice)
+        assert lean.features is None and stats.features is not None  # the original keeps its features
+        lean.save(tmp_path / "lean.h5")
+        stats.save(tmp_path / "full.h5")
+        lean_file, full_file = load_stats(tmp_path / "lean.h5", with_features=True), load_stats(tmp_path / "full.h5")
+        assert lean_file.features is None and stored_features(tmp_path / "full.h5").shape == (12, 8)
+        np.testing.assert_array_equal(lean_file.mu, full_file.mu)
+        np.testing.assert_array_equal(lean_file.sigma, full_file.sigma)
+    with pytest.raises(Exception, match="save_features must be True, False or 'auto'"):
+        with_saved_features(stats, "yes")

@@ -62,10 +62,10 @@ def with_saved_features(stats, save_features):
 
     from ganeval.api import AUTO_FEATURES_LIMIT
 
-    stats = as_stats_set(stats)
-    keep = save_features if isinstance(save_features, bool) else stats.count <= AUTO_FEATURES_LIMIT
     if save_features not in (True, False, "auto"):
         raise GanevalError(f"save_features must be True, False or 'auto', got {save_features!r}")
+    stats = as_stats_set(stats)
+    keep = save_features if isinstance(save_features, bool) else stats.count <= AUTO_FEATURES_LIMIT
     if keep or all(space.features is None for space in stats.spaces.values()):
         return stats
     spaces = {}
