@@ -1,0 +1,92 @@
+"""Memorization-informed Fréchet Inception Distance (MiFID; Bai et al., "On Training Sample
+Memorization: Lessons from Benchmarking Generative Modeling with a Large-scale Competition",
+KDD 2021; the Kaggle "Generative Dog Images" metric).
+
+    MiFID = FID / d_thr,   d_thr = d if d < ε else 1,   ε = 0.1 (default)
+
+where d is the mean, over the rows of one set, of the minimum cosine distance
+1 − |cos(a, b)| to the rows of the other set (the absolute cosine, as both references).
+A set that copies the other has d → 0 and its FID is divided by a small number.
+
+Which set the mean runs over: torchmetrics' ``MemorizationInformedFrechetInceptionDistance``
+(1.9.0, ``_compute_cosine_distance(real, fake)``) averages over the REAL rows (each real row's
+nearest generated row); the Kaggle code averages over the generated rows. ``penalty_over``
+selects; the default "real" is torchmetrics', which ganeval is tested against
+(tests/test_mifid.py, ≤ 1e-6 relative). As torchmetrics, rows whose entries sum to 0 are left
+out of d, the penalty is d + 1e-14, and FID ≤ 1e-8 gives MiFID = 0.
+
+Float64 throughout; the cosine matrix is formed in row blocks (no N × M matrix is held).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ganeval.errors import GanevalError
+from ganeval.metrics.frechet import frechet_distance
+
+__all__ = ["MiFIDResult", "mifid", "min_cosine_distance", "DEFAULT_COSINE_EPS"]
+
+DEFAULT_COSINE_EPS = 0.1
+PENALTY_SIDES = ("real", "generated")
+
+
+class MiFIDResult(NamedTuple):
+    mifid: float
+    fid: float
+    memorization_distance: float  # d before thresholding: mean minimum cosine distance
+    penalty: float  # the divisor: d if d < eps else 1
+
+
+def _matrix(x, name: str, device=None) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if t.ndim != 2 or t.shape[0] < 2:
+        raise GanevalError(f"MiFID needs {name} as an [N, d] matrix with N ≥ 2, got shape {list(t.shape)}")
+    t = t.to(device if device is not None else t.device, torch.float64)
+    if not bool(torch.isfinite(t).all()):
+        raise GanevalError(f"MiFID: {name} contain NaN or infinite values; recompute the features")
+    return t
+
+
+def min_cosine_distance(rows, others, *, block_rows: int = 4096) -> float:
+    """Mean over ``rows`` [N, d] of min_j (1 − |cos(rows_i, others_j)|), others [M, d]; float64.
+
+    Rows of either set whose entries sum to exactly 0 are dropped first (torchmetrics does).
+    """
+    a = rows[rows.sum(dim=1) != 0]
+    b = others[others.sum(dim=1) != 0]
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        raise GanevalError("MiFID: every feature row of one side sums to 0; the cosine distance is undefined")
+    a = a / a.norm(dim=1, keepdim=True)
+    b = b / b.norm(dim=1, keepdim=True)
+    total = torch.zeros((), dtype=torch.float64, device=a.device)
+    for start in range(0, a.shape[0], block_rows):
+        block = 1.0 - (a[start:start + block_rows] @ b.T).abs()
+        total += block.min(dim=1).values.sum()
+    return float(total / a.shape[0])
+
+
+def mifid(real, fake, *, cosine_distance_eps: float = DEFAULT_COSINE_EPS, penalty_over: str = "real",
+          device=None) -> MiFIDResult:
+    """MiFID of generated features ``fake`` [M, d] against ``real`` [N, d] (float arrays/tensors).
+
+    FID comes from :func:`ganeval.metrics.frechet.frechet_distance` on the float64 means and
+    (ddof = 1) covariances; see the module docstring for the penalty.
+    """
+    if penalty_over not in PENALTY_SIDES:
+        raise GanevalError(f"MiFID: penalty_over must be 'real' or 'generated', got {penalty_over!r}")
+    if not 0 < float(cosine_distance_eps) <= 1:
+        raise GanevalError(f"MiFID: cosine_distance_eps must be in (0, 1], got {cosine_distance_eps}")
+    r = _matrix(real, "real features", device)
+    f = _matrix(fake, "generated features", r.device)
+    if r.shape[1] != f.shape[1]:
+        raise GanevalError(f"MiFID: real and generated features differ in dimension ({r.shape[1]} vs {f.shape[1]})")
+    r_np, f_np = r.cpu().numpy(), f.cpu().numpy()
+    fid = frechet_distance(r_np.mean(0), np.cov(r_np, rowvar=False), f_np.mean(0), np.cov(f_np, rowvar=False))
+    d = min_cosine_distance(r, f) if penalty_over == "real" else min_cosine_distance(f, r)
+    penalty = d if d < cosine_distance_eps else 1.0
+    value = fid / (penalty + 1e-14) if fid > 1e-8 else 0.0
+    return MiFIDResult(float(value), float(fid), float(d), float(penalty))
