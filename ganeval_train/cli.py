@@ -1,4 +1,4 @@
-"""The `ganeval-train` command line: `train`, `sample` and `export-data`.
+"""The `ganeval-train` command line: `train`, `sample`, `export-data` and `ppl`.
 
 Exit codes: 0 success, 1 a user-fixable problem (one line on stderr), 2 bad usage, 130 interrupted.
 """
@@ -125,6 +125,62 @@ def export_data(dataset, output, resolution, channels, classes, per_class, max_i
                                     per_class=per_class, max_images=max_images,
                                     data_root=Path(data_root) if data_root else None, download=download)
     click.echo(f"{path}: {count} images in {k} class folders", err=True)
+
+
+@cli.command(short_help="Perceptual path length of a StyleGAN-lite run.")
+@click.argument("run", type=click.Path(exists=True))
+@click.option("--vgg16", "backbone", required=True, type=click.Path(),
+              help="VGG16 backbone weights: torchvision's ImageNet file (vgg16-397923af.pth) or a whole LPIPS "
+                   "state dict.")
+@click.option("--lpips-linear", "linear", default=None, type=click.Path(),
+              help="LPIPS-VGG16 linear layers (lpips' weights/v0.1/vgg.pth or torch-fidelity's "
+                   "weights-vgg16-lpips.pth); default: the installed lpips package's file.")
+@click.option("-n", "num_samples", type=click.IntRange(min=2), default=50000, show_default=True,
+              help="Number of paths.")
+@click.option("--space", type=click.Choice(["w", "z"]), default="w", show_default=True,
+              help="w: lerp of mapping(z); z: slerp of z.")
+@click.option("--sampling", type=click.Choice(["end", "full"]), default="end", show_default=True,
+              help="end: t = 0; full: t uniform in [0, 1).")
+@click.option("--crop", is_flag=True, help="StyleGAN's face crop before LPIPS.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Paths per batch (two images each).")
+@click.option("--device", default=None, help="torch device (default cuda if present).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON record on stdout.")
+def ppl(run, backbone, linear, num_samples, space, sampling, crop, seed, batch_size, device, as_json):
+    """Perceptual path length of the StyleGAN-lite generator trained in RUN (docs/metrics.md, PPL):
+    LPIPS-VGG16 distance of images ε = 1e-4 apart on random paths, / ε², 1st-99th percentile mean."""
+    import json
+
+    import torch
+
+    from ganeval.errors import GanevalError
+    from ganeval.metrics.lpips import lpips_vgg16
+    from ganeval.metrics.ppl import stylegan_lite_ppl
+    from ganeval_train.train import load_model
+
+    if linear is None:
+        from importlib.util import find_spec
+
+        spec = find_spec("lpips")
+        if spec is None or spec.origin is None:
+            raise GanevalError("--lpips-linear not given and the lpips package is not installed; pass the LPIPS "
+                               "linear weights file (lpips' weights/v0.1/vgg.pth) or pip install lpips")
+        linear = Path(spec.origin).parent / "weights" / "v0.1" / "vgg.pth"
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, _ = load_model(run, device=device)
+    if model.name != "stylegan-lite":
+        raise GanevalError(f"{run}: PPL needs a stylegan-lite run (a mapping network), this run is {model.name}")
+    lpips = lpips_vgg16(backbone, linear, device=device)
+    result = stylegan_lite_ppl(model.sampling_generator().eval(), lpips, space=space, sampling=sampling, crop=crop,
+                               num_samples=num_samples, seed=seed, batch_size=batch_size, device=device)
+    name = f"ppl_{space}{sampling}"
+    if as_json:
+        click.echo(json.dumps({name: {"mean": result.mean, "std": result.std, "kept": result.num_kept,
+                                      "samples": num_samples, "crop": crop, "seed": seed}}))
+    else:
+        click.echo(f"{name} {result.mean:.6g} ± {result.std:.4g} ({result.num_kept} of {num_samples} paths "
+                   "between the 1st and 99th percentiles)")
 
 
 def main(argv=None) -> None:

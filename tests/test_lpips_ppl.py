@@ -193,3 +193,29 @@ def test_bad_input(backbone, tmp_path):
         perceptual_path_length(lambda p: torch.zeros(p.shape[0], 3, 8, 8), 4, lpips, num_samples=4, pixels="uint8")
     with pytest.raises(GanevalError, match="mapping network"):
         perceptual_path_length(lambda p: p, 4, lpips, space="w")
+
+
+def test_ganeval_train_ppl_command(backbone, tmp_path, capsys):
+    import json
+
+    from ganeval_train.cli import main
+    from ganeval_train.train import TrainOptions, load_model, train
+
+    run = tmp_path / "s"
+    train(TrainOptions(model="stylegan-lite", out=run, steps=1, quiet=True,
+                       overrides={"width": 8, "max_width": 16, "batch_size": 8, "z_dim": 16, "w_dim": 16}))
+    torch.save(backbone, tmp_path / "vgg16.pth")
+    with pytest.raises(SystemExit) as info:
+        main(["ppl", str(run), "--vgg16", str(tmp_path / "vgg16.pth"), "-n", "6", "--batch-size", "3", "--json",
+              "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    record = json.loads(out)["ppl_wend"]
+    model, _ = load_model(run, device="cpu")
+    expected = stylegan_lite_ppl(model.sampling_generator().eval(), lpips_vgg16(backbone, LPIPS_LINEAR),
+                                 num_samples=6, batch_size=3)
+    assert record["mean"] == pytest.approx(expected.mean, rel=1e-12) and record["kept"] == expected.num_kept
+    with pytest.raises(SystemExit) as info:  # a missing weight file: one line naming it
+        main(["ppl", str(run), "--vgg16", str(tmp_path / "nope.pth"), "-n", "4"])
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "nope.pth" in err and len(err.strip().splitlines()) == 1

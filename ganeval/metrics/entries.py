@@ -19,8 +19,6 @@ All five read raw features (statistics saved with ``--save-features``). Side A i
 
 from __future__ import annotations
 
-import numpy as np
-
 from ganeval.errors import GanevalError
 from ganeval.metrics.registry import MetricInput, register_metric
 
@@ -100,6 +98,8 @@ def _authpct(data: MetricInput):
 @register_metric("ct", any_space=True, features="ab",
                  description="C_T data-copying test (Meehan et al.): A split into training and held-out halves")
 def _ct(data: MetricInput):
+    import numpy as np
+
     from ganeval.metrics.memorisation import data_copying_ct
 
     train, held_out = np.array_split(np.asarray(data.a.features), 2)
