@@ -7,7 +7,7 @@ Every metric runs on N real + N generated synthetic float32 features (correlated
 extrapolated from the growth exponent between the two largest sizes (t ∝ N^p), not measured. PPL: seconds per sample (one pair = two images
 through LPIPS-VGG16 with a random backbone; the speed does not depend on the weights) at torch-fidelity's
 LPIPS size 64 and at StyleGAN's 256, for a trivial generator; PPL is linear in the number of samples.
-Prints one Markdown table.
+Times are CPU seconds of the process (all threads), not wall time. Prints one Markdown table.
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ METRICS = {
 
 
 def seconds(fn) -> float:
-    start = time.perf_counter()
+    """CPU seconds of this process (all threads): steadier than wall time on a shared machine;
+    on an idle machine the wall time is about this divided by the threads in use."""
+    start = time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def ppl_seconds_per_sample(size: int, samples: int = 16) -> float:
@@ -72,17 +74,18 @@ def main() -> None:
         targets = {n: times[sizes.index(n)] if n in sizes else times[-1] * (n / sizes[-1]) ** p
                    for n in (10000, 50000)}
         rows.append((name, times, p, targets))
-    print(f"features: {args.dim}-d float32, N real + N generated; torch threads {torch.get_num_threads()}\n")
-    print("| metric | " + " | ".join(f"{n:,} per side (s)" for n in sizes)
-          + " | growth exponent p | 10k per side (s) | 50k per side (s) |")
+    print(f"features: {args.dim}-d float32, N real + N generated; CPU seconds (all threads; torch threads "
+          f"{torch.get_num_threads()})\n")
+    print("| metric | " + " | ".join(f"{n:,} per side (CPU s)" for n in sizes)
+          + " | growth exponent p | 10k per side (CPU s) | 50k per side (CPU s) |")
     print("|---" * (len(sizes) + 4) + "|")
     for name, times, p, targets in rows:
         cells = [f"{t:.0f}" if n in sizes else f"~{t:.0f} (extrapolated)" for n, t in targets.items()]
         print(f"| {name} | " + " | ".join(f"{t:.2f}" for t in times) + f" | {p:.2f} | " + " | ".join(cells) + " |")
     for size in (64, 256):
         per = ppl_seconds_per_sample(size)
-        print(f"\nPPL, LPIPS-VGG16 at {size}x{size}: {per * 1000:.0f} ms per sample "
-              f"(10k samples {per * 1e4 / 60:.0f} min, 50k {per * 5e4 / 60:.0f} min; CPU)")
+        print(f"\nPPL, LPIPS-VGG16 at {size}x{size}: {per * 1000:.0f} CPU ms per sample "
+              f"(10k samples {per * 1e4 / 60:.0f} CPU min, 50k {per * 5e4 / 60:.0f} CPU min)")
 
 
 if __name__ == "__main__":

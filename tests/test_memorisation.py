@@ -158,3 +158,17 @@ def test_ct_bad_input():
         data_copying_ct(rng.normal(size=(60, 3)), rng.normal(size=(60, 3)), rng.normal(size=(15, 3)))
     with pytest.raises(GanevalError, match="at least 2 training"):
         authenticity([[0.0]], [[1.0]])
+
+
+def test_row_blocks_do_not_change_the_neighbours():
+    rng = np.random.default_rng(7)
+    train, gen = rng.normal(size=(200, 6)), rng.normal(size=(150, 6))
+    whole = authenticity(train, gen)
+    from ganeval.metrics import memorisation
+
+    blocked_t, blocked_g = torch.from_numpy(train), torch.from_numpy(gen)
+    d, i = memorisation.nearest_neighbours(blocked_g, blocked_t, block_rows=7)
+    np.testing.assert_array_equal(i.numpy(), whole.nearest_real)
+    d_self, _ = memorisation.nearest_neighbours(blocked_t, blocked_t, exclude_self=True, block_rows=7)
+    d_whole, _ = memorisation.nearest_neighbours(blocked_t, blocked_t, exclude_self=True)
+    np.testing.assert_allclose(d_self.numpy(), d_whole.numpy(), rtol=1e-12)  # BLAS blocking: last-bit rounding

@@ -87,3 +87,10 @@ def test_bad_input_is_one_clear_error(bad, message):
     kwargs = dict(fake=fake) | bad
     with pytest.raises(GanevalError, match=message):
         mifid(real, **kwargs)
+
+
+def test_row_blocks_do_not_change_the_distance():
+    from ganeval.metrics.mifid import min_cosine_distance
+
+    real, fake = (torch.from_numpy(x) for x in _sets(5, 90, 70, 6, 0.3))
+    assert min_cosine_distance(real, fake, block_rows=11) == pytest.approx(min_cosine_distance(real, fake), rel=1e-15)

@@ -62,3 +62,8 @@ def test_bad_input():
         top_pr(real[:, :3], fake[:, :3])
     with pytest.raises(GanevalError, match="differ in dimension"):
         top_pr(real, fake[:, :10])
+
+
+def test_row_blocks_do_not_change_the_result():
+    real, fake = _sets(5, 300, 280, 40, 0.3)
+    assert top_pr(real, fake, block_rows=37) == top_pr(real, fake)

@@ -72,14 +72,18 @@ def _matrix(x, name: str, device=None) -> torch.Tensor:
     return t
 
 
+BLOCK_ELEMENTS = 1 << 24  # distances per block: 128 MB of float64
+
+
 def nearest_neighbours(queries: torch.Tensor, points: torch.Tensor, *, exclude_self: bool = False,
-                       block_rows: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+                       block_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row of ``queries`` [Q, d], (distance, index) of its nearest row of ``points`` [P, d].
 
-    Float64 Euclidean, in row blocks (peak block_rows × P). ``exclude_self``: queries are the
+    Float64 Euclidean, in row blocks (default 2²⁴ // P rows: 128 MB of distances). ``exclude_self``: queries are the
     points themselves and row i may not pick i (duplicates of i still count, as dgm-eval).
     """
     p_sq = (points * points).sum(1)
+    block_rows = block_rows or max(1, BLOCK_ELEMENTS // max(points.shape[0], 1))
     distances = torch.empty(queries.shape[0], dtype=torch.float64, device=queries.device)
     indices = torch.empty(queries.shape[0], dtype=torch.int64, device=queries.device)
     for start in range(0, queries.shape[0], block_rows):

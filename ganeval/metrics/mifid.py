@@ -51,7 +51,7 @@ def _matrix(x, name: str, device=None) -> torch.Tensor:
     return t
 
 
-def min_cosine_distance(rows, others, *, block_rows: int = 4096) -> float:
+def min_cosine_distance(rows, others, *, block_rows: int | None = None) -> float:
     """Mean over ``rows`` [N, d] of min_j (1 − |cos(rows_i, others_j)|), others [M, d]; float64.
 
     Rows of either set whose entries sum to exactly 0 are dropped first (torchmetrics does).
@@ -62,6 +62,7 @@ def min_cosine_distance(rows, others, *, block_rows: int = 4096) -> float:
         raise GanevalError("MiFID: every feature row of one side sums to 0; the cosine distance is undefined")
     a = a / a.norm(dim=1, keepdim=True)
     b = b / b.norm(dim=1, keepdim=True)
+    block_rows = block_rows or max(1, (1 << 24) // b.shape[0])  # 128 MB of float64 per block
     total = torch.zeros((), dtype=torch.float64, device=a.device)
     for start in range(0, a.shape[0], block_rows):
         block = 1.0 - (a[start:start + block_rows] @ b.T).abs()

@@ -126,7 +126,7 @@ def _features(x, name: str) -> torch.Tensor:
 
 def top_pr(real, fake, *, alpha: float = 0.1, random_projection: bool = True,
            projection_seed: int = PROJECTION_SEED, bootstrap_seed: int = BOOTSTRAP_SEED,
-           bootstrap_repeats: int = BOOTSTRAP_REPEATS, block_rows: int = 2048, device=None) -> TopPRResult:
+           bootstrap_repeats: int = BOOTSTRAP_REPEATS, block_rows: int | None = None, device=None) -> TopPRResult:
     """TopP&R of ``fake`` [M, d] against ``real`` [N, d] (see the module docstring); float64."""
     r, f = _features(real, "real features"), _features(fake, "generated features")
     if r.shape[1] != f.shape[1]:
@@ -142,6 +142,7 @@ def top_pr(real, fake, *, alpha: float = 0.1, random_projection: bool = True,
     dev = device if device is not None else r.device
     r, f = r.to(dev, torch.float64), f.to(dev, torch.float64)
     k = BALLOON_NEIGHBOURS_PER_DIM * r.shape[1]
+    block_rows = block_rows or max(1, (1 << 23) // max(r.shape[0], f.shape[0]))  # 64 MB of distances per block
     for x, name in ((r, "real"), (f, "generated")):
         if x.shape[0] < k + 2:
             raise GanevalError(f"TopP&R needs more than {k + 1} {name} features in {r.shape[1]} dimensions "
