@@ -195,6 +195,7 @@ def test_bad_input(backbone, tmp_path):
         perceptual_path_length(lambda p: p, 4, lpips, space="w")
 
 
+@pytest.mark.slow  # trains one step of StyleGAN-lite and runs PPL twice: ~20 s on a shared 2-core machine
 def test_ganeval_train_ppl_command(backbone, tmp_path, capsys):
     import json
 
