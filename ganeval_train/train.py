@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -224,21 +226,52 @@ class ProgressLine:
 # ------------------------------------------------------------------ checkpoints
 
 
+def _plain_fid_history(history) -> list[list]:
+    """FIDRecords as plain lists ``[step, fid, per_class or None, intra_fid or None]``: what
+    ``torch.load(weights_only=True)`` reads back (it refuses every class but tensors and builtins)."""
+    def plain(record):
+        per_class, intra = getattr(record, "per_class", None), getattr(record, "intra_fid", None)
+        return [int(record[0]), float(record[1]),
+                None if per_class is None else {str(k): float(v) for k, v in per_class.items()},
+                None if intra is None else float(intra)]
+
+    return [plain(record) for record in history]
+
+
+def _fid_records(rows) -> list:
+    from ganeval.callback import FIDRecord
+
+    return [FIDRecord(*row) for row in rows]
+
+
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """torch.save to a temporary file in the same folder, then an atomic rename."""
+    """torch.save to a temporary file in the same folder, then an atomic rename.
+
+    The payload holds only tensors, builtins and dicts/lists of them, so that
+    :func:`load_checkpoint` can read it with ``weights_only=True`` (no code runs from a checkpoint).
+    """
+    payload = dict(payload, fid_history=_plain_fid_history(payload.get("fid_history", [])))
     with atomic_write(path) as tmp_name:
         torch.save(payload, tmp_name)
 
 
 def load_checkpoint(path: Path) -> dict:
+    """The checkpoint dict at ``path``, read with ``weights_only=True``: a pickle that names any
+    global beyond tensors and builtins (a payload that would run code) is refused in one line, unrun."""
     if not path.is_file():
         raise GanevalError(f"{path}: no checkpoint here; train first with `ganeval-train train ... --out {path.parent}`")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused a global: never run it
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"it names the global {found[1]}" if found else "it holds more than tensors and plain data"
+        raise GanevalError(f"{path}: refused: {what}, which could run code on loading; only load checkpoints "
+                           "that ganeval-train wrote") from None
     except Exception as exc:  # truncated or foreign file
-        raise GanevalError(f"{path}: not a readable ganeval-train checkpoint ({type(exc).__name__})") from exc
+        raise GanevalError(f"{path}: not a readable ganeval-train checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise GanevalError(f"{path}: not a ganeval-train checkpoint (format {CHECKPOINT_FORMAT})")
+    payload["fid_history"] = _fid_records(payload.get("fid_history") or [])
     return payload
 
 
@@ -325,8 +358,15 @@ def train(options: TrainOptions) -> dict:
     torch.manual_seed(opts.seed)
     if payload is None:
         config_values = {**_preset_values(opts), **{k: v for k, v in opts.overrides.items() if v is not None}}
+        _check_resolution_option(config_values["resolution"])
     else:
         config_values = payload["config"]
+    # Every input is read and checked before anything is written into the run folder.
+    real = None
+    if opts.fid_every is not None:
+        from ganeval.api import load_statistics
+
+        real = load_statistics(opts.real_stats) if Path(opts.real_stats).is_file() else opts.real_stats
     data = load_dataset(payload["dataset"] if payload else opts.dataset, resolution=config_values["resolution"],
                         channels=config_values["channels"] if payload else None, data_root=opts.data_root,
                         download=opts.download, max_images=opts.max_images)
@@ -373,10 +413,8 @@ def train(options: TrainOptions) -> dict:
 
     fid_callback = fid_stream = None
     if opts.fid_every is not None:
-        from ganeval.api import load_statistics
         from ganeval.callback import FIDCallback
 
-        real = load_statistics(opts.real_stats) if Path(opts.real_stats).is_file() else opts.real_stats
         # A cGAN against per-class real statistics: per-class FIDs and intra-FID as well (fid.csv).
         per_class = model.conditional and bool(getattr(real, "classes", None))
         fid_stream = SampleStream(model, seed=opts.seed + 1000)
@@ -448,6 +486,19 @@ def train(options: TrainOptions) -> dict:
         checkpoint(step)
     return {"steps": step, "train_seconds": train_seconds, "fid_history": fid_callback.history if fid_callback else [],
             "out": str(out), "grid": str(out / "grids" / f"step_{step:06d}.png")}
+
+
+def _check_resolution_option(resolution) -> None:
+    """``--resolution`` as the models accept it, refused in one line before any work."""
+    from ganeval_train.models.base import check_resolution
+
+    try:
+        valid = isinstance(resolution, int) and resolution > 0 and check_resolution(resolution) is not None
+    except (ValueError, ArithmeticError):
+        valid = False
+    if not valid:
+        raise GanevalError(f"--resolution {resolution}: not a size the models build; use 28 or a power of two >= 8 "
+                           "(32 for the small preset, 64 for the large)")
 
 
 def _preset_values(opts: TrainOptions) -> dict:
