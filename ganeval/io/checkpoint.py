@@ -28,6 +28,7 @@ import torch
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
+from ganeval.io.h5safe import open_h5
 from ganeval.io.names import escape_name
 
 FORMAT_NAME = "ganeval-checkpoint"
@@ -133,7 +134,7 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
     match and that every array fits (a damaged or hand-edited checkpoint is one line)."""
     path = Path(path)
     try:
-        with h5py.File(path, "r") as h5:
+        with open_h5(path) as h5:
             if h5.attrs.get("format") != FORMAT_NAME:
                 raise GanevalError(f"{escape_name(path)}: not a ganeval checkpoint; delete it to start over")
             if h5.attrs.get("format_version") != FORMAT_VERSION:
@@ -218,7 +219,7 @@ def checkpoint_count(path) -> int:
 
     Only shapes are read, nothing large: a damaged file is refused before "resuming"."""
     try:
-        with h5py.File(path, "r") as h5:
+        with open_h5(path) as h5:
             counts = []
             for name, group in h5.items():
                 if not isinstance(group, h5py.Group) or name == "classes":

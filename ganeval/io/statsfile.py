@@ -32,6 +32,7 @@ import numpy as np
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
+from ganeval.io.h5safe import open_h5
 from ganeval.stats import SHARED_KEYS, FeatureStats, StatsSet, as_stats_set
 
 FORMAT_NAME = "ganeval-stats"
@@ -151,7 +152,7 @@ def load_stats(path, *, with_features: bool = False) -> StatsSet:
         what = "empty" if path.stat().st_size == 0 else "not an HDF5 file"
         raise GanevalError(f"{path}: not a ganeval stats file ({what}); {redo}")
     try:
-        with h5py.File(path, "r") as h5:
+        with open_h5(path) as h5:  # refuses external storage and links, virtual datasets (ganeval.io.h5safe)
             attrs = _read_attrs(h5, path, redo)
             if attrs.get("format") != FORMAT_NAME:
                 raise GanevalError(f"{path}: HDF5 file without ganeval statistics (written by another tool?); {redo}")
@@ -256,7 +257,7 @@ def _read_space(group, where: str, redo: str, provenance: dict, with_features: b
 
 def has_features(path, space: str = "pool3") -> bool:
     """True when the stats file stores the raw features of ``space``."""
-    with h5py.File(path, "r") as h5:
+    with open_h5(path) as h5:
         node = h5[space] if space in h5 and isinstance(h5[space], h5py.Group) else h5
         return "features" in node
 
