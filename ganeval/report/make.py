@@ -8,7 +8,6 @@ are computed once per side; the images shown are decoded again, by position, fro
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from ganeval.core.options import ExtractorOptions, RunOptions, options_from_keyw
 from ganeval.io.sources import open_source
 from ganeval.report.html import Page, Pair, render
 from ganeval.report.neighbours import MemorisationCheck, memorisation_check
+from ganeval.report.output import ReportOutput, prepare_report_output
 from ganeval.report.plots import plot_neighbour_distances, require_matplotlib
 from ganeval.stats import FeatureStats, Statistics
 
@@ -68,16 +68,6 @@ def _check_rereadable(obj, label: str) -> None:
     raise GanevalError(f"{label}: the report reads the images twice (features, then the ones shown); give a "
                        "folder, .zip, .npy/.npz, an array, a tensor or a list of tensors, not a "
                        f"{type(obj).__name__}")
-
-
-def _prepare_out(out_dir: Path) -> Path:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise GanevalError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / PAGE).is_file():
-        raise GanevalError(f"{out_dir}: is not empty and holds no {PAGE}; give a new or an earlier report's folder")
-    if not out_dir.parent.exists():
-        raise GanevalError(f"{out_dir}: folder {out_dir.parent} does not exist; create it first")
-    return out_dir
 
 
 def read_images_at(source, rows, *, max_images=None, seed=0, skip_bad=False, batch_size=50) -> dict:
@@ -170,7 +160,15 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
     require_matplotlib()  # before any image is read
     if samples < 0 or pairs < 0:
         raise GanevalError("--samples and --pairs must be 0 or more")
-    out_dir = _prepare_out(Path(out_dir))
+    # The output rules of every writing command, before any work (ganeval.report.output).
+    with prepare_report_output(out_dir, inputs=(a, b)) as output:
+        return _make_report_into(output, a, b, start=start, samples=samples, pairs=pairs, sample_seed=sample_seed,
+                                 allow_mismatch=allow_mismatch, progress=progress, **options)
+
+
+def _make_report_into(output: ReportOutput, a, b, *, start: float, samples: int, pairs: int, sample_seed: int,
+                      allow_mismatch: bool, progress, **options) -> dict:
+    """:func:`make_report`'s work, its files written into ``output``'s staging area and committed at the end."""
     inputs = {"A": a, "B": b}
     for label, obj in inputs.items():
         if not _is_stats(obj):
@@ -232,10 +230,7 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
     wanted["B"] |= set(closest.tolist()) | set(farthest.tolist())
     if check is not None:
         wanted["A"] |= set(check.generated_nn_index[np.concatenate([closest, farthest])].tolist())
-    images_dir = out_dir / IMAGES
-    if images_dir.exists():
-        shutil.rmtree(images_dir)
-    images_dir.mkdir(parents=True)
+    images_dir = output.images_dir  # a staging folder, put in place by output.commit
     paths: dict[str, dict[int, str]] = {"A": {}, "B": {}}
     labels: dict[str, dict[int, str]] = {"A": {}, "B": {}}
     sizes = []
@@ -292,11 +287,10 @@ def make_report(a, b, out_dir, *, samples: int = 32, pairs: int = 20, sample_see
     page.provenance += [("weights sha256", str(result.get("weights_sha256"))),
                         ("ganeval", _version()), ("seconds", f"{time.perf_counter() - start:.1f}")]
 
-    html_path = out_dir / PAGE
-    html_path.write_text(render(page), encoding="utf-8")
+    html_path = output.path / PAGE
     summary = {"page": str(html_path), "metrics": result, "notes": notes,
                "memorisation": check.summary() if check is not None else None}
-    (out_dir / "report.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    output.commit({PAGE: render(page), "report.json": json.dumps(summary, indent=2, default=float) + "\n"})
     return summary
 
 
