@@ -15,6 +15,7 @@ from pathlib import Path
 from ganeval import distributed as dist_helpers
 from ganeval.core.options import ExtractorOptions, RunOptions, options_from_keywords
 from ganeval.errors import GanevalError
+from ganeval.io.classes import check_class_sizes, check_listed_class_sizes
 from ganeval.extractors import registry
 from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, InceptionExtractor, parse_features
 from ganeval.extractors.preprocess import DEFAULT_MODE
@@ -186,6 +187,8 @@ def compute_stats(source, *, progress=None, extractor=None, extractor_options: E
     in_group, rank, world, device = _process_group(run.distributed, ext.device)
     image_source = open_source(source, max_images=run.max_images, seed=run.seed, labels=run.per_class,
                                max_pixels=run.max_pixels)
+    if run.per_class:
+        check_listed_class_sizes(image_source)  # before any image is decoded (ganeval.io.classes)
     bar = as_progress(progress, "features")
     if extractor is None:
         ext = ext.with_(device=device)
@@ -220,11 +223,16 @@ def compute_stats(source, *, progress=None, extractor=None, extractor_options: E
         stats, fingerprint, skipped = dist_helpers.reduce_stats(stats, image_source)
     else:
         fingerprint, skipped = image_source.fingerprint, list(image_source.skipped)
-    if stats.count < 2:
-        found = "no images" if stats.count == 0 else "only one image"
-        skipped_note = f" ({len(skipped)} undecodable skipped)" if skipped else ""
-        raise GanevalError(f"{image_source.description}: {found} to compute statistics from{skipped_note}; "
-                           "FID needs at least 2 images (thousands for a meaningful value)")
+    try:
+        if stats.count < 2:
+            found = "no images" if stats.count == 0 else "only one image"
+            skipped_note = f" ({len(skipped)} undecodable skipped)" if skipped else ""
+            raise GanevalError(f"{image_source.description}: {found} to compute statistics from{skipped_note}; "
+                               "FID needs at least 2 images (thousands for a meaningful value)")
+        check_class_sizes(stats, image_source.description)
+    except GanevalError:
+        resumable.remove()  # a final refusal: --resume could not help, so no checkpoint is left behind
+        raise
     stats.annotate(source=image_source.description, source_fingerprint=fingerprint, created=utc_timestamp(),
                    skipped_files=skipped, decode=decode_description(settings.decode))
     if run.max_images is not None:

@@ -148,8 +148,8 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
             skipped = json.loads(h5.attrs["skipped_files"])
             batches_done = int(h5.attrs["batches_done"])
             images_read = int(h5.attrs["images_read"])
-            parts = [(stats, h5)] + [(stats.class_set(json.loads(group.attrs["label"])), group)
-                                     for group in (h5["classes"].values() if "classes" in h5 else ())]
+            class_groups, labels = _class_groups(h5, path)
+            parts = [(stats, h5)] + [(stats.class_set(label), group) for label, group in zip(labels, class_groups)]
             states = [(target, _read_state(node, target)) for target, node in parts]
     except GanevalError:
         raise
@@ -173,6 +173,17 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
     source.positions, source.digests = positions, digests
     source.skipped, source.skipped_positions = skipped, skipped_positions
     source.batches_done, source.images_read = batches_done, images_read
+
+
+def _class_groups(h5, path) -> tuple[list, list]:
+    """The per-class groups of a checkpoint and their labels; two groups with one label are refused
+    (restoring both into one class would silently merge or drop one)."""
+    class_groups = list(h5["classes"].values()) if "classes" in h5 else []
+    labels = [json.loads(group.attrs["label"]) for group in class_groups]
+    if len(set(map(str, labels))) != len(labels):
+        raise GanevalError(f"{escape_name(path)}: two class groups have the same label (damaged or edited); "
+                           "delete it to start over")
+    return class_groups, labels
 
 
 def _write_state(node, stats) -> None:
@@ -237,6 +248,7 @@ def checkpoint_count(path) -> int:
                 counts.append(count)
             if not counts:
                 raise KeyError("no feature space groups")
+            _class_groups(h5, path)
             return max(counts)
     except GanevalError:
         raise

@@ -196,6 +196,9 @@ def _read_classes(h5, path: Path, redo: str, shared: dict) -> dict[str, StatsSet
             label = json.loads(group.attrs["label"])
         except (KeyError, TypeError, ValueError):
             raise GanevalError(f"{path}: class group {key} has no readable label (damaged?); {redo}") from None
+        if str(label) in classes:  # which of the two is meant cannot be known: one would be dropped silently
+            raise GanevalError(f"{path}: two class groups have the label {str(label)!r} (the second is {key}); "
+                               f"per-class results would be wrong; {redo}")
         spaces = {}
         for name in group:
             provenance = {**_read_attrs(group[name], path, redo), **shared, "class": str(label)}
