@@ -169,6 +169,8 @@ class FeatureStats(Statistics):
             return None
         if not self._features:
             return np.zeros((0, self.dim or 0), np.float32)
+        # Features of a stats file are read on first use (ganeval.io.statsfile.StoredFeatures).
+        self._features = [part.load() if hasattr(part, "load") else part for part in self._features]
         return np.concatenate(self._features)
 
     def attach_features(self, features) -> None:

@@ -11,7 +11,9 @@ structure *before* anything is read and refuses, in one line naming the dataset:
 * external links and broken soft links (nothing is opened through them);
 * soft links whose target leaves the group that holds the link (``/pool3/mu -> /spatial/mu``,
   ``/classes/00001/pool3 -> /classes/00000/pool3``);
-* datasets with external raw storage, and virtual datasets.
+* datasets with external raw storage, and virtual datasets;
+* datasets whose declared shape the file does not hold (never written: HDF5 would return fill
+  values; or a declared size far beyond what any compression stores), before anything is allocated.
 
 The walk is iterative and visits at most :data:`MAX_LINKS` links, so a file with millions of
 groups or a cycle of hard links cannot hang it.
@@ -24,10 +26,14 @@ from pathlib import Path
 from typing import Iterator
 
 import h5py
+import numpy as np
 
 from ganeval.errors import GanevalError
 from ganeval.io.names import escape_name
 
+MAX_COMPRESSION_RATIO = 1100
+"""Largest declared/stored size of a chunked dataset: deflate cannot exceed ~1032:1, so a larger
+ratio is a shape the file never wrote (its reader would allocate the declared size for fill values)."""
 MAX_LINKS = 100_000
 """Most links walked in one file (a ganeval stats file has a few dozen; a per-class one ~10 per class)."""
 
@@ -85,8 +91,32 @@ def _check_dataset(dataset: h5py.Dataset, path, name: str, fix: str) -> None:
     if plist.get_external_count() > 0:
         raise _refuse(path, f"dataset '{name}'", "keeps its data in an external file "
                       f"({escape_name(plist.get_external(0)[0].decode('utf-8', 'surrogateescape'))})", fix)
-    if plist.get_layout() == h5py.h5d.VIRTUAL:
+    layout = plist.get_layout()
+    if layout == h5py.h5d.VIRTUAL:
         raise _refuse(path, f"dataset '{name}'", "is a virtual dataset (its data is mapped from other files)", fix)
+    _check_written(dataset, path, name, layout, fix)
+
+
+def _check_written(dataset: h5py.Dataset, path, name: str, layout: int, fix: str) -> None:
+    """Refuse a dataset whose declared shape its stored bytes cannot hold: never written (HDF5 would
+    hand out fill values, zeros) or a declared size that would allocate far more than the file holds."""
+    if dataset.dtype.kind == "O" or dataset.shape is None:  # variable-length strings: no fixed size
+        return
+    declared = int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
+    stored = dataset.id.get_storage_size()
+    if layout == h5py.h5d.CONTIGUOUS:
+        written = stored >= declared
+    elif layout == h5py.h5d.CHUNKED:
+        needed = 1
+        for size, chunk in zip(dataset.shape, dataset.chunks):
+            needed *= -(-size // chunk)
+        written = dataset.id.get_num_chunks() >= needed and declared <= MAX_COMPRESSION_RATIO * stored + 2**20
+    else:  # compact: the data lives in the object header (at most 64 KiB)
+        written = True
+    if not written:
+        raise GanevalError(f"{escape_name(path)}: dataset '{name}' declares shape {dataset.shape} "
+                           f"({declared:,} bytes) but the file stores {stored:,} bytes of it (never written, or "
+                           f"damaged); {fix}")
 
 
 @contextlib.contextmanager

@@ -294,13 +294,41 @@ def _checked_dtype(*args):
     dtype = np.dtype(*args)
     if dtype.hasobject:
         raise pickle.UnpicklingError("an object dtype (pickled Python objects) is not read")
+    if dtype.kind not in "biufcSU" or dtype.itemsize > MAX_PICKLED_ITEMSIZE:
+        raise pickle.UnpicklingError(f"a numpy dtype {dtype.str} is not read (only numbers and short strings)")
     return dtype
 
 
+class _NdarrayName:
+    """What the name numpy.ndarray resolves to: only :func:`_checked_reconstruct` accepts it. The class
+    itself is not handed out: ``ndarray(shape)`` would allocate any declared size."""
+
+    def __new__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError("numpy.ndarray(shape) is not read: it would allocate whatever shape it declares")
+
+
 def _checked_reconstruct(subtype, shape, dtype_code):
-    if subtype is not np.ndarray:
+    if subtype is not _NdarrayName:
         raise pickle.UnpicklingError(f"an array of type {getattr(subtype, '__name__', subtype)} is not read")
+    # numpy pickles an array as an empty one whose __setstate__ then receives the data (whose size
+    # numpy checks against the shape): a non-empty shape here would be an allocation bomb.
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) for n in shape) or 0 not in shape:
+        raise pickle.UnpicklingError(f"numpy _reconstruct with shape {str(shape)[:40]} is not read")
     return _numpy_core().multiarray._reconstruct(np.ndarray, shape, _checked_dtype(dtype_code))
+
+
+def _checked_bytearray(*args):
+    # Pickles spell a bytearray as bytearray(bytes) or bytearray(str, 'latin-1'): its size is that of the
+    # pickle's own data. bytearray(N) would allocate N bytes from a few bytes of pickle: refused.
+    if not args or not isinstance(args[0], (bytes, str)) or len(args) > 2:
+        raise pickle.UnpicklingError("bytearray is read only from bytes held in the pickle")
+    return bytearray(*args)
+
+
+def _checked_complex(*args):
+    if not all(isinstance(a, (int, float)) for a in args) or len(args) > 2:
+        raise pickle.UnpicklingError("complex is read only from two numbers")
+    return complex(*args)
 
 
 def _checked_scalar(dtype, *args):
@@ -322,9 +350,16 @@ def _latin1_encode(text, encoding="utf-8"):
     return text.encode("latin1")
 
 
+MAX_PICKLE_NODES = 100_000
+"""Most values :func:`_check_plain` visits (an EDM2 reference holds about ten; 0.1-0.5 s to reach)."""
+MAX_PICKLE_DEPTH = 64
+"""Deepest nesting of containers read (an EDM2 reference nests 2 deep)."""
+MAX_PICKLED_ITEMSIZE = 64
+"""Largest numpy element read from a pickle, in bytes (complex256 is 32)."""
+
 # Only these globals resolve; anything else stops the unpickler before it is called.
 _ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NdarrayName,
     ("numpy", "dtype"): _checked_dtype,
     ("numpy.core.multiarray", "_reconstruct"): _checked_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _checked_reconstruct,
@@ -335,8 +370,8 @@ _ALLOWED_GLOBALS = {
     ("_codecs", "encode"): _latin1_encode,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
-    ("builtins", "complex"): complex,
+    ("builtins", "bytearray"): _checked_bytearray,
+    ("builtins", "complex"): _checked_complex,
     ("collections", "OrderedDict"): dict,
 }
 
@@ -365,26 +400,50 @@ def _restricted_load(path: Path, data: bytes):
         raise GanevalError(f"{path}: refused to unpickle: it references {err.qualified}, and an EDM2 reference holds "
                            "only dicts, numbers, strings and numpy arrays (nothing in it was run); use the file "
                            "as published by NVIDIA") from None
+    except RecursionError:  # e.g. hashing a tuple nested thousands deep, used as a dict key
+        raise GanevalError(f"{path}: refused: the pickle nests containers too deeply; an EDM2 reference is a "
+                           "shallow dict") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             MemoryError, OverflowError, UnicodeDecodeError) as err:
         raise GanevalError(f"{path}: unreadable pickle ({_one_line(err)}); download it again") from None
 
 
 def _check_plain(path: Path, value, where: str = "the file") -> None:
-    """Refuse anything but containers, numbers, strings and numeric numpy values (defence in depth)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_plain(path, key, where)
-            _check_plain(path, item, f"{where}[{key!r}]")
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            _check_plain(path, item, where)
-    elif isinstance(value, (np.ndarray, np.generic)):
-        if value.dtype.hasobject:
-            raise GanevalError(f"{path}: {where} is an object array, which ganeval never reads")
-    elif value is not None and not isinstance(value, (bool, int, float, complex, str, bytes, bytearray)):
-        raise GanevalError(f"{path}: {where} is a {type(value).__name__}; an EDM2 reference holds only dicts, "
-                           "numbers, strings and numpy arrays")
+    """Refuse anything but containers, numbers, strings and numeric numpy values (defence in depth).
+
+    Walked iteratively, visiting at most :data:`MAX_PICKLE_NODES` values, no deeper than
+    :data:`MAX_PICKLE_DEPTH`, and refusing a container that holds itself: a 1 KB pickle whose
+    lists share references ("memo bomb") spans 2^40 paths, and one nested 100,000 deep or
+    holding itself breaks every recursive reader after us.
+    """
+    pending = [(value, where, 0, ())]  # (value, where it is, depth, ids of the containers above it)
+    visited = 0
+    while pending:
+        item, place, depth, above = pending.pop()
+        visited += 1
+        if visited > MAX_PICKLE_NODES:
+            raise GanevalError(f"{path}: refused: holds more than {MAX_PICKLE_NODES:,} values (or shares references "
+                               "to look that big); an EDM2 reference is a small dict of arrays")
+        if isinstance(item, (dict, list, tuple, set, frozenset)):
+            if id(item) in above:
+                raise GanevalError(f"{path}: refused: {place} contains itself; an EDM2 reference is a plain dict")
+            if depth >= MAX_PICKLE_DEPTH:
+                raise GanevalError(f"{path}: refused: containers nested more than {MAX_PICKLE_DEPTH} deep; an EDM2 "
+                                   "reference is a shallow dict")
+            inner = above + (id(item),)
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    name = f"{place}[{key!r}]" if isinstance(key, (str, int)) and len(place) < 200 else place
+                    pending.append((key, place, depth + 1, inner))
+                    pending.append((child, name, depth + 1, inner))
+            else:
+                pending.extend((child, place, depth + 1, inner) for child in item)
+        elif isinstance(item, (np.ndarray, np.generic)):
+            if item.dtype.hasobject:
+                raise GanevalError(f"{path}: {place} is an object array, which ganeval never reads")
+        elif item is not None and not isinstance(item, (bool, int, float, complex, str, bytes, bytearray)):
+            raise GanevalError(f"{path}: {place} is a {type(item).__name__}; an EDM2 reference holds only dicts, "
+                               "numbers, strings and numpy arrays")
 
 
 def read_edm2_pickle(path) -> ReferenceStats:

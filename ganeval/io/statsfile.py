@@ -245,9 +245,7 @@ def _read_space(group, where: str, redo: str, provenance: dict, with_features: b
         if data.shape != (count, d) or data.shape[0] * data.shape[1] * 4 > MAX_FEATURE_BYTES:
             raise GanevalError(f"{where}: stored features have shape {data.shape}, the statistics count {count} "
                                f"images of dimension {d}; {redo}")
-        features = data[()].astype(np.float32, copy=False)
-        if not np.all(np.isfinite(features)):
-            raise GanevalError(f"{where}: stored features contain NaN or infinity; {redo}")
+        features = StoredFeatures(Path(group.file.filename).absolute(), data.name, data.shape, where, redo)
     mu = mu_data[()].astype(np.float64, copy=False)
     sigma = sigma_data[()].astype(np.float64, copy=False)
     if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
@@ -255,7 +253,51 @@ def _read_space(group, where: str, redo: str, provenance: dict, with_features: b
     scale = max(float(np.abs(sigma).max()), 1e-300)
     if float(np.abs(sigma - sigma.T).max()) > 1e-9 * scale:
         raise GanevalError(f"{where}: covariance is not symmetric (damaged?); {redo}")
-    return FeatureStats.from_moments(count, mu, sigma, provenance, features)
+    stats = FeatureStats.from_moments(count, mu, sigma, provenance)
+    if features is not None:
+        stats.keep_features, stats._features = True, [features]
+    return stats
+
+
+class StoredFeatures:
+    """The ``features`` dataset of a stats file, read only when a metric uses it (KID, PRDC, ...).
+
+    FID needs only mu and sigma; a file with [N, 2048] features would otherwise cost N x 8 KiB of
+    memory for nothing. The shape is checked when the file is loaded (against the count, the
+    dimension and the bytes the file stores, ganeval.io.h5safe); :meth:`load` refuses a file that
+    changed in between, and NaN or infinity.
+    """
+
+    def __init__(self, path: Path, name: str, shape: tuple, where: str, redo: str):
+        self.path, self.name, self.shape, self.where, self.redo = path, name, tuple(shape), where, redo
+        self.stamp = _stamp(path)
+
+    def load(self) -> np.ndarray:
+        """float32 [N, d]; a one-line GanevalError when the file changed or holds non-finite values."""
+        if _stamp(self.path) != self.stamp:
+            raise GanevalError(f"{self.where}: the stats file changed since it was read; run again")
+        try:
+            with open_h5(self.path) as h5:
+                data = h5[self.name]
+                if data.shape != self.shape:
+                    raise GanevalError(f"{self.where}: the stats file changed since it was read; run again")
+                features = data[()].astype(np.float32, copy=False)
+        except GanevalError:
+            raise
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise GanevalError(f"{self.where}: unreadable stored features ({reason}); {self.redo}") from None
+        if not np.all(np.isfinite(features)):
+            raise GanevalError(f"{self.where}: stored features contain NaN or infinity; {self.redo}")
+        return features
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        info = path.stat()
+    except OSError:
+        return ()
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def has_features(path, space: str = "pool3") -> bool:
