@@ -41,8 +41,14 @@ def _closed_port_url() -> str:
 
 
 def test_unpublished_hash_is_recorded_at_first_download_and_checked_after(server, tmp_path, monkeypatch):
+    import io
+
+    import torch
+
     root, base = server
-    payload = b"dinov2 weights stand-in " * 1000
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.arange(1000.0)}, buffer)  # what is recorded must read as a state dict
+    payload = buffer.getvalue()
     (root / "w.pth").write_bytes(payload)
     cache = tmp_path / "cache"
     monkeypatch.setenv(DINOV2_VITL14.url_env, f"{base}/w.pth")
@@ -133,12 +139,47 @@ def test_extractors_download_through_the_cache(server, tmp_path, monkeypatch):
     torch.save(DinoV2ViT(dim=64, depth=1, heads=4).state_dict(), root / "small.pth")
     monkeypatch.setenv("GANEVAL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(DINOV2_VITL14.url_env, f"{base}/small.pth")
-    # Downloaded and recorded, then refused by the loader: it is not a ViT-L/14.
-    with pytest.raises(GanevalError, match="not DINOv2 ViT-L/14 weights"):
+    # Downloaded, then refused by the loader: it is not a ViT-L/14, so it is neither kept nor recorded
+    # (a later genuine download must not be refused as "changed").
+    with pytest.raises(GanevalError, match="not DINOv2 ViT-L/14 weights.*not kept and its hash not recorded"):
         DinoV2Extractor(device="cpu")
-    assert (tmp_path / "cache" / "dinov2_vitl14_pretrain.pth.sha256").is_file()
+    assert not (tmp_path / "cache" / "dinov2_vitl14_pretrain.pth.sha256").exists()
+    assert not (tmp_path / "cache" / "dinov2_vitl14_pretrain.pth").exists()
     # OpenAI's published sha256 is checked on download: another file never reaches the cache.
     monkeypatch.setenv(CLIP_VITB32.url_env, f"{base}/small.pth")
     with pytest.raises(GanevalError, match="corrupted"):
         ClipB32Extractor(device="cpu")
     assert not (tmp_path / "cache" / CLIP_VITB32.file_name).exists()
+
+
+@pytest.mark.parametrize("body", [b"<html><body>429 Too Many Requests</body></html>", b"PK\x03\x04 cut short"])
+def test_a_download_that_is_not_weights_is_neither_kept_nor_recorded(server, tmp_path, monkeypatch, body):
+    """Issue 23: an HTML page answered a DINOv2 download, stayed cached with its sha256 recorded,
+    and the later genuine download was refused as "changed"."""
+    import io
+
+    import torch
+
+    root, base = server
+    (root / "w.pth").write_bytes(body)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(DINOV2_VITL14.url_env, f"{base}/w.pth")
+    with pytest.raises(GanevalError, match="not kept and its hash not recorded") as err:
+        resolve_vit_weights(DINOV2_VITL14, directory=cache)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in cache.iterdir()) == []  # no file, no .sha256, no .part
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.ones(4)}, buffer)
+    (root / "w.pth").write_bytes(buffer.getvalue())  # the genuine file, later
+    got = resolve_vit_weights(DINOV2_VITL14, directory=cache)
+    assert got.file_sha256 == hashlib.sha256(buffer.getvalue()).hexdigest() and got.sha256_source == "recorded"
+
+
+def test_a_file_placed_by_hand_that_is_not_weights_is_not_recorded(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / DINOV2_VITL14.file_name).write_bytes(b"<html>oops</html>")
+    with pytest.raises(GanevalError, match="its hash was not recorded"):
+        resolve_vit_weights(DINOV2_VITL14, directory=cache, download=False)
+    assert (cache / DINOV2_VITL14.file_name).exists()  # the user's file: left alone
+    assert not (cache / (DINOV2_VITL14.file_name + ".sha256")).exists()

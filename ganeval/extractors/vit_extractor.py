@@ -21,7 +21,7 @@ from ganeval.errors import GanevalError
 from ganeval.extractors.base import Extractor
 from ganeval.extractors.execution import NetworkRunner, OneOutput, check_options
 from ganeval.extractors.vit_preprocess import CONVENTIONS, as_image_list, preprocess_vit
-from ganeval.extractors.vit_weights import PublishedFile, resolve_vit_weights
+from ganeval.extractors.vit_weights import PublishedFile, forget_download, resolve_vit_weights
 
 __all__ = ["ViTExtractor"]
 
@@ -53,7 +53,15 @@ class ViTExtractor(Extractor):
         check_options(self.device, precision, backend, compile, onnx_by_default=self.onnx_by_default)
         self.batch_size = int(batch_size)
         self.weights = resolve_vit_weights(self.published, weights, url=url, download=download)
-        self.model, self.digest = self.load(self.weights.path, **network_options)
+        try:
+            self.model, self.digest = self.load(self.weights.path, **network_options)
+        except GanevalError as err:
+            if self.weights.origin.startswith("download") and self.weights.sha256_source == "recorded":
+                # Just downloaded, no published hash, and not this network: neither kept nor recorded, so
+                # that a later genuine download is not refused as "changed".
+                forget_download(self.weights.path)
+                raise GanevalError(f"{err}; the download was not kept and its hash not recorded") from None
+            raise
         self.model = self.model.to(self.device)
         size = self.convention.size
         self.runner = NetworkRunner(

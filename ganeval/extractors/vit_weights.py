@@ -150,7 +150,8 @@ def _check_cached(spec: PublishedFile, cached: Path) -> str:
         return digest
     record = _sidecar(cached)
     if not record.is_file():
-        # Placed there by hand: record it now, as a download would have.
+        # Placed there by hand: record it now, as a download would have, once it proves to be weights.
+        _validate_unrecorded(spec, cached, f"{cached}", downloaded=False)
         _download.record_sha256(cached, digest)
         return digest
     recorded = record.read_text().split()[0] if record.read_text().split() else ""
@@ -175,8 +176,32 @@ def download_file(spec: PublishedFile, url: str, directory: PathLike, *, timeout
             f"download of {url} is corrupted: sha256 {err.digest} is not the published {spec.sha256}"
         ) from None
     if spec.sha256 is None:
+        # No published hash: what is recorded must first prove to be weights (an HTML error page or a
+        # cut-off body recorded here would later make the genuine file look "changed").
+        _validate_unrecorded(spec, target, f"the download of {url}")
         _download.record_sha256(target, received)
     return target
+
+
+def forget_download(path: Path) -> None:
+    """Remove a downloaded weights file and its recorded sha256 (it failed validation)."""
+    Path(path).unlink(missing_ok=True)
+    _sidecar(Path(path)).unlink(missing_ok=True)
+
+
+def _validate_unrecorded(spec: PublishedFile, path: Path, what: str, *, downloaded: bool = True) -> None:
+    """Refuse in one line unless ``path`` reads as a state dict of tensors; a download that does not
+    is removed (a file placed by hand is left to its owner), and no hash is recorded either way."""
+    try:
+        read_state_dict(path, spec.name)
+    except GanevalError as err:
+        reason = str(err).split(": ", 1)[-1]
+        if downloaded:
+            path.unlink(missing_ok=True)
+            raise GanevalError(f"{what} is not {spec.name} weights ({reason}); it was not kept and its hash not "
+                               f"recorded; try again, or download {spec.url} by hand") from None
+        raise GanevalError(f"{what}: is not {spec.name} weights ({reason}); its hash was not recorded; replace it "
+                           f"with {spec.url}") from None
 
 
 def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:

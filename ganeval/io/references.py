@@ -37,15 +37,19 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
+
+import numpy as np
 
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.download import download_file
 from ganeval.io.download import record_sha256 as _record_sha256
 from ganeval.io.download import sha256_of as _sha256_of
+from ganeval.io.names import escape_name
 
 __all__ = ["ReferenceEntry", "REGISTRY", "ENV_MIRROR", "refs_dir", "entry_url", "lookup", "download_file",
            "fetch_reference", "register_file", "get_reference", "load_reference", "recorded_sha256", "entries"]
@@ -247,6 +251,33 @@ def _paths(entry: ReferenceEntry, cache) -> tuple[Path, Path, Path]:
     return target, target.with_name(target.name + ".sha256"), folder / f"{entry.stem}.h5"
 
 
+def check_cache(entry: ReferenceEntry, cache=None) -> None:
+    """Before any download or conversion: the cache folder of ``entry`` exists (made now) and takes a
+    file, and the names the published file and its conversion go to are regular files or absent.
+    Each problem is one line naming the folder and ``$GANEVAL_CACHE`` (not a traceback after the work)."""
+    from ganeval.io.outputs import check_output, probe_writable
+
+    target, record, converted = _paths(entry, cache)
+    folder = target.parent
+    hint = "set GANEVAL_CACHE to a writable folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GanevalError(f"{escape_name(folder)}: cannot use as the reference cache ({err.strerror or err}); "
+                           f"{hint}") from None
+    if not folder.is_dir():
+        raise GanevalError(f"{escape_name(folder)}: cannot use as the reference cache (not a folder); {hint}")
+    for path in (target, record, converted):
+        try:
+            check_output(path, what="cached file")
+        except GanevalError as err:
+            raise GanevalError(f"{err} (in the reference cache; move it away, or {hint})") from None
+    try:
+        probe_writable(converted)
+    except GanevalError as err:
+        raise GanevalError(f"{err} (the reference cache; or {hint})") from None
+
+
 def recorded_sha256(path) -> str | None:
     """The sha256 recorded at first download next to ``path`` (``<path>.sha256``), or None."""
     record = Path(str(path) + ".sha256")
@@ -330,6 +361,7 @@ def load_reference(name_or_entry, *, cache=None, mirror: str | None = None, file
     from ganeval.io.reference_files import read_adm_batch, read_edm2_pickle, read_npz_stats
 
     entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
+    check_cache(entry, cache)
     target = _paths(entry, cache)[0]
     first_use = entry.sha256 is None and recorded_sha256(target) is None
     if file is not None:
@@ -344,11 +376,16 @@ def load_reference(name_or_entry, *, cache=None, mirror: str | None = None, file
         else:
             ref = read_npz_stats(path, mode=entry.mode)
     except GanevalError as err:
+        message = str(err)
+        if file is not None:  # the user's file is what is wrong, not our copy of it
+            message = message.replace(str(path), str(Path(file).expanduser())).replace("; download it again",
+                                                                                      "; check that file")
         if first_use:  # never record the hash of a file that does not even read (e.g. cut short without a length)
             path.unlink(missing_ok=True)
             Path(str(path) + ".sha256").unlink(missing_ok=True)
-            raise GanevalError(f"{err} (the file was not kept and its hash not recorded)") from None
-        raise
+            kept = "its copy in the cache" if file is not None else "the file"
+            raise GanevalError(f"{message} ({kept} was not kept and its hash not recorded)") from None
+        raise GanevalError(message) from None
     if ref.mode != entry.mode:
         raise GanevalError(f"{path}: read as mode {ref.mode}, but {entry.name} is registered as {entry.mode}")
     if ref.count is None and entry.count is not None:
@@ -381,8 +418,26 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
             made_from = existing.provenance
             if (made_from.get("imported_file_sha256") == digest and made_from.get("reference_name") == entry.name
                     and existing.count == wanted_count):
-                return converted
+                if _same_statistics(existing, ref, wanted_count):
+                    return converted
+                # Its attributes name our source, its numbers are not the source's: altered, never served.
+                print(f"note: {escape_name(converted)}: the cached conversion does not hold the statistics of "
+                      f"{entry.file_name} (sha256 {digest[:12]}...); converting it again", file=sys.stderr)
     return to_stats_file(ref, converted, count=count, name=entry.name, sha256=digest)
+
+
+def _same_statistics(existing, ref, count: int) -> bool:
+    """Whether a cached conversion holds exactly the statistics of ``ref`` (the hash-checked source
+    file just read): every space's count, mu and sigma, bit for bit. Attributes can be copied; numbers
+    that differ from the source's cannot pass."""
+    from ganeval.io.reference_files import to_stats_set
+
+    fresh = to_stats_set(ref, count=count)
+    if set(existing.spaces) != set(fresh.spaces):
+        return False
+    return all(existing[space].count == fresh[space].count
+               and np.array_equal(existing[space].mu, fresh[space].mu)
+               and np.array_equal(existing[space].sigma, fresh[space].sigma) for space in fresh.spaces)
 
 
 def entries(registry: Mapping[str, ReferenceEntry] | None = None) -> Iterable[ReferenceEntry]:
