@@ -1,9 +1,11 @@
 import sys
 
+from ganeval import interrupts
+
+interrupts.install("ganeval")  # before torch loads: Ctrl-C or SIGTERM there is one line too
 try:
     from ganeval.cli import main
-except KeyboardInterrupt:  # Ctrl-C while the imports (torch) are still loading
-    sys.stderr.write("ganeval: interrupted\n")
-    sys.exit(130)
+except KeyboardInterrupt:  # a KeyboardInterrupt not from a signal (handled above)
+    interrupts.finish_interrupted("ganeval")
 
 main()

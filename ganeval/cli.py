@@ -775,30 +775,45 @@ def _rank_prefix() -> str:
 
 def run_click(group: click.Group, prog_name: str, argv=None) -> None:
     """Run a click group as a console script: one-line errors and exit codes instead of tracebacks."""
+    from ganeval import interrupts
+
+    interrupts.install(prog_name)  # SIGINT/SIGTERM: one line, exit 130/143 at once, nothing half-written left
+    try:
+        _run_click(group, prog_name, argv)
+    finally:
+        interrupts.uninstall()
+
+
+def _run_click(group: click.Group, prog_name: str, argv) -> None:
+    from ganeval import interrupts
+
     try:
         if os.environ.get("GANEVAL_PLUGINS"):  # users' extractors and metrics (docs/extending.md)
             from ganeval.extractors.registry import load_plugins
 
             load_plugins()
         group.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        interrupts.finish_interrupted(prog_name)
     except GanevalError as err:
+        interrupts.settle(prog_name)
         if not _printed_by_another_rank(err):
             click.echo(printable(f"{prog_name}: error: {_rank_prefix()}{err}"), err=True)
         sys.exit(1)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo(f"{prog_name}: interrupted", err=True)
-        sys.exit(130)
     except click.UsageError as err:
+        interrupts.settle(prog_name)
         if not _printed_by_another_rank(err):
             command = err.ctx.command_path if err.ctx is not None else prog_name
             click.echo(printable(f"{prog_name}: error: {_rank_prefix()}{err.format_message()} "
                                  f"(see `{command} --help`)"), err=True)
         sys.exit(err.exit_code)
     except click.ClickException as err:
+        interrupts.settle(prog_name)
         if not _printed_by_another_rank(err):
             click.echo(printable(f"{prog_name}: error: {_rank_prefix()}{err.format_message()}"), err=True)
         sys.exit(err.exit_code)
     except RuntimeError as err:
+        interrupts.settle(prog_name)
         if "DataLoader worker" not in str(err):  # torch raises it from its SIGCHLD handler, anywhere in the loop
             raise
         click.echo(f"{prog_name}: error: a decoding worker process died ({str(err).splitlines()[0].rstrip('. ')}), "
@@ -806,9 +821,11 @@ def run_click(group: click.Group, prog_name: str, argv=None) -> None:
                    "(0 decodes in this process)", err=True)
         sys.exit(1)
     except MemoryError:
+        interrupts.settle(prog_name)
         click.echo(f"{prog_name}: error: out of memory; use fewer --workers, a smaller --batch-size or "
                    "--max-pixels", err=True)
         sys.exit(1)
+    interrupts.settle(prog_name)
     sys.exit(0)
 
 

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from ganeval import interrupts
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -31,6 +33,7 @@ def atomic_write(path) -> Iterator[str]:
             raise FileExistsError(errno.EEXIST, "exists and is not a regular file, which would be replaced", str(path))
     # The pid in the name lets a later run tell a dead writer's leftover (ganeval.io.outputs).
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    interrupts.remove_on_forced_exit(tmp_name)  # removed even if a signal ends the process (ganeval.interrupts)
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would have given
     try:
@@ -42,3 +45,5 @@ def atomic_write(path) -> Iterator[str]:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
+    finally:
+        interrupts.forget(tmp_name)

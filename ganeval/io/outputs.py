@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ganeval import interrupts
 from ganeval.errors import GanevalError
 from ganeval.io.names import escape_name
 
@@ -144,6 +145,7 @@ def output_lock(path) -> Iterator[Path]:
         os.close(fd)
         raise GanevalError(f"{escape_name(target)}: exists and is not a ganeval lock file, yet ganeval locks "
                            f"{escape_name(path)} under that name; move it away")
+    interrupts.remove_on_forced_exit(target)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -151,6 +153,7 @@ def output_lock(path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(target)
+        interrupts.forget(target)
         os.close(fd)
 
 

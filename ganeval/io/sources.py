@@ -35,6 +35,7 @@ import torch
 from ganeval.choices import default_workers  # noqa: F401  (re-exported)
 from ganeval.errors import BadImageError, GanevalError
 from ganeval.extractors.preprocess import to_uint8_chw
+from ganeval.interrupts import ignore_in_worker
 from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
 from ganeval.io.names import escape_name
 
@@ -177,6 +178,7 @@ class FileSource(ImageSource):
             num_workers=min(workers, len(plan)) if workers > 0 else 0,
             collate_fn=list,
             pin_memory=pin_memory,
+            worker_init_fn=ignore_in_worker if workers > 0 else None,  # Ctrl-C is the main process's (ganeval.interrupts)
         )
         for positions, items in _worker_errors_named(zip(plan, loader), self.description):
             batch, labels = [], []
@@ -385,6 +387,9 @@ class ArraySource(ImageSource):
         shape = np.shape(array)
         if len(shape) not in (3, 4) or shape[0] == 0:
             raise GanevalError(f"{description}: expected a non-empty array of images, got shape {tuple(shape)}")
+        if 0 in shape[1:]:
+            raise GanevalError(f"{description}: its images have no pixels (shape {tuple(shape)}: a height, width or "
+                               "channel count of 0); give images of at least 1 x 1 pixel")
         if labels is not None and np.shape(labels) != (shape[0],):
             raise GanevalError(f"{description}: {np.shape(labels)[0] if np.ndim(labels) else 0} labels for "
                                f"{shape[0]} images; give one class label per image")

@@ -27,6 +27,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from ganeval import interrupts
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.names import escape_name
@@ -102,6 +103,7 @@ class ReportOutput:
                                                  dir=out_dir.parent))
         else:  # only img/ is staged; index.html and report.json are replaced atomically
             self.staging = Path(tempfile.mkdtemp(prefix=f".{IMAGES}.{os.getpid()}-", suffix=".tmp", dir=out_dir))
+        interrupts.remove_on_forced_exit(self.staging, folder=True)
         self.images_dir = self.staging / IMAGES if self.fresh else self.staging
         self.images_dir.mkdir(exist_ok=True)
 
@@ -114,6 +116,7 @@ class ReportOutput:
             if self.out_dir.exists():  # someone made it meanwhile: never merge into or replace it
                 raise GanevalError(f"{escape_name(self.out_dir)}: appeared while the report was made; run it again")
             os.rename(self.staging, self.out_dir)
+            interrupts.forget(self.staging)
             return self.out_dir / PAGE
         images = self.out_dir / IMAGES
         old = None
@@ -122,6 +125,7 @@ class ReportOutput:
             os.rename(images, old / IMAGES)
         os.chmod(self.staging, 0o777 & ~_umask())
         os.rename(self.staging, images)
+        interrupts.forget(self.staging)
         for name, text in files.items():
             with atomic_write(self.out_dir / name) as tmp_name:
                 Path(tmp_name).write_text(text, encoding="utf-8")
@@ -133,6 +137,7 @@ class ReportOutput:
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        interrupts.forget(self.staging)
 
 
 def _remove_own_images(folder: Path) -> None:
