@@ -1,5 +1,3 @@
-import sys
-
 from ganeval import interrupts
 
 interrupts.install("ganeval")  # before torch loads: Ctrl-C or SIGTERM there is one line too
