@@ -756,6 +756,9 @@ def _printed_by_another_rank(err: BaseException) -> bool:
 
     rank0_prints = getattr(err, "printed_by_rank0", False)
     if rank0_prints or not (dist.is_available() and dist.is_initialized()):
+        from ganeval import interrupts
+
+        interrupts.terminate_silently()  # torchrun's SIGTERM ends this wait without a line, as it should
         time.sleep(RANK0_GRACE_SECONDS)
     return rank0_prints
 

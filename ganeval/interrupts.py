@@ -183,6 +183,13 @@ def uninstall() -> None:
 
 
 _previous: list = []
+
+
+def terminate_silently() -> None:
+    """SIGTERM takes its default action again (under torchrun, a rank waiting to be stopped after
+    rank 0 printed the refusal must end without a line of its own)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 _keep: list = []  # the socket pair lives as long as the process
 
 
