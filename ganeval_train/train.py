@@ -241,7 +241,8 @@ def _plain_fid_history(history) -> list[list]:
 def _fid_records(rows) -> list:
     from ganeval.callback import FIDRecord
 
-    return [FIDRecord(*row) for row in rows]
+    # FIDRecords themselves in checkpoints written before the history was stored as plain lists.
+    return [row if isinstance(row, FIDRecord) else FIDRecord(*row) for row in rows]
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -260,8 +261,12 @@ def load_checkpoint(path: Path) -> dict:
     global beyond tensors and builtins (a payload that would run code) is refused in one line, unrun."""
     if not path.is_file():
         raise GanevalError(f"{path}: no checkpoint here; train first with `ganeval-train train ... --out {path.parent}`")
+    from ganeval.callback import FIDRecord
+
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # FIDRecord (a tuple with two attributes, nothing run) is allowed for checkpoints of earlier versions.
+        with torch.serialization.safe_globals([FIDRecord]):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # weights_only refused a global: never run it
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         what = f"it names the global {found[1]}" if found else "it holds more than tensors and plain data"

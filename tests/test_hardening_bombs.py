@@ -2,8 +2,8 @@
 
 Each bomb runs in a real subprocess that reports its own peak memory (VmHWM), under a
 wall-clock timeout: the test asserts the one-line refusal, the time bound (the timeout) and the
-memory bound. Measured on the shared 2-core development machine: each refusal takes ~6 s in a fresh
-process, nearly all of it importing torch, at 525 MiB peak resident memory whatever the bomb
+memory bound. Measured on the shared 2-core development machine: each refusal takes 2.4-6 s in a fresh
+process, nearly all of it importing torch, at 526 MiB peak resident memory whatever the bomb
 declares (a plain `ganeval eval s.h5 s.h5 --metrics fid` peaks at 990 MiB; the 60-byte bytearray
 bomb once allocated 3.5 GiB, the memo bomb walked 2^40 nodes, now at most 100,000 in 0.1-0.5 s)."""
 

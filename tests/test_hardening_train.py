@@ -129,3 +129,11 @@ def test_bad_real_stats_is_refused_before_the_run_folder_is_written(content, tmp
                          "--fid-every", "1", "--real-stats", tmp_path / "evil.pkl"], capsys)
     assert_one_line(code, err, "evil.pkl")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_checkpoint_of_an_earlier_version_with_fid_records_still_loads(tmp_path):
+    """Earlier versions pickled FIDRecord objects into the history: allowed by name, nothing else is."""
+    history = [FIDRecord(0, 12.5), FIDRecord(2, 7.25, {"0": 6.0}, 6.0)]
+    torch.save({"format": 1, "fid_history": history}, tmp_path / "old.pt")
+    back = load_checkpoint(tmp_path / "old.pt")["fid_history"]
+    assert back == history and back[1].per_class == {"0": 6.0} and back[1].intra_fid == 6.0
