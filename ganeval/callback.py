@@ -46,27 +46,31 @@ from typing import Callable, Iterator
 
 import torch
 
-from ganeval.core.options import ExtractorOptions, options_from_keywords
+from ganeval.core.options import ExtractorOptions, MetricOptions, options_from_keywords
+from ganeval.metrics.registry import features_needed, metric_space, parse_metrics
 from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import to_uint8_batch
 from ganeval.progress import as_progress
-from ganeval.stats import FeatureStats, Statistics, StatsSet, check_compatible, space_of
+from ganeval.stats import Statistics, StatsSet, check_compatible, space_of
 
 VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
 
 class FIDRecord(tuple):
     """One evaluation in ``FIDCallback.history``: the pair ``(step, fid)``, plus, with
-    ``per_class=True``, ``per_class`` ({class label: FID}) and ``intra_fid`` (their mean), else None."""
+    ``per_class=True``, ``per_class`` ({class label: FID}) and ``intra_fid`` (their mean), else None,
+    and ``metrics``: every metric asked for (``FIDCallback(metrics="fid,kid,prdc")``)."""
 
     def __new__(cls, step: int, fid: float, per_class: dict[str, float] | None = None,
-                intra_fid: float | None = None):
+                intra_fid: float | None = None, metrics: dict | None = None):
         record = super().__new__(cls, (step, fid))
         record.per_class, record.intra_fid = per_class, intra_fid
+        record.metrics = metrics or {"fid": fid}
+        """Every metric of this evaluation ({name: value}, as ``Evaluation.metrics``; FID alone by default)."""
         return record
 
     def __getnewargs__(self):
-        return (self[0], self[1], self.per_class, self.intra_fid)
+        return (self[0], self[1], self.per_class, self.intra_fid, self.metrics)
 
     @property
     def step(self) -> int:
@@ -95,6 +99,9 @@ class FIDCallback:
         [0, 1] and quantised exactly as a saved PNG (``floor(255 x + 0.5)``), so the FID equals
         ``ganeval fid`` on the same images written to disk. Values out of range are an error.
     num_samples: generated images per evaluation (>= 2; thousands for a meaningful value).
+    metrics: besides FID, any registered metric on pool3 ("fid,kid,prdc", "vendi", "mifid", "is" with a
+        head; ``ganeval.metrics.registry``), with ``metric_options`` (``ganeval.MetricOptions``); each
+        record's ``metrics`` holds them all. KID/PRDC/MiFID need the real statistics' raw features.
     every: evaluate when ``step % every == 0``.
     batch_size: images requested from ``generate`` per call.
     extractor_options or keywords (``mode``, ``weights``, ``device``, ``precision``, ...): the Inception
@@ -115,15 +122,24 @@ class FIDCallback:
                  every: int = 1000, *, generator: torch.nn.Module | None = None,
                  sample: Callable[[torch.nn.Module, int], torch.Tensor] | None = None,
                  value_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 50, progress=None,
-                 per_class: bool = False, classes=None, label_seed: int = 0,
+                 per_class: bool = False, classes=None, label_seed: int = 0, metrics="fid",
+                 metric_options: MetricOptions | None = None,
                  extractor_options: ExtractorOptions | None = None, **extractor_keywords):
         from ganeval.api import load_statistics
 
         _check_sampling(generate, generator, sample)
 
+        self.metrics = tuple(dict.fromkeys(("fid", *parse_metrics(metrics))))
+        other_spaces = [m for m in self.metrics if metric_space(m) != "pool3"]
+        if other_spaces:
+            raise GanevalError(f"FIDCallback computes pool3 features; {', '.join(other_spaces)} need another space: "
+                               "compute statistics and call ganeval.evaluate for those")
+        self.metric_options = metric_options or MetricOptions()
         if isinstance(real_stats, (str, Path)) and not Path(real_stats).is_file():
             raise GanevalError(f"{real_stats}: real statistics file not found; create it with `ganeval stats`")
-        self.real = load_statistics(real_stats) if isinstance(real_stats, (str, Path)) else real_stats
+        with_features = bool(features_needed(self.metrics, "a"))
+        self.real = (load_statistics(real_stats, with_features=with_features) if isinstance(real_stats, (str, Path))
+                     else real_stats)
         if not isinstance(self.real, Statistics):
             raise GanevalError("real_stats must be a statistics file (.h5), a ganeval.StatsSet or a FeatureStats")
         if tuple(float(v) for v in value_range) not in VALUE_RANGES:
@@ -210,18 +226,16 @@ class FIDCallback:
                          "real statistics", "the features these settings compute")
         names = ("real statistics", "generated images")
         step = step if step is not None else len(self.history)
-        if not self.per_class:
-            fake = FeatureStats(extractor=extractor)
-            for images, _ in bar.track(self._batches(), total=self.num_samples):
-                fake.update(images)
-            value = evaluate(self.real, fake, ("fid",), names=names).value("fid")
-            self.history.append(FIDRecord(step, value))
-            return value
-        fake = StatsSet.for_extractor(extractor, per_class=True)
+        keep = bool(features_needed(self.metrics, "b"))
+        fake = StatsSet.for_extractor(extractor, keep_features=keep, per_class=self.per_class)
         for images, labels in bar.track(self._batches(), total=self.num_samples):
             fake.update(images, labels=labels)
-        result = evaluate(self.real, fake, ("fid", "intra_fid"), names=names)
-        self.history.append(FIDRecord(step, result.value("fid"), result["per_class"], result["intra_fid"]))
+        metrics = (*self.metrics, "intra_fid") if self.per_class else self.metrics
+        result = evaluate(self.real, fake, metrics, names=names, metric_options=self.metric_options,
+                          device=options.device)
+        per_class = result["per_class"] if self.per_class else None
+        intra_fid = result["intra_fid"] if self.per_class else None
+        self.history.append(FIDRecord(step, result.value("fid"), per_class, intra_fid, dict(result.metrics)))
         return result.value("fid")
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, list[str] | None]]:

@@ -19,7 +19,7 @@ N = 16
 def real_stats_file(tmp_path_factory):
     """Statistics of 16 real digits (uint8, 32x32 gray), saved as a ganeval HDF5 file."""
     path = tmp_path_factory.mktemp("callback") / "real.h5"
-    ganeval.compute_stats(load_digits().images[:N], mode="tf1", workers=0).save(path)
+    ganeval.compute_stats(load_digits().images[:N], mode="tf1", workers=0, save_features=True).save(path)
     return path
 
 
@@ -155,3 +155,28 @@ def test_mismatch_is_refused_before_anything_is_generated(tmp_path):
     callback = ganeval.FIDCallback(real, never, num_samples=4, every=1, mode="tf1")
     with pytest.raises(GanevalError, match="differ in mode"):
         callback(0)
+
+
+def test_callback_computes_any_registered_metric_on_pool3(real_stats_file, tmp_path):
+    """metrics="fid,kid,prdc,vendi": each record holds them all, equal to ganeval.evaluate on the same
+    generated images (the images written as PNGs and read back: the callback's uint8 quantisation)."""
+    images = fake_images()
+    generate = iter(images.split(4))
+    options = ganeval.MetricOptions(kid_subset_size=8, kid_subsets=10, k_pr=2, k_dc=2)
+    callback = ganeval.FIDCallback(real_stats_file, lambda n: next(generate), num_samples=N, every=1,
+                                   value_range=(-1, 1), batch_size=4, metrics="kid,prdc,vendi",
+                                   metric_options=options)
+    callback(0)
+    record = callback.history[-1]
+    assert set(record.metrics) == {"fid", "kid", "prdc", "vendi"} and record.fid == record.metrics["fid"]
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        save_image((image + 1) / 2, folder / f"{i:03d}.png")
+    expected = ganeval.evaluate(str(real_stats_file), str(folder), "fid,kid,prdc,vendi", metric_options=options,
+                                workers=0)
+    assert record.metrics["kid"]["mean"] == pytest.approx(expected["kid"]["mean"], rel=1e-5, abs=1e-9)
+    assert record.metrics["prdc"] == pytest.approx(expected["prdc"], rel=1e-6)
+    assert record.metrics["vendi"] == pytest.approx(expected["vendi"], rel=1e-6)
+    with pytest.raises(GanevalError, match="pool3"):
+        ganeval.FIDCallback(real_stats_file, lambda n: images[:n], metrics="fd_dinov2")
