@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganeval.core.identity import DINOV2_NAME, DINOV2_OFFICIAL_WEIGHTS, DINOV2_OFFSET_INTERPOLATION, DINOV2_OUTPUT
 from ganeval.errors import GanevalError
 from ganeval.extractors.vit_extractor import ViTExtractor
 from ganeval.extractors.vit_weights import PublishedFile, read_state_dict, tensor_digest
@@ -43,7 +44,7 @@ DINOV2_VITL14 = PublishedFile(
 )
 
 POS_EMBED_MODES = ("offset", "size")
-OFFICIAL_WEIGHTS = "dinov2-vitl14-official"
+OFFICIAL_WEIGHTS = DINOV2_OFFICIAL_WEIGHTS
 """``weights_sha256`` of the ``dinov2`` space when the weights are Meta's file from the cache or a
 download (checked against the sha256 recorded at its first download), and of EDM2's published
 FD_DINOv2 statistics, which used that file through torch.hub: Meta publishes no hash, so the
@@ -154,7 +155,7 @@ class DinoV2Extractor(ViTExtractor):
     Other options: :class:`~ganeval.extractors.vit_extractor.ViTExtractor`.
     """
 
-    name = "dinov2-vitl14"
+    name = DINOV2_NAME
     spaces = ("dinov2",)
     space_dims = {"dinov2": 1024}
     published = DINOV2_VITL14
@@ -181,10 +182,10 @@ class DinoV2Extractor(ViTExtractor):
     def network_provenance(self) -> dict[str, Any]:
         return {
             "pos_embed_interpolation": (
-                "bicubic 37x37->16x16, scale_factor (16+0.1)/37 (Meta interpolate_offset=0.1)"
-                if self.model.pos_embed_mode == "offset" else "bicubic 37x37->16x16, size=(16,16)"
+                DINOV2_OFFSET_INTERPOLATION if self.model.pos_embed_mode == "offset"
+                else "bicubic 37x37->16x16, size=(16,16)"
             ),
-            "output": "CLS token after the final LayerNorm, not normalised",
+            "output": DINOV2_OUTPUT,
         }
 
     @property

@@ -23,23 +23,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganeval.core.identity import INCEPTION_SPACES
 from ganeval.errors import GanevalError
 
 __all__ = ["InceptionV3TF", "FEATURE_DIM", "NUM_LOGITS", "INPUT_SIZE", "SPACES", "SPATIAL_CHANNELS"]
 
-FEATURE_DIM = 2048
-NUM_LOGITS = 1008  # TF's ImageNet head: 1000 classes plus 8 unused entries
+SPACES = INCEPTION_SPACES
+"""The feature spaces one forward pass of :class:`InceptionV3TF` can return: {name: (dimension, TF tensor)}."""
+FEATURE_DIM = SPACES["pool3"][0]  # 2048
+NUM_LOGITS = SPACES["logits"][0]  # 1008: TF's ImageNet head, 1000 classes plus 8 unused entries
 INPUT_SIZE = 299
 SPATIAL_CHANNELS = 7  # the ADM evaluator keeps the first 7 of mixed_6/conv's 192 channels
-SPATIAL_DIM = 17 * 17 * SPATIAL_CHANNELS  # 2023
-
-SPACES = {
-    # name: (dimension, the TF graph tensor it reproduces)
-    "pool3": (FEATURE_DIM, "pool_3:0"),
-    "spatial": (SPATIAL_DIM, "mixed_6/conv:0[..., :7] flattened (h, w, c)"),
-    "logits": (NUM_LOGITS, "softmax/logits:0 (pool3 · W + b)"),
-}
-"""The feature spaces one forward pass of :class:`InceptionV3TF` can return."""
+SPATIAL_DIM = SPACES["spatial"][0]  # 17 * 17 * SPATIAL_CHANNELS = 2023
 
 _IntPair = Union[int, tuple[int, int]]
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ganeval.choices import parse_names
+from ganeval.core.identity import INCEPTION_NAME
 from ganeval.devices import check_device
 from ganeval.errors import GanevalError
 from ganeval.extractors.base import Extractor
@@ -20,7 +21,7 @@ from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_ui
 from ganeval.extractors.inception import INPUT_SIZE, SPACES
 from ganeval.extractors.weights import load_inception
 
-EXTRACTOR_NAME = "inception-v3-tf-2015-12-05"
+EXTRACTOR_NAME = INCEPTION_NAME
 DEFAULT_FEATURES = ("pool3", "spatial")
 """What a statistics run computes unless told otherwise: spatial costs about 1.5 % more time per image
 (docs/file-format.md gives the measured cost and file sizes)."""

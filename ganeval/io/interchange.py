@@ -25,13 +25,12 @@ from typing import Iterable
 
 import numpy as np
 
+from ganeval.choices import MODES
+from ganeval.core.identity import INCEPTION_NAME, INCEPTION_SPACES, TF_INCEPTION_DIGEST
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.moments import finite_symmetric_sigma
 from ganeval.io.outputs import check_output
-from ganeval.extractors.inception_extractor import InceptionExtractor
-from ganeval.extractors.preprocess import MODES
-from ganeval.extractors.weights import TF_INCEPTION_DIGEST
 from ganeval.io.statsfile import HDF5_SIGNATURE, load_stats
 from ganeval.stats import COMPATIBILITY_KEYS, FeatureStats, Statistics, StatsSet, as_stats_set, utc_timestamp
 
@@ -126,7 +125,7 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
         "created": utc_timestamp(),
     }
     if network == "tf-inception":
-        provenance.update(extractor=InceptionExtractor.name, weights_sha256=TF_INCEPTION_DIGEST, weights_known=True)
+        provenance.update(extractor=f"{INCEPTION_NAME}/pool3", weights_sha256=TF_INCEPTION_DIGEST, weights_known=True)
     else:
         provenance.update(extractor="unknown", weights_sha256="unknown", weights_known=False)
 
@@ -142,9 +141,10 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
         sigma = finite_symmetric_sigma(mu, sigma, f"{path}: ", "; not usable statistics, nothing written")
         stats = FeatureStats.from_moments(count, mu, sigma, provenance)
         stats._exact_sigma = sigma.copy()
-    if network == "tf-inception" and stats.dim != InceptionExtractor.feature_dim:
+    pool3_dim = INCEPTION_SPACES["pool3"][0]
+    if network == "tf-inception" and stats.dim != pool3_dim:
         raise GanevalError(f"{path}: features are {stats.dim}-d, but the TF Inception pool3 features are "
-                           f"{InceptionExtractor.feature_dim}-d; pass --network unknown")
+                           f"{pool3_dim}-d; pass --network unknown")
     stats.provenance["feature_dim"] = int(stats.dim)
     return stats
 

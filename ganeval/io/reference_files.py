@@ -18,7 +18,7 @@ Three layouts are read, each into a plain :class:`ReferenceStats`:
   (StyleGAN/EDM's detector resizes with ``F.interpolate``). The DINOv2 statistics become
   space ``dinov2`` with the provenance of ``DinoV2Extractor(convention="edm2")`` and Meta's
   official weights (``weights_sha256`` ``dinov2-vitl14-official``; see
-  ``ganeval.extractors.dinov2.OFFICIAL_WEIGHTS``), so FD_DINOv2 against them needs
+  ``ganeval.core.identity.DINOV2_OFFICIAL_WEIGHTS``), so FD_DINOv2 against them needs
   ``--convention dinov2=edm2`` (adopted by default from the file) and the official weights.
 * **mu/sigma ``.npz``** (TTUR, pytorch-fid, clean-fid, EDM1 ``fid-refs``): ``mu`` [2048]
   and ``sigma`` [2048, 2048]; clean-fid's ``*_kid.npz`` hold raw ``feats`` instead. The
@@ -42,6 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from ganeval.choices import MODES
+from ganeval.core.identity import (CONVENTIONS, DINOV2_NAME, DINOV2_OFFICIAL_WEIGHTS, DINOV2_OFFSET_INTERPOLATION,
+                                   DINOV2_OUTPUT, INCEPTION_NAME, INCEPTION_SPACES, TF_INCEPTION_DIGEST)
 from ganeval.errors import GanevalError
 from ganeval.io.moments import finite_symmetric_sigma
 
@@ -494,7 +497,6 @@ def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -
     ``mode``: the ganeval mode the file was made with; clean-fid file names say it (a
     different ``mode`` is refused), other files need it stated.
     """
-    from ganeval.extractors.preprocess import MODES
     from ganeval.io.interchange import CLEANFID_MODES, cleanfid_mode_of
 
     path = Path(path)
@@ -541,9 +543,6 @@ def to_stats_set(ref: ReferenceStats, *, count: int | None = None, name: str | N
     ``count``: images behind the statistics when the file does not record it.
     ``name``: registry name, recorded. ``sha256``: the source file's, when already known.
     """
-    from ganeval.extractors.inception import SPACES
-    from ganeval.extractors.inception_extractor import EXTRACTOR_NAME
-    from ganeval.extractors.weights import TF_INCEPTION_DIGEST
     from ganeval.stats import FeatureStats, StatsSet, utc_timestamp
 
     source_file = ref.provenance.get("file", "reference")
@@ -591,7 +590,8 @@ def to_stats_set(ref: ReferenceStats, *, count: int | None = None, name: str | N
         if space == "dinov2":
             space_provenance = {**provenance, **_edm2_dinov2_provenance()}
         else:
-            space_provenance = {**provenance, "extractor": f"{EXTRACTOR_NAME}/{space}", "layer": SPACES[space][1]}
+            space_provenance = {**provenance, "extractor": f"{INCEPTION_NAME}/{space}",
+                                "layer": INCEPTION_SPACES[space][1]}
         spaces[space] = FeatureStats.from_moments(int(count), mu, sigma,
                                                   {**space_provenance, "feature_dim": int(mu.shape[0])})
     shared_keys = ("source", "source_fingerprint", "created")
@@ -602,16 +602,12 @@ def _edm2_dinov2_provenance() -> dict[str, Any]:
     """What made EDM2's ``fd_dinov2`` statistics, as ``DinoV2Extractor(convention="edm2")`` records it:
     torch.hub ``dinov2_vitl14`` (Meta's official weights, offset position embeddings), fp32,
     ``F.interpolate`` bicubic antialiased resize to 224 (NVlabs/edm2 ``calculate_metrics.py``)."""
-    from ganeval.extractors.dinov2 import OFFICIAL_WEIGHTS, DinoV2Extractor
-    from ganeval.extractors.vit_preprocess import CONVENTIONS
-
     edm2 = CONVENTIONS["edm2"]
-    return {"extractor": f"{DinoV2Extractor.name}/dinov2", "weights_sha256": OFFICIAL_WEIGHTS,
+    return {"extractor": f"{DINOV2_NAME}/dinov2", "weights_sha256": DINOV2_OFFICIAL_WEIGHTS,
             "weights_origin": "torch.hub facebookresearch/dinov2 dinov2_vitl14 (EDM2's detector)",
             "weights_known": False, "mode": edm2.name, "resize": edm2.resize, "input_size": edm2.size,
             "precision": "fp32",
-            "pos_embed_interpolation": "bicubic 37x37->16x16, scale_factor (16+0.1)/37 (Meta interpolate_offset=0.1)",
-            "output": "CLS token after the final LayerNorm, not normalised"}
+            "pos_embed_interpolation": DINOV2_OFFSET_INTERPOLATION, "output": DINOV2_OUTPUT}
 
 
 def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: str | None = None,

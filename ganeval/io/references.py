@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
+from ganeval.core.paths import cache_dir
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.download import download_file
@@ -231,8 +232,6 @@ def lookup(name: str, registry: Mapping[str, ReferenceEntry] | None = None) -> R
 def refs_dir(cache=None) -> Path:
     """``<cache>/refs`` (cache: ``$GANEVAL_CACHE``, ``$XDG_CACHE_HOME/ganeval`` or ``~/.cache/ganeval``)."""
     if cache is None:
-        from ganeval.extractors.weights import cache_dir
-
         cache = cache_dir()
     return Path(cache) / "refs"
 

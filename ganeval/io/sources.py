@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from ganeval.choices import default_workers  # noqa: F401  (re-exported)
+from ganeval.core.images import to_uint8_chw
 from ganeval.errors import BadImageError, GanevalError
-from ganeval.extractors.preprocess import to_uint8_chw
 from ganeval.interrupts import ignore_in_worker
 from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
 from ganeval.io.names import escape_name
@@ -540,7 +540,7 @@ endless one ends: the conventional FID sample size. Sized iterables (lists, ...)
 
 class IterableSource(ImageSource):
     """Images from Python: each item is a tensor/array [N, C, H, W] or [C, H, W], C in {1, 3},
-    uint8 or float in [0, 1] (see ``ganeval.extractors.preprocess.to_uint8_batch``).
+    uint8 or float in [0, 1] (see ``ganeval.core.images.to_uint8_batch``).
 
     Without ``max_images`` a generator or iterator is read up to DEFAULT_ITERABLE_LIMIT images
     (``default_limited``), with a warning when that limit is reached."""
