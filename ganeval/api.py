@@ -21,11 +21,11 @@ from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, InceptionEx
 from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
-from ganeval.io.statsfile import is_stats_file, load_stats
+from ganeval.io.statsfile import is_stats_file
 from ganeval.metrics.registry import fid_of
 from ganeval.pipeline import choose_settings, decode_description, pipeline_batches
 from ganeval.progress import announce_loading, as_progress, images_to_read
-from ganeval.stats import StatsSet, check_compatible, space_of, utc_timestamp
+from ganeval.stats import StatsSet, as_stats_set, check_compatible, load_stats, space_of, utc_timestamp
 
 _EXTRACTORS: dict[tuple, InceptionExtractor] = {}
 
@@ -308,6 +308,28 @@ class _Resumable:
     def remove(self) -> None:
         if self.own is not None:
             self.own.unlink(missing_ok=True)
+
+
+def with_saved_features(stats, save_features):
+    """``stats`` (a StatsSet) as a command writes it under the rule of ``ganeval stats``
+    (:func:`ganeval.choices.saved_features`): ``True`` keeps the raw features it holds, ``False``
+    none, ``"auto"`` those of sets of up to :data:`AUTO_FEATURES_LIMIT` images. The moments
+    are shared, not recomputed (the file gets the very same mu and sigma)."""
+    import copy
+
+    if save_features not in (True, False, "auto"):
+        raise GanevalError(f"save_features must be True, False or 'auto', got {save_features!r}")
+    stats = as_stats_set(stats)
+    keep = save_features if isinstance(save_features, bool) else stats.count <= AUTO_FEATURES_LIMIT
+    if keep or all(space.features is None for space in stats.spaces.values()):
+        return stats
+    spaces = {}
+    for name, space in stats.spaces.items():
+        spaces[name] = copy.copy(space)  # same moments; only the view of the features changes
+        spaces[name].keep_features = False
+    lean = copy.copy(stats)
+    lean.spaces = spaces
+    return lean
 
 
 def is_statistics(obj) -> bool:

@@ -435,7 +435,7 @@ def demo(out_dir, n_images, device, workers, quiet):
     """
     from ganeval import api
     from ganeval.demo import write_demo_images
-    from ganeval.io.statsfile import load_stats
+    from ganeval.stats import load_stats
 
     real_dir, perturbed_dir = write_demo_images(Path(out_dir), n_images)
     stats_path = Path(out_dir) / "real.h5"
@@ -520,7 +520,7 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), save_feat
     if not main_rank:
         return
     computed = [stats for stats, x in zip(result.statistics, (a, b)) if x in sources]
-    from ganeval.io.statsfile import with_saved_features
+    from ganeval.api import with_saved_features
 
     for stats, path in zip(computed, save_stats):
         with _writing(path, quiet):  # raw features by the rule of `ganeval stats` (choices.saved_features)

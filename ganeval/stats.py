@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganeval.core.identity import SHARED_KEYS  # noqa: F401  (re-exported: the stats file stores them once)
 from ganeval.errors import GanevalError
 
 # Provenance keys that must agree before two sets of statistics may be compared or merged.
@@ -210,16 +211,12 @@ class FeatureStats(Statistics):
 
     def save(self, path, *, overwrite: bool = True) -> None:
         """Write to an HDF5 stats file atomically, as a one-space file (see ``ganeval.io.statsfile``)."""
-        from ganeval.io.statsfile import save_stats
-
-        save_stats(self, path, overwrite=overwrite)
+        as_stats_set(self).save(path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, space: str = "pool3") -> "FeatureStats":
         """Read one feature space of an HDF5 stats file (``StatsSet.load`` reads them all)."""
-        from ganeval.io.statsfile import load_stats
-
-        return load_stats(path)[space]
+        return StatsSet.load(path)[space]
 
     def as_set(self) -> "StatsSet":
         """These statistics as a one-space set (the space named by the extractor's suffix, else pool3)."""
@@ -380,16 +377,27 @@ class StatsSet(Statistics):
 
     def save(self, path, *, overwrite: bool = True) -> None:
         """Write every space to an HDF5 stats file (format 2) atomically (see ``ganeval.io.statsfile``)."""
-        from ganeval.io.statsfile import save_stats
+        from ganeval.io.statsfile import write_stats_file  # h5py on first use only
 
-        save_stats(self, path, overwrite=overwrite)
+        write_stats_file(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, *, with_features: bool = False) -> "StatsSet":
-        """Read an HDF5 stats file (format 1 or 2)."""
-        from ganeval.io.statsfile import load_stats
+        """Read an HDF5 stats file (format 1 or 2); any problem is a one-line GanevalError naming the file."""
+        from ganeval.io.statsfile import read_stats_file  # h5py on first use only
 
-        return load_stats(path, with_features=with_features)
+        def space(moments) -> FeatureStats:  # stored features stay in the file until a metric reads them
+            stats = FeatureStats.from_moments(moments.count, moments.mu, moments.sigma, moments.provenance)
+            if moments.features is not None:
+                stats.keep_features, stats._features = True, [moments.features]
+            return stats
+
+        contents = read_stats_file(path, with_features=with_features)
+        classes = None if contents.classes is None else {
+            label: cls({name: space(moments) for name, moments in spaces.items()}, {"class": label})
+            for label, spaces in contents.classes.items()}
+        return cls({name: space(moments) for name, moments in contents.spaces.items()}, contents.shared,
+                   classes=classes)
 
     def __repr__(self) -> str:
         return f"StatsSet(count={self.count}, spaces={list(self.spaces)}, mode={self.primary.provenance.get('mode')!r})"
@@ -403,8 +411,16 @@ def as_stats_set(stats: Statistics) -> StatsSet:
 CLASS_SPACE = "pool3"
 """The feature space kept per class (intra-FID): 32 MiB of covariance per class at d = 2048."""
 
-SHARED_KEYS = ("source", "source_fingerprint", "created", "skipped_files", "max_images", "seed", "merged_from", "file")
-"""Provenance keys that describe the image set rather than one feature space (stored once per file)."""
+
+
+def load_stats(path, *, with_features: bool = False) -> StatsSet:
+    """Read a stats file (format 1 or 2): :meth:`StatsSet.load`."""
+    return StatsSet.load(path, with_features=with_features)
+
+
+def save_stats(stats, path, *, overwrite: bool = True) -> None:
+    """Write ``stats`` (a StatsSet, or one FeatureStats; count ≥ 2) to ``path`` atomically: :meth:`StatsSet.save`."""
+    as_stats_set(stats).save(path, overwrite=overwrite)
 
 
 def space_of(stats: Statistics, space: str) -> FeatureStats:

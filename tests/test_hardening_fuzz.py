@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from _hardening import assert_one_error, png_bytes, run, write_pngs
-from ganeval.io.statsfile import load_stats
+from ganeval.stats import load_stats
 
 CASES_PER_KIND = 8
 KINDS = ("png", "jpeg", "zip", "npz", "h5")

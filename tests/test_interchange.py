@@ -17,7 +17,7 @@ from ganeval.demo import write_demo_images
 from ganeval.errors import GanevalError
 from ganeval.extractors.weights import TF_INCEPTION_DIGEST, export_state_dict, load_state_dict, resolve_weights
 from ganeval.io.interchange import export_cleanfid, export_npz, import_npz, merge_stats
-from ganeval.io.statsfile import load_stats
+from ganeval.stats import load_stats
 from ganeval.metrics.frechet import frechet_distance
 from ganeval.metrics.inception_score import inception_score
 from ganeval.metrics.kid import kid

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from ganeval.api import compute_stats
-from ganeval.io.statsfile import load_stats
+from ganeval.stats import load_stats
 from cli_testing import run_cli
 
 REPO = Path(__file__).resolve().parents[1]

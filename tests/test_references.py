@@ -27,7 +27,7 @@ from ganeval.errors import GanevalError
 from ganeval.extractors.preprocess import MODES
 from ganeval.io.references import (ENV_MIRROR, REGISTRY, ReferenceEntry, download_file, fetch_reference,
                                    get_reference, load_reference, recorded_sha256, register_file)
-from ganeval.io.statsfile import load_stats
+from ganeval.stats import load_stats
 
 
 class FileServer:

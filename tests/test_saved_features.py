@@ -77,8 +77,8 @@ def test_no_save_features_opts_out_and_needs_save_stats(folders, capsys):
 
 def test_with_saved_features_applies_the_rule_and_keeps_the_moments_bit_for_bit(tmp_path, monkeypatch):
     import ganeval.api
-    from ganeval.io.statsfile import load_stats, with_saved_features
-    from ganeval.stats import FeatureStats, StatsSet
+    from ganeval.api import with_saved_features
+    from ganeval.stats import FeatureStats, StatsSet, load_stats
 
     rng = np.random.default_rng(0)
     pool3 = FeatureStats(8, keep_features=True, provenance={"mode": "tf1"})

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from ganeval.errors import GanevalError
-from ganeval.io.statsfile import load_stats, save_stats
-from ganeval.stats import FeatureStats, StatsSet
+from ganeval.stats import FeatureStats, StatsSet, load_stats, save_stats
 
 PROVENANCE = {"extractor": "test", "weights_sha256": "abc", "mode": "tf1", "precision": "fp32", "feature_dim": 16}
 

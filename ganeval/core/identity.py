@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 __all__ = ["INCEPTION_NAME", "INCEPTION_SPACES", "TF_INCEPTION_DIGEST", "DINOV2_NAME", "DINOV2_OFFICIAL_WEIGHTS",
            "DINOV2_OFFSET_INTERPOLATION", "DINOV2_OUTPUT", "Convention", "CONVENTIONS",
-           "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD"]
+           "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "SHARED_KEYS"]
+
+# ------------------------------------------------------------------------------------------ provenance
+
+SHARED_KEYS = ("source", "source_fingerprint", "created", "skipped_files", "max_images", "seed", "merged_from", "file")
+"""Provenance keys that describe the image set rather than one feature space (stored once per file)."""
 
 # ------------------------------------------------------------------------------------------ TF Inception
 

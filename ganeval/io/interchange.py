@@ -31,8 +31,9 @@ from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.moments import finite_symmetric_sigma
 from ganeval.io.outputs import check_output
-from ganeval.io.statsfile import HDF5_SIGNATURE, load_stats
-from ganeval.stats import COMPATIBILITY_KEYS, FeatureStats, Statistics, StatsSet, as_stats_set, utc_timestamp
+from ganeval.io.statsfile import HDF5_SIGNATURE
+from ganeval.stats import (COMPATIBILITY_KEYS, FeatureStats, Statistics, StatsSet, as_stats_set, load_stats,
+                           utc_timestamp)
 
 __all__ = ["NETWORKS", "CLEANFID_MODES", "import_npz", "export_npz", "export_cleanfid", "merge_stats",
            "cleanfid_file_names"]

@@ -404,7 +404,7 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
     documented image count.
     """
     from ganeval.io.reference_files import to_stats_file
-    from ganeval.io.statsfile import load_stats
+    from ganeval.stats import load_stats
 
     entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
     ref = load_reference(entry, cache=cache, mirror=mirror, file=file, timeout=timeout, progress=progress)

@@ -19,21 +19,27 @@ is read unchanged. Files are written to a temporary name in the target folder, f
 fsynced and then renamed, so an interrupted run never leaves a partial file under the final name.
 Everything read is validated (dtypes, shapes before any data is read, finiteness, symmetry),
 and any problem is one GanevalError line naming the file.
+
+This module is the format alone: it writes any set of statistics shaped like
+:class:`ganeval.stats.StatsSet` and reads plain arrays and dicts (:class:`StatsFileContents`),
+which ``StatsSet.load`` turns into statistics; it does not import :mod:`ganeval.stats`.
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
 
+from ganeval.core.identity import SHARED_KEYS
 from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.h5safe import open_h5
-from ganeval.stats import SHARED_KEYS, FeatureStats, StatsSet, as_stats_set
 
 FORMAT_NAME = "ganeval-stats"
 FORMAT_VERSION = 2
@@ -54,36 +60,36 @@ def is_stats_file(path) -> bool:
         return handle.read(8) == HDF5_SIGNATURE or path.suffix.lower() in (".h5", ".hdf5")
 
 
-def with_saved_features(stats, save_features):
-    """``stats`` (a StatsSet) as a command writes it under the rule of ``ganeval stats``
-    (:func:`ganeval.choices.saved_features`): ``True`` keeps the raw features it holds, ``False``
-    none, ``"auto"`` those of sets of up to ``ganeval.api.AUTO_FEATURES_LIMIT`` images. The moments
-    are shared, not recomputed (the file gets the very same mu and sigma)."""
-    import copy
+class SpaceMoments(NamedTuple):
+    """One feature space as stored (``StatsSet.load`` makes a FeatureStats of it)."""
 
-    from ganeval.api import AUTO_FEATURES_LIMIT
-
-    if save_features not in (True, False, "auto"):
-        raise GanevalError(f"save_features must be True, False or 'auto', got {save_features!r}")
-    stats = as_stats_set(stats)
-    keep = save_features if isinstance(save_features, bool) else stats.count <= AUTO_FEATURES_LIMIT
-    if keep or all(space.features is None for space in stats.spaces.values()):
-        return stats
-    spaces = {}
-    for name, space in stats.spaces.items():
-        spaces[name] = copy.copy(space)  # same moments; only the view of the features changes
-        spaces[name].keep_features = False
-    lean = copy.copy(stats)
-    lean.spaces = spaces
-    return lean
+    count: int
+    mu: np.ndarray  # float64 [d]
+    sigma: np.ndarray  # float64 [d, d], unbiased covariance, as stored
+    provenance: dict[str, Any]  # the space's own attributes with the file's shared ones
+    features: "StoredFeatures | None"  # float32 [count, d] when stored and asked for, read on use
 
 
-def save_stats(stats, path, *, overwrite: bool = True) -> None:
-    """Write ``stats`` (a StatsSet, or one FeatureStats; count ≥ 2) with its provenance to ``path`` atomically."""
+@dataclass
+class StatsFileContents:
+    """What a stats file holds: ``shared`` provenance (with ``file``: the path read), ``spaces``
+    {name: SpaceMoments} and ``classes`` {label: {name: SpaceMoments}} (None: not per class)."""
+
+    shared: dict[str, Any]
+    spaces: dict[str, SpaceMoments]
+    classes: dict[str, dict[str, SpaceMoments]] | None
+
+
+def write_stats_file(stats, path, *, overwrite: bool = True) -> None:
+    """Write ``stats`` with its provenance to ``path`` atomically.
+
+    ``stats``: a set of statistics shaped like :class:`ganeval.stats.StatsSet`: ``spaces``
+    {name: an object with ``count``, ``mu``, ``sigma``, ``features``, ``provenance``; count ≥ 2},
+    ``shared``, ``provenance``, ``count`` and ``classes`` ({label: such a set} or None).
+    """
     from ganeval import __version__
 
     path = Path(path)
-    stats = as_stats_set(stats)
     if path.exists() and not overwrite:
         raise GanevalError(f"{path}: already exists; choose another name or remove it first")
     if not path.parent.exists():
@@ -111,7 +117,7 @@ def save_stats(stats, path, *, overwrite: bool = True) -> None:
             h5.flush()
 
 
-def _write_space(group, stats: FeatureStats) -> None:
+def _write_space(group, stats) -> None:
     mu, sigma = stats.mu, stats.sigma
     group.create_dataset("mu", data=mu)
     group.create_dataset("sigma", data=sigma)
@@ -132,8 +138,8 @@ def _write_attrs(node, attrs: dict) -> None:
         node.attrs[key] = json.dumps(value) if key in _JSON_ATTRS else value
 
 
-def load_stats(path, *, with_features: bool = False) -> StatsSet:
-    """Read a stats file (format 1 or 2) as a StatsSet; any problem is a one-line GanevalError naming the file."""
+def read_stats_file(path, *, with_features: bool = False) -> StatsFileContents:
+    """Read a stats file (format 1 or 2); any problem is a one-line GanevalError naming the file."""
     path = Path(path)
     if not path.exists():
         raise GanevalError(f"{path}: no such file")
@@ -186,10 +192,10 @@ def load_stats(path, *, with_features: bool = False) -> StatsSet:
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise GanevalError(f"{path}: unreadable or truncated stats file ({reason}); {redo}") from None
-    return StatsSet(spaces, shared, classes=classes)
+    return StatsFileContents(shared, spaces, classes)
 
 
-def _read_classes(h5, path: Path, redo: str, shared: dict) -> dict[str, StatsSet]:
+def _read_classes(h5, path: Path, redo: str, shared: dict) -> dict[str, dict[str, SpaceMoments]]:
     classes = {}
     for key, group in h5["classes"].items():
         try:
@@ -205,7 +211,7 @@ def _read_classes(h5, path: Path, redo: str, shared: dict) -> dict[str, StatsSet
             spaces[name] = _read_space(group[name], f"{path} [class {label}, {name}]", redo, provenance, False)
         if not spaces:
             raise GanevalError(f"{path}: class {label!r} holds no statistics (damaged?); {redo}")
-        classes[str(label)] = StatsSet(spaces, {"class": str(label)})
+        classes[str(label)] = spaces
     return classes
 
 
@@ -231,7 +237,7 @@ def _dataset(group, name: str, where: str, redo: str, *, kind: str, ndim: int):
     return data
 
 
-def _read_space(group, where: str, redo: str, provenance: dict, with_features: bool) -> FeatureStats:
+def _read_space(group, where: str, redo: str, provenance: dict, with_features: bool) -> SpaceMoments:
     mu_data = _dataset(group, "mu", where, redo, kind="f", ndim=1)
     sigma_data = _dataset(group, "sigma", where, redo, kind="f", ndim=2)
     count = int(_dataset(group, "count", where, redo, kind="i", ndim=0)[()])
@@ -253,10 +259,7 @@ def _read_space(group, where: str, redo: str, provenance: dict, with_features: b
     scale = max(float(np.abs(sigma).max()), 1e-300)
     if float(np.abs(sigma - sigma.T).max()) > 1e-9 * scale:
         raise GanevalError(f"{where}: covariance is not symmetric (damaged?); {redo}")
-    stats = FeatureStats.from_moments(count, mu, sigma, provenance)
-    if features is not None:
-        stats.keep_features, stats._features = True, [features]
-    return stats
+    return SpaceMoments(count, mu, sigma, provenance, features)
 
 
 class StoredFeatures:
