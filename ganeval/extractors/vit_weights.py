@@ -32,9 +32,10 @@ from typing import Union
 import torch
 from torch import Tensor
 
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.extractors.weights import cache_dir, is_torchscript_archive, tensor_digest
 from ganeval.io import download as _download
+from ganeval.io.hashing import file_sha256
 
 __all__ = [
     "PublishedFile",
@@ -75,10 +76,6 @@ class ViTWeights:
     sha256_source: str
 
 
-def file_sha256(path: PathLike) -> str:
-    return _download.sha256_of(path)
-
-
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -117,7 +114,7 @@ def resolve_vit_weights(
             target = download_file(spec, source, folder, timeout=timeout)
         except _download.DownloadFailed as err:
             cause = err.cause if err.cause is not None else err
-            failure = f" (download of {source} failed: {' '.join(str(cause).split()) or type(cause).__name__})"
+            failure = f" (download of {source} failed: {one_line(cause)})"
         else:
             return ViTWeights(target, file_sha256(target) if spec.sha256 is None else spec.sha256,
                               f"download {source}", "published" if spec.sha256 else "recorded")
@@ -216,8 +213,7 @@ def read_state_dict(path: PathLike, what: str) -> dict[str, Tensor]:
         else:
             raw = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch reports damaged archives with many exception types
-        message = " ".join(str(err).split())[:200]
-        raise GanevalError(f"{path}: not a readable {what} weights file ({message})") from err
+        raise GanevalError(f"{path}: not a readable {what} weights file ({one_line(err)[:200]})") from err
     if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(raw["state_dict"], Mapping):
         raw = raw["state_dict"]
     if not isinstance(raw, Mapping) or not all(isinstance(v, Tensor) for v in raw.values()):

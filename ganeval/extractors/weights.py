@@ -47,10 +47,11 @@ from torch import Tensor, nn
 # live in the core, where the file readers take them from too.
 from ganeval.core.identity import TF_INCEPTION_DIGEST
 from ganeval.core.paths import cache_dir
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.extractors.inception import FEATURE_DIM, INPUT_SIZE, NUM_LOGITS, InceptionV3TF
 from ganeval.io import download as _download
 from ganeval.io.atomic import atomic_write
+from ganeval.io.hashing import file_sha256
 
 __all__ = [
     "WeightsInfo",
@@ -226,7 +227,7 @@ def _resolve_file(path: PathLike | None, *, allow_unknown: bool, download: bool)
         except (OSError, ValueError, GanevalError) as err:
             log.info("downloading %s failed: %s", DEFAULT_WEIGHTS.url, err)
             cause = err.cause if isinstance(err, _download.DownloadFailed) and err.cause is not None else err
-            download_failure = f" (download failed: {_one_line(cause)})"
+            download_failure = f" (download failed: {one_line(cause)})"
         else:
             return _check_file(_absolute(downloaded), f"download {DEFAULT_WEIGHTS.url}", allow_unknown)
 
@@ -379,7 +380,7 @@ def save_exported_weights(
             with atomic_write(target) as tmp_name:
                 scripted.save(tmp_name)
     except OSError as err:
-        raise GanevalError(f"{target}: cannot write weights file ({err.strerror or _one_line(err)})") from err
+        raise GanevalError(f"{target}: cannot write weights file ({err.strerror or one_line(err)})") from err
     return ExportedWeights(target, fmt, info, logits)
 
 
@@ -526,7 +527,7 @@ def _holds_known_network(path: Path) -> bool:
 
 def _sha256_of_file(path: Path) -> str:
     try:
-        return _download.sha256_of(path)
+        return file_sha256(path)
     except OSError as err:
         raise GanevalError(f"{path}: cannot read weights file ({err.strerror or err})") from err
 
@@ -565,7 +566,7 @@ def _read_weights(path: Path) -> tuple[dict[str, Tensor], str]:
             raw = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # torch reports damaged archives with many exception types
         raise GanevalError(
-            f"{path}: not a readable weights file ({_one_line(err)[:200]}); it may be truncated or not a PyTorch file"
+            f"{path}: not a readable weights file ({one_line(err)[:200]}); it may be truncated or not a PyTorch file"
         ) from err
     if not isinstance(raw, Mapping) or not all(isinstance(value, Tensor) for value in raw.values()):
         raise GanevalError(f"{path}: not an Inception weights file (expected a state dict of tensors)")
@@ -756,6 +757,3 @@ def _absolute(path: PathLike) -> Path:
     # abspath rather than resolve(): a symlink keeps its own name, which the name check uses.
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__

@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
 from ganeval.io.h5safe import open_h5
 from ganeval.io.names import escape_name
@@ -103,7 +103,7 @@ def save_checkpoint(path, stats, source, settings: dict) -> None:
     try:
         _write_checkpoint(path, stats, source, settings)
     except (OSError, RuntimeError) as err:  # full disk, file size limit, read-only filesystem
-        reason = getattr(err, "strerror", None) or (str(err).splitlines()[0] if str(err) else type(err).__name__)
+        reason = getattr(err, "strerror", None) or one_line(err)
         raise GanevalError(f"{escape_name(path)}: could not write the checkpoint ({reason}); the run stopped and "
                            "the statistics were not saved; free space in its folder, or pass --checkpoint-every 0 "
                            "to run without checkpoints") from None
@@ -154,7 +154,7 @@ def load_checkpoint(path, stats, source, settings: dict) -> None:
     except GanevalError:
         raise
     except (OSError, KeyError, ValueError, TypeError, AttributeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err)
         raise GanevalError(f"{escape_name(path)}: unreadable checkpoint ({reason}); delete it to start over") from None
     for target, state in states:
         for space, (count, mean, scatter, features) in state.items():
@@ -253,7 +253,7 @@ def checkpoint_count(path) -> int:
     except GanevalError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err)
         raise GanevalError(f"{escape_name(path)}: unreadable checkpoint ({reason}); delete it to start over") from None
 
 

@@ -23,15 +23,16 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
+from ganeval.io.hashing import file_sha256
 
 try:
     import fcntl
 except ImportError:  # not on POSIX: no lock between concurrent downloads of one file
     fcntl = None
 
-__all__ = ["DownloadFailed", "DownloadCorrupted", "download_file", "sha256_of", "record_sha256"]
+__all__ = ["DownloadFailed", "DownloadCorrupted", "download_file", "record_sha256"]
 
 _CHUNK = 1 << 20
 
@@ -50,15 +51,6 @@ class DownloadCorrupted(GanevalError):
     def __init__(self, message: str, url: str, digest: str, expected: str):
         super().__init__(message)
         self.url, self.digest, self.expected = url, digest, expected
-
-
-def sha256_of(path) -> str:
-    """sha256 (hex) of a file's bytes."""
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def record_sha256(path, digest: str) -> None:
@@ -126,7 +118,7 @@ def download_file(url: str, target, *, sha256: str | None = None, size: int | No
     with _file_lock(target.with_name(target.name + ".lock")):  # one downloader per file; the others wait
         try:
             if target.is_file():  # finished by another process while this one waited
-                digest = sha256_of(target)
+                digest = file_sha256(target)
                 if _matches(digest, sha256):
                     return target, digest
             return _download_locked(url, target, partial, sha256, size, timeout, progress, manual_hint,
@@ -155,7 +147,7 @@ def _download_locked(url, target, partial, sha256, size, timeout, progress, manu
             raise DownloadFailed(f"cannot download {url}: HTTP {err.code} {err.reason}; {manual}", err) from None
     except (urllib.error.URLError, http.client.HTTPException, socket.timeout, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
-        raise DownloadFailed(f"cannot download {url} ({_one_line(reason)}): offline? {manual}", err) from None
+        raise DownloadFailed(f"cannot download {url} ({one_line(reason)}): offline? {manual}", err) from None
 
     if response is not None:
         with response:
@@ -195,7 +187,7 @@ def _download_locked(url, target, partial, sha256, size, timeout, progress, manu
                     out.flush()
                     os.fsync(out.fileno())
             except (http.client.HTTPException, socket.timeout, OSError) as err:
-                raise DownloadFailed(f"download of {url} interrupted after {done} bytes ({_one_line(err)}); "
+                raise DownloadFailed(f"download of {url} interrupted after {done} bytes ({one_line(err)}); "
                                      f"run the same command again to resume from {partial.name}", err) from None
             if total is not None and done < total:
                 raise DownloadFailed(f"download of {url} interrupted after {done} of {total} bytes; "
@@ -214,8 +206,3 @@ def _download_locked(url, target, partial, sha256, size, timeout, progress, manu
                                 url, digest, sha256)
     os.replace(partial, target)
     return target, digest
-
-
-def _one_line(err) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ganeval.choices import DEFAULT_MAX_PIXELS  # Pillow's decompression-bomb limit, defined without PIL
-from ganeval.errors import BadImageError, GanevalError
+from ganeval.errors import BadImageError, GanevalError, one_line
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -57,7 +57,7 @@ def decode_image_bytes(data: bytes, name: str, max_pixels: int | None = None) ->
     except BadImageError:
         raise
     except Exception as err:  # hostile files drive Pillow's decoders into many exception types
-        raise BadImageError(name, str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+        raise BadImageError(name, one_line(err)) from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous_limit
 

@@ -27,8 +27,9 @@ import numpy as np
 
 from ganeval.choices import MODES
 from ganeval.core.identity import INCEPTION_NAME, INCEPTION_SPACES, TF_INCEPTION_DIGEST
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
+from ganeval.io.hashing import file_sha256
 from ganeval.io.moments import finite_symmetric_sigma
 from ganeval.io.outputs import check_output
 from ganeval.io.statsfile import HDF5_SIGNATURE
@@ -45,14 +46,6 @@ _CLEANFID_NAME = re.compile(r"_(clean|legacy_tensorflow|legacy_pytorch)_[a-z0-9]
 # Provenance that belongs to one shard's images, not to a merge of several.
 _PER_SOURCE_KEYS = ("source", "source_fingerprint", "file", "created", "skipped_files", "max_images", "seed",
                     "imported_from", "imported_file_sha256", "imported_format", "merged_from")
-
-
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def cleanfid_mode_of(path) -> str | None:
@@ -84,7 +77,7 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, MemoryError) as err:  # bad CRC, objects
-        raise GanevalError(f"{path}: unreadable .npz file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        raise GanevalError(f"{path}: unreadable .npz file ({one_line(err)})"
                            "; re-create it with numpy.savez") from None
     for key in ("mu", "sigma", "feats"):
         if key in arrays and arrays[key].dtype.kind not in "fiu":
@@ -116,13 +109,14 @@ def import_npz(path, *, mode: str, network: str, count: int | None = None) -> Fe
         raise GanevalError(f"{path}: .npz holds {sorted(arrays)}; expected 'mu' and 'sigma' "
                            "(pytorch-fid/TTUR/clean-fid) or 'feats' (clean-fid KID file)")
 
+    digest = file_sha256(path)
     provenance = {
         "imported_from": str(path.resolve()),
-        "imported_file_sha256": _sha256(path),
+        "imported_file_sha256": digest,
         "imported_format": file_format,
         "mode": mode,
         "source": f"imported {path.name}",
-        "source_fingerprint": f"file-sha256:{_sha256(path)}",
+        "source_fingerprint": f"file-sha256:{digest}",
         "created": utc_timestamp(),
     }
     if network == "tf-inception":

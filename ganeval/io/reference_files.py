@@ -31,7 +31,6 @@ one :class:`GanevalError` line naming the file.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import pickle
@@ -45,7 +44,8 @@ import numpy as np
 from ganeval.choices import MODES
 from ganeval.core.identity import (CONVENTIONS, DINOV2_NAME, DINOV2_OFFICIAL_WEIGHTS, DINOV2_OFFSET_INTERPOLATION,
                                    DINOV2_OUTPUT, INCEPTION_NAME, INCEPTION_SPACES, TF_INCEPTION_DIGEST)
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
+from ganeval.io.hashing import file_sha256  # noqa: F401  (re-exported: part of this module's API)
 from ganeval.io.moments import finite_symmetric_sigma
 
 __all__ = ["ReferenceStats", "SPACE_DIMS", "NOT_COMPARABLE", "KINDS", "detect_reference_kind", "read_reference",
@@ -106,12 +106,6 @@ class ReferenceStats:
         return self
 
 
-def file_sha256(path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------- detection
@@ -175,7 +169,7 @@ def _npz_members(path: Path) -> dict[str, str]:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError) as err:
-        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+        raise GanevalError(f"{path}: unreadable .npz file ({one_line(err)}); download it again") from None
     return {name[:-4] if name.endswith(".npy") else name: name for name in names}
 
 
@@ -193,7 +187,7 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                         shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
                 headers[member[:-4] if member.endswith(".npy") else member] = (tuple(shape), np.dtype(dtype))
     except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+        raise GanevalError(f"{path}: unreadable .npz file ({one_line(err)}); download it again") from None
     for name, (_, dtype) in headers.items():
         if dtype.hasobject:
             raise GanevalError(f"{path}: array {name!r} holds pickled Python objects, which ganeval never loads; "
@@ -207,7 +201,7 @@ def _load_npz_arrays(path: Path, names) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in names}
     except (OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
-        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+        raise GanevalError(f"{path}: unreadable .npz file ({one_line(err)}); download it again") from None
 
 
 def _moments(path, label: str, space: str, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
@@ -281,7 +275,7 @@ def _read_adm_images(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise GanevalError(f"{path}: unreadable .npz file ({_one_line(err)}); download it again") from None
+        raise GanevalError(f"{path}: unreadable .npz file ({one_line(err)}); download it again") from None
     labels = _load_npz_arrays(path, ["arr_1"])["arr_1"] if "arr_1" in _npz_members(path) else None
     return npz_member_array(path, archive, "arr_0"), labels
 
@@ -408,7 +402,7 @@ def _restricted_load(path: Path, data: bytes):
                            "shallow dict") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             MemoryError, OverflowError, UnicodeDecodeError) as err:
-        raise GanevalError(f"{path}: unreadable pickle ({_one_line(err)}); download it again") from None
+        raise GanevalError(f"{path}: unreadable pickle ({one_line(err)}); download it again") from None
 
 
 def _check_plain(path: Path, value, where: str = "the file") -> None:
@@ -618,7 +612,3 @@ def to_stats_file(ref: ReferenceStats, path, *, count: int | None = None, name: 
     to_stats_set(ref, count=count, name=name, sha256=sha256).save(path)
     return path
 
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

@@ -49,7 +49,7 @@ from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.download import download_file
 from ganeval.io.download import record_sha256 as _record_sha256
-from ganeval.io.download import sha256_of as _sha256_of
+from ganeval.io.hashing import file_sha256
 from ganeval.io.names import escape_name
 
 __all__ = ["ReferenceEntry", "REGISTRY", "ENV_MIRROR", "refs_dir", "entry_url", "lookup", "download_file",
@@ -296,7 +296,7 @@ def _expected_sha256(entry: ReferenceEntry, target: Path) -> tuple[str | None, s
 
 def _verify_cached(entry: ReferenceEntry, target: Path) -> str:
     expected, origin = _expected_sha256(entry, target)
-    digest = _sha256_of(target)
+    digest = file_sha256(target)
     if expected is None:  # placed into the cache by hand: this is its first use
         _record_sha256(target, digest)
         return digest
@@ -340,7 +340,7 @@ def register_file(name_or_entry, file, *, cache=None,
         raise GanevalError(f"{file}: no such file (--file names your local copy of {entry.file_name})")
     target, _, _ = _paths(entry, cache)
     expected, origin = _expected_sha256(entry, target)
-    digest = _sha256_of(file)
+    digest = file_sha256(file)
     if expected is not None and digest != expected:
         raise GanevalError(f"{file}: its sha256 {digest} does not match the {origin} {expected} of {entry.name}; "
                            f"it is not the published {entry.file_name} (download it again from {entry.url})")

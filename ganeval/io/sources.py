@@ -34,7 +34,7 @@ import torch
 
 from ganeval.choices import default_workers  # noqa: F401  (re-exported)
 from ganeval.core.images import to_uint8_chw
-from ganeval.errors import BadImageError, GanevalError
+from ganeval.errors import BadImageError, GanevalError, one_line
 from ganeval.interrupts import ignore_in_worker
 from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
 from ganeval.io.names import escape_name
@@ -250,7 +250,7 @@ def _worker_errors_named(batches, description: str):
         if "DataLoader worker" not in str(err):
             raise
         raise GanevalError(
-            f"{description}: a decoding worker process died ({str(err).splitlines()[0].rstrip('. ')}), killed from "
+            f"{description}: a decoding worker process died ({one_line(err).rstrip('. ')}), killed from "
             "outside, often by the out-of-memory killer; rerun with fewer --workers (0 decodes in this process), "
             "with --resume where a checkpoint was written") from None
 
@@ -312,7 +312,7 @@ class ZipSource(FileSource):
             with zipfile.ZipFile(path) as archive:
                 infos = archive.infolist()
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-            raise GanevalError(f"{shown}: not a readable zip archive ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+            raise GanevalError(f"{shown}: not a readable zip archive ({one_line(err)}); "
                                "re-create or re-download it") from None
         index: dict[str, int] = {}
         duplicates: list[str] = []
@@ -363,7 +363,7 @@ class ZipSource(FileSource):
                 return member.read()
         except (zipfile.BadZipFile, EOFError, ValueError, zlib.error, lzma.LZMAError, NotImplementedError,
                 RuntimeError) as err:  # bad CRC, truncated or broken stream, encrypted
-            raise OSError(f"damaged zip member ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+            raise OSError(f"damaged zip member ({one_line(err)})") from None
         except OSError as err:  # bz2 reports a broken stream as OSError
             raise OSError(f"damaged zip member ({err})") from None
 
@@ -437,10 +437,6 @@ def _load_array_labels(path: Path):
     raise GanevalError(f"{path}: no class labels found (looked for 'labels', 'arr_1', 'y'); add them to the .npz")
 
 
-def _first_line(err: BaseException) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
-
-
 def _check_npz_member(path: Path, archive: zipfile.ZipFile, key: str) -> tuple:
     """Refuse an .npz member by its header before numpy allocates it: object arrays, and a declared
     shape larger than the member's data (a corrupt or hostile header). Returns (member name, shape,
@@ -454,7 +450,7 @@ def _check_npz_member(path: Path, archive: zipfile.ZipFile, key: str) -> tuple:
             shape, fortran, dtype = read_header(member)
             header_size = member.tell()
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, KeyError) as err:
-        raise GanevalError(f"{shown}: unreadable array header ({_first_line(err)}); re-create it with numpy.savez") from None
+        raise GanevalError(f"{shown}: unreadable array header ({one_line(err)}); re-create it with numpy.savez") from None
     if dtype.hasobject:
         raise GanevalError(f"{shown}: holds Python objects (dtype {dtype}), not uint8 images; ganeval never "
                            "unpickles data; save a uint8 array")
@@ -503,7 +499,7 @@ def _load_array_file(path: Path):
             return np.load(path, mmap_mode="r", allow_pickle=False)
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as err:
-        raise GanevalError(f"{shown}: cannot read the array file ({_first_line(err)}); "
+        raise GanevalError(f"{shown}: cannot read the array file ({one_line(err)}); "
                            "re-create it with numpy.save/savez") from None
     keys = list(archive.keys())
     if "mu" in keys and "sigma" in keys:
@@ -526,7 +522,7 @@ def npz_member_array(path: Path, archive, key: str) -> np.ndarray:
         mapped = _map_stored_member(path, archive.zip, *member)
         return mapped if mapped is not None else archive[key]
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, MemoryError) as err:  # bad CRC, ...
-        raise GanevalError(f"{escape_name(path)}:{escape_name(key)}.npy: cannot read the array ({_first_line(err)}); "
+        raise GanevalError(f"{escape_name(path)}:{escape_name(key)}.npy: cannot read the array ({one_line(err)}); "
                            "the file is damaged, re-create it with numpy.savez") from None
 
 

@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 
 from ganeval.core.identity import SHARED_KEYS
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
 from ganeval.io.h5safe import open_h5
 
@@ -190,7 +190,7 @@ def read_stats_file(path, *, with_features: bool = False) -> StatsFileContents:
     except GanevalError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err)
         raise GanevalError(f"{path}: unreadable or truncated stats file ({reason}); {redo}") from None
     return StatsFileContents(shared, spaces, classes)
 
