@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import socket
+import stat
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -123,6 +124,17 @@ def test_download_success(server, tmp_path):
     assert path.read_bytes() == PAYLOAD and digest == _sha(PAYLOAD)
     assert not (tmp_path / "a.bin.part").exists()
     assert server.requests == [("/a.bin", None)]
+
+
+def test_a_target_that_is_not_a_regular_file_is_not_replaced(server, tmp_path):
+    server.files["/a.bin"] = PAYLOAD
+    os.mkfifo(tmp_path / "a.bin")
+    with pytest.raises(GanevalError) as info:
+        download_file(server.base + "/a.bin", tmp_path / "a.bin", sha256=_sha(PAYLOAD))
+    assert str(info.value) == (f"{tmp_path / 'a.bin'}: exists and is not a regular file; remove it and run the "
+                               "command again (the download is kept in a.bin.part)")
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "a.bin").st_mode)
+    assert (tmp_path / "a.bin.part").read_bytes() == PAYLOAD
 
 
 def test_hash_mismatch_removes_the_file(server, tmp_path):

@@ -1,4 +1,9 @@
-"""Atomic file writes: a reader never sees a partial file under the final name."""
+"""Atomic file writes: a reader never sees a partial file under the final name.
+
+:func:`atomic_write` for a file written in one go; :func:`replace_with` for a file finished
+elsewhere in the same folder (a resumable download's ``.part`` file). Both refuse to rename over
+anything but a regular file.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +33,7 @@ def atomic_write(path) -> Iterator[str]:
     KeyboardInterrupt included, it is removed and ``path`` keeps its old content.
     """
     path = Path(path)
-    with contextlib.suppress(FileNotFoundError):
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a rename would replace a device, FIFO, ...
-            raise FileExistsError(errno.EEXIST, "exists and is not a regular file, which would be replaced", str(path))
+    _check_replaceable(path)
     # The pid in the name lets a later run tell a dead writer's leftover (ganeval.io.outputs).
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     interrupts.remove_on_forced_exit(tmp_name)  # removed even if a signal ends the process (ganeval.interrupts)
@@ -40,10 +43,23 @@ def atomic_write(path) -> Iterator[str]:
         yield tmp_name
         with open(tmp_name, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        replace_with(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
     finally:
         interrupts.forget(tmp_name)
+
+
+def replace_with(finished, path) -> None:
+    """Rename the complete, fsynced file ``finished`` over ``path`` (same folder; a regular file or absent:
+    FileExistsError otherwise)."""
+    _check_replaceable(Path(path))
+    os.replace(finished, path)
+
+
+def _check_replaceable(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a rename would replace a device, FIFO, ...
+            raise FileExistsError(errno.EEXIST, "exists and is not a regular file, which would be replaced", str(path))

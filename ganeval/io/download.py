@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ganeval.errors import GanevalError, one_line
-from ganeval.io.atomic import atomic_write
+from ganeval.io.atomic import atomic_write, replace_with
 from ganeval.io.hashing import file_sha256
 
 try:
@@ -204,5 +204,9 @@ def _download_locked(url, target, partial, sha256, size, timeout, progress, manu
                                 f"{sha256}; "
                                 "the bad file was removed; run the command again (or check the mirror)",
                                 url, digest, sha256)
-    os.replace(partial, target)
+    try:
+        replace_with(partial, target)  # fsynced as it was written
+    except FileExistsError:
+        raise DownloadFailed(f"{target}: exists and is not a regular file; remove it and run the command again "
+                             f"(the download is kept in {partial.name})") from None
     return target, digest
