@@ -32,9 +32,10 @@ try:
 except ImportError:  # not on POSIX: no lock between concurrent downloads of one file
     fcntl = None
 
-__all__ = ["DownloadFailed", "DownloadCorrupted", "download_file", "record_sha256"]
+__all__ = ["DownloadFailed", "DownloadCorrupted", "download_file", "record_sha256", "recorded_sha256"]
 
 _CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class DownloadFailed(GanevalError):
@@ -58,6 +59,17 @@ def record_sha256(path, digest: str) -> None:
     path = Path(path)
     with atomic_write(Path(str(path) + ".sha256")) as tmp, open(tmp, "w") as handle:
         handle.write(f"{digest}  {path.name}\n")
+
+
+def recorded_sha256(path) -> str | None:
+    """The sha256 recorded at first download next to ``path`` (``<path>.sha256``), or None when there is none."""
+    record = Path(str(path) + ".sha256")
+    if not record.is_file():
+        return None
+    text = record.read_text().split()
+    if not text or not _SHA256.fullmatch(text[0]):
+        raise GanevalError(f"{record}: not a sha256 record; delete it and {Path(path).name} to download again")
+    return text[0]
 
 
 def _matches(digest: str, sha256: str | None) -> bool:

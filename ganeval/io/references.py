@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from ganeval.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.download import download_file
 from ganeval.io.download import record_sha256 as _record_sha256
+from ganeval.io.download import recorded_sha256
 from ganeval.io.hashing import file_sha256
 from ganeval.io.names import escape_name
 
@@ -56,7 +56,6 @@ __all__ = ["ReferenceEntry", "REGISTRY", "ENV_MIRROR", "refs_dir", "entry_url", 
            "fetch_reference", "register_file", "get_reference", "load_reference", "recorded_sha256", "entries"]
 
 ENV_MIRROR = "GANEVAL_REF_MIRROR"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -275,17 +274,6 @@ def check_cache(entry: ReferenceEntry, cache=None) -> None:
         probe_writable(converted)
     except GanevalError as err:
         raise GanevalError(f"{err} (the reference cache; or {hint})") from None
-
-
-def recorded_sha256(path) -> str | None:
-    """The sha256 recorded at first download next to ``path`` (``<path>.sha256``), or None."""
-    record = Path(str(path) + ".sha256")
-    if not record.is_file():
-        return None
-    text = record.read_text().split()
-    if not text or not _SHA256.fullmatch(text[0]):
-        raise GanevalError(f"{record}: not a sha256 record; delete it and {Path(path).name} to download again")
-    return text[0]
 
 
 def _expected_sha256(entry: ReferenceEntry, target: Path) -> tuple[str | None, str]:
