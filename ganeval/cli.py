@@ -21,7 +21,7 @@ try:
     # Only light modules at import time, so that --help and --version answer at once: the commands
     # import torch (through ganeval.api and the extractors) when they run.
     from ganeval.choices import BACKENDS, DECODES, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS, saved_features
-    from ganeval.errors import GanevalError
+    from ganeval.errors import GanevalError, one_line
     from ganeval.io.names import escape_name, printable
     from ganeval.io.outputs import (check_distinct_outputs, check_output, clean_stale_temporaries, output_lock,
                                     prepare_output, write_failed)
@@ -368,7 +368,7 @@ def export_weights(group_options, path, fmt, source, allow_unknown_weights):
         with _writing(path):
             exported = save_exported_weights(path, fmt, info, allow_unknown=allow_unknown)
     except (OSError, RuntimeError) as err:
-        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        reason = getattr(err, "strerror", None) or one_line(err)
         raise GanevalError(f"{escape_name(path)}: could not write the exported weights ({reason}); nothing was "
                            "saved") from None
     if exported.logits == "zero-filled":
@@ -819,7 +819,7 @@ def _run_click(group: click.Group, prog_name: str, argv) -> None:
         interrupts.settle(prog_name)
         if "DataLoader worker" not in str(err):  # torch raises it from its SIGCHLD handler, anywhere in the loop
             raise
-        click.echo(f"{prog_name}: error: a decoding worker process died ({str(err).splitlines()[0].rstrip('. ')}), "
+        click.echo(f"{prog_name}: error: a decoding worker process died ({one_line(err).rstrip('. ')}), "
                    "killed from outside, often by the out-of-memory killer; rerun with fewer --workers "
                    "(0 decodes in this process)", err=True)
         sys.exit(1)

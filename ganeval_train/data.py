@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 
 TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10", "celeba")
 DATASETS = ("digits", *TORCHVISION_DATASETS)
@@ -125,8 +125,7 @@ def _torchvision_dataset(name: str, root: Path, download: bool, max_images: int 
         else:
             ds = tvd.CelebA(root, split="train", target_type="attr", download=download)
     except (RuntimeError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GanevalError(f"dataset {name!r} not found under {root} ({first}); "
+        raise GanevalError(f"dataset {name!r} not found under {root} ({one_line(exc)}); "
                            "pass --download when online, or --data-root pointing at a local copy") from exc
     if name in ("mnist", "fashion-mnist"):
         images, labels = ds.data.unsqueeze(1), ds.targets.to(torch.int64)
