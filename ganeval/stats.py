@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganeval.core.identity import SHARED_KEYS  # noqa: F401  (re-exported: the stats file stores them once)
+from ganeval.core.identity import SHARED_KEYS
 from ganeval.errors import GanevalError
 
 # Provenance keys that must agree before two sets of statistics may be compared or merged.
@@ -410,7 +410,6 @@ def as_stats_set(stats: Statistics) -> StatsSet:
 
 CLASS_SPACE = "pool3"
 """The feature space kept per class (intra-FID): 32 MiB of covariance per class at d = 2048."""
-
 
 
 def load_stats(path, *, with_features: bool = False) -> StatsSet:
