@@ -45,7 +45,7 @@ from ganeval.choices import MODES
 from ganeval.core.identity import (CONVENTIONS, DINOV2_NAME, DINOV2_OFFICIAL_WEIGHTS, DINOV2_OFFSET_INTERPOLATION,
                                    DINOV2_OUTPUT, INCEPTION_NAME, INCEPTION_SPACES, TF_INCEPTION_DIGEST)
 from ganeval.errors import GanevalError, one_line
-from ganeval.io.hashing import file_sha256  # noqa: F401  (re-exported: part of this module's API)
+from ganeval.io.hashing import file_sha256
 from ganeval.io.moments import finite_symmetric_sigma
 
 __all__ = ["ReferenceStats", "SPACE_DIMS", "NOT_COMPARABLE", "KINDS", "detect_reference_kind", "read_reference",
@@ -104,8 +104,6 @@ class ReferenceStats:
         if self.images is None and self.provenance.get("format") == "adm-batch" and self.provenance.get("batch_images"):
             self.images, self.labels = _read_adm_images(Path(self.provenance["file"]))
         return self
-
-
 
 
 # ----------------------------------------------------------------------------------------------- detection
