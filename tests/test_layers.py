@@ -28,11 +28,22 @@ FORBIDDEN = [
      "io reads and writes files: it may import the core, never a network, a metric or a front end"),
     ("ganeval", ("ganeval_train",), "the training package uses ganeval, never the reverse"),
 ]
+CORE = ("ganeval.core", "ganeval.errors", "ganeval.stats", "ganeval.choices", "ganeval.guards")
+"""The core room: ``ganeval/core/`` and the light modules that belong to it but still sit at the top
+of the package (errors, statistics, the option choices, the result warnings)."""
 METRICS = "ganeval.metrics"
-METRICS_MAY_IMPORT = ("ganeval.metrics", "ganeval.core", "ganeval.errors")
-"""The metric math imports only the core (errors included) and, outside the package, the
-standard library and :data:`METRICS_THIRD_PARTY`."""
+METRICS_MAY_IMPORT = ("ganeval.metrics", *CORE)
+"""The metric math imports only the core and, outside the package, the standard library and
+:data:`METRICS_THIRD_PARTY`."""
 METRICS_THIRD_PARTY = {"numpy", "scipy", "torch"}
+KNOWN_CROSSINGS = {
+    ("ganeval.metrics.registry", "ganeval.extractors"): "see the next entry",
+    ("ganeval.metrics.registry", "ganeval.extractors.registry"):
+        "parse_metrics checks the SPACE of kid:SPACE against the extractor registry's spaces (issue 18: the "
+        "table of feature spaces belongs in the core, or the check in the orchestration)",
+}
+"""Wall crossings known and not yet mended, each with what mends it. The test fails when one of them
+is gone, so that the entry goes too."""
 
 
 def _module_name(path: Path) -> str:
@@ -167,7 +178,8 @@ def _wall_crossings(edges: dict[str, dict[str, str]], external: dict[str, set[st
         if _under(module, METRICS):
             broken += [f"{module} -> {target} ({where}): the metric math imports only the core"
                        for target, where in sorted(targets.items())
-                       if not any(_under(target, prefix) for prefix in METRICS_MAY_IMPORT)]
+                       if not any(_under(target, prefix) for prefix in METRICS_MAY_IMPORT)
+                       and (module, target) not in KNOWN_CROSSINGS]
             broken += [f"{module} -> {name}: the metric math needs only numpy, scipy and torch"
                        for name in sorted(external[module])
                        if name not in METRICS_THIRD_PARTY and name not in sys.stdlib_module_names]
@@ -177,6 +189,12 @@ def _wall_crossings(edges: dict[str, dict[str, str]], external: dict[str, set[st
 def test_rooms_import_only_the_rooms_below_them():
     broken = _wall_crossings(*_import_graph())
     assert not broken, "imports across the rooms' walls:\n  " + "\n  ".join(broken)
+
+
+def test_every_known_crossing_is_still_there():
+    edges, _ = _import_graph()
+    mended = [f"{module} -> {target}" for module, target in KNOWN_CROSSINGS if target not in edges.get(module, {})]
+    assert not mended, "mended, so remove them from KNOWN_CROSSINGS: " + ", ".join(mended)
 
 
 def test_the_rules_catch_what_they_forbid():
