@@ -421,6 +421,3 @@ def _intra_fid(data: MetricInput):
         per_class[label] = fid_of(a, b, class_names, "pool3")
     return Entries({"per_class": per_class, "intra_fid": float(sum(per_class.values()) / len(per_class))})
 
-
-# The metrics of issue 19 (MiFID, Vendi, TopP&R, AuthPct, C_T) register themselves in their own module.
-from ganeval.metrics import entries as _issue19_entries  # noqa: E402,F401
