@@ -28,7 +28,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from ganeval.errors import GanevalError
+from ganeval.errors import GanevalError, one_line
 from ganeval.io.names import escape_name
 
 MAX_COMPRESSION_RATIO = 1100
@@ -78,7 +78,7 @@ def check_stored_inside(h5: h5py.File, path) -> None:
             try:
                 kind = group.get(child, getclass=True)
             except (KeyError, OSError, RuntimeError) as err:
-                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                reason = one_line(err)
                 raise GanevalError(f"{escape_name(path)}: '{full}' cannot be opened ({reason}); {fix}") from None
             if kind is h5py.Group:
                 pending.append(full)
@@ -132,5 +132,5 @@ def open_h5(path, *, damaged=None) -> Iterator[h5py.File]:
         except (OSError, KeyError, ValueError, RuntimeError) as err:
             if damaged is None:
                 raise
-            raise damaged(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+            raise damaged(one_line(err)) from None
         yield h5

@@ -288,7 +288,7 @@ class StoredFeatures:
         except GanevalError:
             raise
         except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            reason = one_line(err)
             raise GanevalError(f"{self.where}: unreadable stored features ({reason}); {self.redo}") from None
         if not np.all(np.isfinite(features)):
             raise GanevalError(f"{self.where}: stored features contain NaN or infinity; {self.redo}")
