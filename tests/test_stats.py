@@ -201,7 +201,7 @@ def test_malformed_stats_files_are_refused_by_name_before_reading(tmp_path):
         "string-mu.h5": (lambda h5: (h5["pool3"].__delitem__("mu"),
                                      h5["pool3"].create_dataset("mu", data=np.array([b"x"] * 16))), "'mu'"),
         "huge.h5": (lambda h5: (h5["pool3"].__delitem__("sigma"),  # declared 2**20 x 2**20, never allocated
-                                h5["pool3"].create_dataset("sigma", shape=(2**20, 2**20), dtype="f8")), "inconsistent"),
+                                h5["pool3"].create_dataset("sigma", shape=(2**20, 2**20), dtype="f8")), "declares shape"),
         "rows.h5": (lambda h5: (h5["pool3"].__delitem__("features"),
                                 h5["pool3"].create_dataset("features", data=np.zeros((7, 16), np.float32))), "features"),
         "nan-features.h5": (lambda h5: h5["pool3/features"].__setitem__((0, 0), np.nan), "NaN"),
