@@ -1,0 +1,201 @@
+"""Exact Euclidean k-nearest-neighbour radii and ball memberships at fp32 GEMM speed, in blocks.
+
+What "exact" means here: every distance that decides anything equals the float64 difference form
+``sqrt(Σ_t (x_t − y_t)²)`` of the given values (float32 inputs are subtracted exactly in float64),
+the definition the references compare with a strict ``<``. Equal inputs thus give equal distances
+(duplicated features tie exactly), which the expanded form ‖x‖² + ‖y‖² − 2xᵀy does not guarantee.
+
+How it stays fast: all distances are first *screened* by one fp32 GEMM per block of rows,
+
+    D̃ = [x, ‖x‖², 1, 0…] · [−2y, 1, ‖y‖², 0…]ᵀ     (the squared norms folded into the product),
+
+and only the pairs whose order or side of a radius the screen cannot decide are recomputed in
+float64 with the difference form. The screen's error bound (``gemm_margin``): with u = 2⁻²⁴ the
+unit roundoff of float32 and K the padded inner dimension, any summation order of an fp32 dot
+product errs by at most γ_K·Σ|a_t b_t|, γ_K = Ku/(1 − Ku) (Higham, Accuracy and Stability of
+Numerical Algorithms, §3.1), and here Σ|a_t b_t| = 2Σ|x_t y_t| + ‖x‖² + ‖y‖² ≤ 2(‖x‖² + ‖y‖²);
+rounding the inputs and the float64 norms to float32 adds at most 3u(‖x‖² + ‖y‖²). So
+
+    |D̃_ij − D_ij| ≤ η · (‖x_i‖² + ‖y_j‖²),   η = 1.01 · (2γ_K(1 + 2u) + 3u + 2⁻⁴⁰),
+
+about 2.4e-4 for d = 2048 (the float64 distances themselves are within 2⁻⁴⁰ relative of the true
+ones, far inside it). A pair is decided by the screen only when it lies outside that margin of the
+radius (itself widened by 1e-12 relative for the float64 rounding of the radius and of the square
+root); every other pair is a candidate and is recomputed exactly. The GEMM runs with float32 matmul
+precision "highest" (no TF32/bf16 shortcuts, which the bound does not cover).
+
+Memory: besides the features themselves, one [N, K] float32 operand of the column set (the GEMM's
+right side) and per block one [rows, N] float32 screen plus boolean masks
+(``DEFAULT_BLOCK_ELEMENTS`` entries, 64 MB of float32), and the candidate pairs (a few per row).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator, NamedTuple
+
+import torch
+
+from ganeval.errors import GanevalError
+
+__all__ = ["DEFAULT_BLOCK_ELEMENTS", "RADIUS_SLACK", "gemm_margin", "pair_distances", "kth_neighbour_radii",
+           "Side", "screen_blocks"]
+
+DEFAULT_BLOCK_ELEMENTS = 1 << 24
+RADIUS_SLACK = 1e-12
+"""Relative widening of every radius in the screen: covers the float64 rounding of distances and square roots."""
+_EXTRA_CANDIDATES = 8  # top-k takes this many more than needed, so a full-row scan is rarely necessary
+_PAIR_CHUNK_ELEMENTS = 1 << 22  # float64 entries per chunk of exact pair distances (32 MB per operand)
+_PAD = 16  # the GEMM's inner dimension is padded to a multiple of this (aligned rows)
+
+
+def gemm_margin(inner_dim: int) -> float:
+    """η: |D̃ − D| ≤ η·(‖x‖² + ‖y‖²) for the fp32 screen with inner dimension ``inner_dim`` (see the module)."""
+    u = 2.0 ** -24
+    ku = inner_dim * u
+    if ku >= 0.5:
+        return math.inf  # no useful bound: every pair becomes a candidate
+    gamma = ku / (1.0 - ku)
+    return 1.01 * (2.0 * gamma * (1.0 + 2.0 * u) + 3.0 * u + 2.0 ** -40)
+
+
+@contextlib.contextmanager
+def _exact_fp32_matmul() -> Iterator[None]:
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def block_rows_for(block_rows: int | None, columns: int) -> int:
+    if block_rows is not None:
+        if block_rows < 1:
+            raise GanevalError(f"block size must be at least 1 row, got {block_rows}")
+        return int(block_rows)
+    return max(1, DEFAULT_BLOCK_ELEMENTS // max(columns, 1))
+
+
+class Side:
+    """One feature set as the screen needs it: the given values ``x`` [N, d] (float32 or float64,
+    never copied), their float64 squared norms [N], and fp32 GEMM operands built on demand."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+        self.n, self.dim = x.shape
+        self.inner = -(-(self.dim + 2) // _PAD) * _PAD
+        self.norms = torch.empty(self.n, dtype=torch.float64, device=x.device)
+        step = block_rows_for(None, self.dim)
+        for start in range(0, self.n, step):  # float64 per block: no float64 copy of the whole set
+            block = x[start:start + step].to(torch.float64)
+            self.norms[start:start + step] = (block * block).sum(dim=1)
+        if not bool(torch.isfinite(self.norms).all()) or float(self.norms.max()) > 1e30:
+            raise GanevalError("features are not finite or too large (squared norm above 1e30) for distances")
+        self.max_norm = float(self.norms.max())
+
+    def left(self, start: int, stop: int) -> torch.Tensor:
+        """[x, ‖x‖², 1, 0…] float32 [stop − start, inner] of rows start:stop."""
+        out = torch.zeros(stop - start, self.inner, dtype=torch.float32, device=self.x.device)
+        out[:, :self.dim] = self.x[start:stop]
+        out[:, self.dim] = self.norms[start:stop]
+        out[:, self.dim + 1] = 1.0
+        return out
+
+    def right(self) -> torch.Tensor:
+        """[−2x, 1, ‖x‖², 0…] float32 [N, inner]: the column operand (one working copy of the set)."""
+        out = torch.zeros(self.n, self.inner, dtype=torch.float32, device=self.x.device)
+        out[:, :self.dim] = self.x
+        out[:, :self.dim] *= -2.0  # exact: a power of two
+        out[:, self.dim] = 1.0
+        out[:, self.dim + 1] = self.norms
+        return out
+
+
+def screen_blocks(rows: Side, cols_right: torch.Tensor, block_rows: int | None):
+    """Yield (start, stop, D̃ float32 [stop − start, N]) over row blocks: the fp32 squared-distance screen."""
+    step = block_rows_for(block_rows, cols_right.shape[0])
+    with _exact_fp32_matmul():
+        for start in range(0, rows.n, step):
+            stop = min(start + step, rows.n)
+            yield start, stop, rows.left(start, stop) @ cols_right.T
+
+
+def pair_distances(x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Exact distances float64 [P] of the pairs (x[rows[p]], y[cols[p]]): sqrt(Σ (x − y)²) in float64."""
+    out = torch.empty(rows.shape[0], dtype=torch.float64, device=x.device)
+    chunk = max(1, _PAIR_CHUNK_ELEMENTS // max(x.shape[1], 1))
+    for start in range(0, rows.shape[0], chunk):
+        stop = start + chunk
+        diff = x[rows[start:stop]].to(torch.float64) - y[cols[start:stop]].to(torch.float64)
+        out[start:stop] = (diff * diff).sum(dim=1).sqrt_()
+    return out
+
+
+def _sorted_by_row(rows: torch.Tensor, values: torch.Tensor, n_rows: int):
+    """(values sorted within each row, start offset of each row [n_rows], count per row [n_rows])."""
+    order = torch.argsort(values, stable=True)
+    order = order[torch.argsort(rows[order], stable=True)]
+    counts = torch.bincount(rows, minlength=n_rows)
+    starts = torch.cumsum(counts, 0) - counts
+    return values[order], starts, counts
+
+
+def kth_neighbour_radii(x, ks, *, block_rows: int | None = None, device=None) -> dict[int, torch.Tensor]:
+    """Distance of every row of ``x`` [N, d] to its k-th nearest other row, for each k in ``ks``.
+
+    Returns {k: float64 [N]}: position k (0-based) of the row's exact distances to the whole set in
+    ascending order, its own distance 0 at position 0 (a duplicate of the row ties with it). Equal
+    to the float64 difference form's answer (see the module docstring); fp32 GEMM speed.
+    """
+    x = as_features(x, "features", device)
+    ks = sorted(set(int(k) for k in ks))
+    if ks[0] < 1 or ks[-1] >= x.shape[0]:
+        raise GanevalError(f"k-th nearest neighbours need 1 ≤ k < number of features ({x.shape[0]}), got k={ks}")
+    side = Side(x)
+    return _radii(side, ks, block_rows)
+
+
+def _radii(side: Side, ks: list[int], block_rows: int | None) -> dict[int, torch.Tensor]:
+    n, device = side.n, side.x.device
+    need = ks[-1] + 1  # the k + 1 smallest, self included
+    take = min(n, need + _EXTRA_CANDIDATES)
+    eta = gemm_margin(side.inner)
+    rows_found, cols_found = [], []
+    right = side.right()
+    for start, stop, screen in screen_blocks(side, right, block_rows):
+        values, index = torch.topk(screen, take, dim=1, largest=False, sorted=True)
+        # Pairs whose true distance can be among the `need` smallest: D̃ ≤ (need-th D̃) + 2·margin.
+        margin = eta * (side.norms[start:stop] + side.max_norm)
+        limit = values[:, need - 1].to(torch.float64) + 2.0 * margin
+        inside = values.to(torch.float64) <= limit[:, None]
+        complete = ~inside[:, -1] | (take == n)  # the top-k list holds every candidate of the row
+        r, c = inside.nonzero(as_tuple=True)
+        keep = complete[r]
+        rows_found.append(r[keep] + start)
+        cols_found.append(index[r[keep], c[keep]])
+        for row in (~complete).nonzero(as_tuple=True)[0].tolist():  # many near-ties: scan the whole row
+            cols = (screen[row].to(torch.float64) <= limit[row]).nonzero(as_tuple=True)[0]
+            rows_found.append(torch.full_like(cols, start + row))
+            cols_found.append(cols)
+        del screen, values, index, inside
+    del right
+    rows = torch.cat(rows_found)
+    cols = torch.cat(cols_found)
+    exact = pair_distances(side.x, side.x, rows, cols)
+    exact[rows == cols] = 0.0  # the row itself (the difference form gives 0 too; kept explicit)
+    ordered, starts, counts = _sorted_by_row(rows, exact, n)
+    if bool((counts < need).any()):  # cannot happen by the bound; guards the bookkeeping
+        raise GanevalError("internal error: fewer k-NN candidates than k + 1")
+    return {k: ordered[starts + k] for k in ks}
+
+
+def as_features(x, name: str, device=None) -> torch.Tensor:
+    """``x`` as a 2-D float tensor on ``device``, without a copy when it already is one (float32 kept)."""
+    t = torch.as_tensor(x)
+    if t.ndim != 2 or t.shape[0] == 0:
+        raise GanevalError(f"{name} must be a non-empty [N, d] array, got shape {tuple(t.shape)}")
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float64)
+    return t.to(device) if device is not None else t
