@@ -175,10 +175,11 @@ def _radii(side: Side, ks: list[int], block_rows: int | None) -> dict[int, torch
         keep = complete[r]
         rows_found.append(r[keep] + start)
         cols_found.append(index[r[keep], c[keep]])
-        for row in (~complete).nonzero(as_tuple=True)[0].tolist():  # many near-ties: scan the whole row
-            cols = (screen[row].to(torch.float64) <= limit[row]).nonzero(as_tuple=True)[0]
-            rows_found.append(torch.full_like(cols, start + row))
-            cols_found.append(cols)
+        incomplete = (~complete).nonzero(as_tuple=True)[0]
+        if incomplete.numel():  # many near-ties: scan those rows whole
+            sub_r, sub_c = (screen[incomplete].to(torch.float64) <= limit[incomplete, None]).nonzero(as_tuple=True)
+            rows_found.append(incomplete[sub_r] + start)
+            cols_found.append(sub_c)
         del screen, values, index, inside
     del right
     rows = torch.cat(rows_found)
