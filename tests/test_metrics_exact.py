@@ -171,3 +171,40 @@ def test_prdc_on_float64_inputs_and_integer_ties():
     for key in ("precision", "recall", "density", "coverage"):
         assert ours[key] == exact[key], key
     assert ours == prdc(torch.from_numpy(real).float(), torch.from_numpy(fake).float())._asdict()
+
+
+def test_kid_within_1e12_of_the_float64_formula_at_2048_dims():
+    rng = np.random.default_rng(21)
+    a, b = pool3_like(rng, 700, 2048), pool3_like(rng, 650, 2048, shift=0.2)  # KID ~1e-3: as in use
+    result = kid(a, b, num_subsets=3, subset_size=300, seed=4)
+    draws = np.random.default_rng(4)
+    values = []
+    for _ in range(3):
+        x = a[draws.choice(700, 300, replace=False)].astype(np.float64)
+        y = b[draws.choice(650, 300, replace=False)].astype(np.float64)
+        kxx, kyy, kxy = ((u @ v.T / 2048 + 1) ** 3 for u, v in ((x, x), (y, y), (x, y)))
+        values.append((kxx.sum() - np.trace(kxx)) / (300 * 299) + (kyy.sum() - np.trace(kyy)) / (300 * 299)
+                      - 2 * kxy.mean())
+    assert abs(result.mean - np.mean(values)) <= 1e-12 * abs(np.mean(values))
+    # float32 inputs stay float32 outside the subsets: the same number from float64 inputs
+    assert abs(mmd2_unbiased(a[:200], b[:200]) - mmd2_unbiased(a[:200].astype(np.float64), b[:200])) <= 1e-15
+
+
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+def test_cmmd_within_1e12_of_the_float64_formula(estimator):
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(500, 64)).astype(np.float32)
+    y = (rng.normal(size=(450, 64)) + 0.3).astype(np.float32)  # CMMD ~ 0.5 (x 1000): CLIP-like values
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+
+    def kernel(u, v):
+        return np.exp(-cdist(u.astype(np.float64), v.astype(np.float64), "sqeuclidean") / 200.0)
+
+    kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
+    if estimator == "biased":
+        expected = kxx.mean() + kyy.mean() - 2 * kxy.mean()
+    else:
+        expected = ((kxx.sum() - 500) / (500 * 499) + (kyy.sum() - 450) / (450 * 449) - 2 * kxy.mean())
+    ours = cmmd(x, y, estimator=estimator, block_size=128) / 1000.0
+    assert abs(ours - expected) <= 1e-12 * abs(expected)
