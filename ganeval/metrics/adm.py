@@ -255,6 +255,7 @@ def adm_squared_distances(u, v, *, distance_precision: str = "fp16", device=None
 
 _UNIT_ROUNDOFF = {"fp16": 2.0 ** -11, "fp32": 2.0 ** -24, "fp64": 2.0 ** -53}
 _SUBNORMAL_STEP = 2.0 ** -24  # fp16's smallest step: the absolute error floor of one fp16 rounding
+_PAIR_CHUNK_ELEMENTS = 1 << 20
 _OVERFLOW_SUSPECT = 32752.0  # squared distances below this cannot overflow fp16 (see _Route.bound)
 _EXTRA_CANDIDATES = 8
 
@@ -341,7 +342,7 @@ def _pair_distances(row_route: "_Route", col_route: "_Route", rows: torch.Tensor
     is rounded again. The fp64 route (and calls without operands) reads the features themselves.
     """
     out = torch.empty(rows.shape[0], dtype=torch.float64, device=row_route.x.device)
-    chunk = max(1, DEFAULT_BLOCK_ELEMENTS // max(row_route.dim, 1))
+    chunk = max(1, _PAIR_CHUNK_ELEMENTS // max(row_route.dim, 1))  # 8 MB of float64 per operand
     precision, dim = row_route.precision, row_route.dim
     from_operands = left is not None and right is not None and precision != "fp64"
     for start in range(0, rows.shape[0], chunk):

@@ -46,7 +46,7 @@ DEFAULT_BLOCK_ELEMENTS = 1 << 24
 RADIUS_SLACK = 1e-12
 """Relative widening of every radius in the screen: covers the float64 rounding of distances and square roots."""
 _EXTRA_CANDIDATES = 8  # top-k takes this many more than needed, so a full-row scan is rarely necessary
-_PAIR_CHUNK_ELEMENTS = 1 << 22  # float64 entries per chunk of exact pair distances (32 MB per operand)
+_PAIR_CHUNK_ELEMENTS = 1 << 20  # float64 entries per chunk of exact pair distances (8 MB per operand)
 _PAD = 16  # the GEMM's inner dimension is padded to a multiple of this (aligned rows)
 
 
