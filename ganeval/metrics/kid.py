@@ -15,12 +15,14 @@ the standard deviation of the per-subset estimates (ddof = 0, as torch-fidelity)
 Precision and speed: float64 for the dot products and sums, because it matters here. KID is a
 difference of kernel means near 1.7 whose result is ~1e-3, so the relative error of the dot
 products is amplified about a thousandfold: float32 GEMM (as torch-fidelity computes) leaves
-~7e-7 of KID on pool3-like features, float64 ~1e-13; no float32 accumulation order can reach
-1e-12. Where precision does not matter the cost is cut: only the subsets' rows are converted to
-float64 (never a whole set), the kernel is applied in place (one [m, n] temporary), and each
-subset is 3 GEMMs. Measured on the 2-core CPU of docs/speed-and-accuracy.md: 10 subsets of
-1000 x 2048 take 4.6 CPU-s in float64 against 2.8 CPU-s for torch-fidelity's float32 formula
-(1.6x; the symmetric halves of K_xx/K_yy in smaller blocks were slower still, 5.9-8.2 CPU-s).
+~7e-7 of KID on pool3-like features, float64 ~4e-14 (tests/test_metrics_exact.py); no float32
+accumulation order can reach 1e-12. Where precision does not matter the cost is already low:
+only the subsets' rows are converted to float64 (never a whole set) and each subset is 3 GEMMs
+of [1000, d] float64 (24 MB of kernel matrices). Measured on the 2-core CPU of
+docs/speed-and-accuracy.md: 10 subsets of 1000 x 2048 take 4.6 CPU-s in float64 against 2.8
+CPU-s for torch-fidelity's float32 formula (1.6x, the float64/float32 GEMM ratio of this CPU);
+computing only the symmetric halves of K_xx/K_yy in smaller blocks was slower (5.9-8.2 CPU-s)
+and was not kept. KID is 4 % of the GEMM work of `eval --metrics fid,kid,prdc` at 50k.
 """
 
 from __future__ import annotations
@@ -56,27 +58,12 @@ def mmd2_unbiased(x, y) -> float:
     m, n = x.shape[0], y.shape[0]
     if m < 2 or n < 2:
         raise GanevalError(f"KID needs at least 2 feature vectors on each side, got {m} and {n}")
-    within_x = _off_diagonal_kernel_sum(x) / (m * (m - 1))
-    within_y = _off_diagonal_kernel_sum(y) / (n * (n - 1))
-    return float(within_x + within_y - 2.0 * _kernel_sum(x, y) / (m * n))
-
-
-def _cubed_sum(gram: torch.Tensor, dim: int) -> torch.Tensor:
-    """Σ (gram / dim + 1)³, in place on ``gram`` (no further [m, n] temporaries but one)."""
-    gram.div_(dim).add_(1.0)
-    return (gram.square().mul_(gram)).sum()
-
-
-def _kernel_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Σ_ij k(x_i, y_j), float64."""
-    return _cubed_sum(x @ y.T, x.shape[1])
-
-
-def _off_diagonal_kernel_sum(x: torch.Tensor) -> torch.Tensor:
-    """Σ_{i≠j} k(x_i, x_j), float64: the whole sum less the diagonal's."""
-    gram = x @ x.T
-    diagonal = _cubed_sum(gram.diagonal().clone(), x.shape[1])
-    return _cubed_sum(gram, x.shape[1]) - diagonal
+    k_xx = polynomial_kernel(x, x)
+    k_yy = polynomial_kernel(y, y)
+    k_xy = polynomial_kernel(x, y)
+    within_x = (k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1))
+    within_y = (k_yy.sum() - k_yy.diagonal().sum()) / (n * (n - 1))
+    return float(within_x + within_y - 2.0 * k_xy.sum() / (m * n))
 
 
 def kid(features_a, features_b, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
