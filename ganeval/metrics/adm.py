@@ -43,10 +43,19 @@ consecutive splits of ``split_size`` = 5000 rows, the last one holding the remai
 the mean of the per-split exp(mean KL(p(y|x) ‖ p(y))) is returned, no standard deviation.
 The evaluator computes this in float32; here it is float64 (docs/adm-suite.md: the difference).
 
-Memory: the evaluator keeps a [10000, N] float32 distance slab. Here each evaluator block is
-computed in row chunks of at most ``block_elements`` distances (default 2²², about 32 MB of
-float64 per temporary) and the per-block finite check is taken over all its chunks before
-anything of the block is used, so the chunking never changes a result.
+Memory and speed: the evaluator keeps a [10000, N] float32 distance slab. Here no set is copied
+whole (float32 features stay as given) and each evaluator block is *screened* in row chunks of at
+most ``block_elements`` entries (default 2²², 16 MB of float32) by one fp32 GEMM of the route's
+values with the squared norms folded in (``ganeval.metrics.neighbours``). The screen is within a
+stated bound of the evaluator's distance (``_Route.bound``: the GEMM's γ_K bound plus one unit
+roundoff of the route per rounded op, ×1.05); only pairs within that bound of a decision — the
+k + 1 nearest of each row, a radius in the cross pass, or fp16 overflow (screen ≥ 32752 − bound)
+— get the evaluator's distance, computed per pair exactly as ``_block_distances`` computes each
+entry (fp16/fp32 values exact in float32, dot products summed in float64, the same casts). So the
+results are the whole-block emulation's bit for bit (tests/test_adm_blocked.py compares with
+outputs recorded from that implementation), at the fp32 GEMM rate instead of float64's. The
+per-block finite check sees every pair that could overflow before anything of the block is
+used, so chunking never changes a result.
 """
 
 from __future__ import annotations
