@@ -356,14 +356,20 @@ def _pair_distances(row_route: "_Route", col_route: "_Route", rows: torch.Tensor
     from_operands = left is not None and right is not None and precision != "fp64"
     for start in range(0, rows.shape[0], chunk):
         r, c = rows[start:start + chunk], cols[start:start + chunk]
-        if from_operands:
-            u = left[r - row_start, :dim].to(torch.float64)
-            v = right[c - col_start, :dim].to(torch.float64) * -0.5
+        if from_operands and precision == "fp16":
+            # A product of two fp16 values (and its doubling) is exact in float32: multiply there,
+            # accumulate in float64 (no float64 copies of the operands), undo the −2 exactly.
             nu, nv = row_route.norms[r], col_route.norms[c]
+            dots = (left[r - row_start, :dim] * right[c - col_start, :dim]).sum(dim=1, dtype=torch.float64) * -0.5
         else:
-            (u, nu), (v, nv) = row_route.gather(r), col_route.gather(c)
-            u, v = u.to(torch.float64), v.to(torch.float64)
-        dots = (u * v).sum(dim=1)  # float64, each product exact for fp16/fp32 values
+            if from_operands:
+                u = left[r - row_start, :dim].to(torch.float64)
+                v = right[c - col_start, :dim].to(torch.float64) * -0.5
+                nu, nv = row_route.norms[r], col_route.norms[c]
+            else:
+                (u, nu), (v, nv) = row_route.gather(r), col_route.gather(c)
+                u, v = u.to(torch.float64), v.to(torch.float64)
+            dots = (u * v).sum(dim=1)  # float64, each product exact for fp16/fp32 values
         if precision == "fp16":
             m = _round_to_odd_fp32(dots).to(torch.float16)
             twice = (2.0 * m.to(torch.float32)).to(torch.float16).to(torch.float32)

@@ -5,24 +5,26 @@ What "exact" means here: every distance that decides anything equals the float64
 the definition the references compare with a strict ``<``. Equal inputs thus give equal distances
 (duplicated features tie exactly), which the expanded form ‖x‖² + ‖y‖² − 2xᵀy does not guarantee.
 
-How it stays fast: all distances are first *screened* by one fp32 GEMM per block of rows,
+How it stays fast: all distances are first *screened* by one fp32 GEMM per block of rows, on
+values centred on a common vector c (distances do not change; x̃ = fl32(x − c)),
 
-    D̃ = [x, ‖x‖², 1, 0…] · [−2y, 1, ‖y‖², 0…]ᵀ     (the squared norms folded into the product),
+    D̃ = [x̃, ‖x̃‖², 1, 0…] · [−2ỹ, 1, ‖ỹ‖², 0…]ᵀ     (the squared norms folded into the product),
 
 and only the pairs whose order or side of a radius the screen cannot decide are recomputed in
 float64 with the difference form. The screen's error bound (``gemm_margin``): with u = 2⁻²⁴ the
 unit roundoff of float32 and K the padded inner dimension, any summation order of an fp32 dot
 product errs by at most γ_K·Σ|a_t b_t|, γ_K = Ku/(1 − Ku) (Higham, Accuracy and Stability of
-Numerical Algorithms, §3.1), and here Σ|a_t b_t| = 2Σ|x_t y_t| + ‖x‖² + ‖y‖² ≤ 2(‖x‖² + ‖y‖²);
-rounding the inputs and the float64 norms to float32 adds at most 3u(‖x‖² + ‖y‖²). So
+Numerical Algorithms, §3.1), and here Σ|a_t b_t| = 2Σ|x̃_t ỹ_t| + ‖x̃‖² + ‖ỹ‖² ≤ 2(‖x̃‖² + ‖ỹ‖²);
+rounding the float64 norms to float32 adds u(‖x̃‖² + ‖ỹ‖²), and the rounding of x − c to float32
+(|x̃ − (x − c)| ≤ u|x − c|) moves the squared distance by at most 4.01u(‖x̃‖² + ‖ỹ‖²). So
 
-    |D̃_ij − D_ij| ≤ η · (‖x_i‖² + ‖y_j‖²),   η = 1.01 · (2γ_K(1 + 2u) + 3u + 2⁻⁴⁰),
+    |D̃_ij − D_ij| ≤ η · (‖x̃_i‖² + ‖ỹ_j‖²),   η = 1.01 · (2γ_K(1 + 2u) + 6u + 2⁻³⁹),
 
-about 2.4e-4 for d = 2048 (the float64 distances themselves are within 2⁻⁴⁰ relative of the true
-ones, far inside it). A pair is decided by the screen only when it lies outside that margin of the
-radius (itself widened by 1e-12 relative for the float64 rounding of the radius and of the square
-root); every other pair is a candidate and is recomputed exactly. The GEMM runs with float32 matmul
-precision "highest" (no TF32/bf16 shortcuts, which the bound does not cover).
+about 2.5e-4 for d = 2048 (the float64 distances themselves are within 2⁻⁴⁰ relative of the true
+ones, inside the last term). A pair is decided by the screen only when it lies outside that margin
+of the radius (itself widened by 1e-12 relative for the float64 rounding of the radius and of the
+square root); every other pair is a candidate and is recomputed exactly. The GEMM runs with
+float32 matmul precision "highest" (no TF32/bf16 shortcuts, which the bound does not cover).
 
 Memory: besides the features themselves, one [N, K] float32 operand of the column set (the GEMM's
 right side) and per block one [rows, N] float32 screen plus boolean masks
@@ -51,13 +53,13 @@ _PAD = 16  # the GEMM's inner dimension is padded to a multiple of this (aligned
 
 
 def gemm_margin(inner_dim: int) -> float:
-    """η: |D̃ − D| ≤ η·(‖x‖² + ‖y‖²) for the fp32 screen with inner dimension ``inner_dim`` (see the module)."""
+    """η: |D̃ − D| ≤ η·(‖x̃‖² + ‖ỹ‖²) for the fp32 screen with inner dimension ``inner_dim`` (see the module)."""
     u = 2.0 ** -24
     ku = inner_dim * u
     if ku >= 0.5:
         return math.inf  # no useful bound: every pair becomes a candidate
     gamma = ku / (1.0 - ku)
-    return 1.01 * (2.0 * gamma * (1.0 + 2.0 * u) + 3.0 * u + 2.0 ** -40)
+    return 1.01 * (2.0 * gamma * (1.0 + 2.0 * u) + 6.0 * u + 2.0 ** -39)
 
 
 @contextlib.contextmanager
@@ -80,37 +82,63 @@ def block_rows_for(block_rows: int | None, columns: int) -> int:
 
 class Side:
     """One feature set as the screen needs it: the given values ``x`` [N, d] (float32 or float64,
-    never copied), their float64 squared norms [N], and fp32 GEMM operands built on demand."""
+    never copied), the centred float32 values x̃ = fl32(x − c) the GEMM uses (built per block), their
+    float64 squared norms ‖x̃‖² [N], and the fp32 GEMM operands.
 
-    def __init__(self, x: torch.Tensor):
+    ``center`` (float32 [d], the same for every set compared): distances do not change under a
+    common shift, but the screen's error bound scales with ‖x̃‖² + ‖ỹ‖², which centring on the
+    data's mean makes several times smaller for non-negative features like pool3's (‖x‖² ≈ 650,
+    ‖x − mean‖² ≈ 170): several times fewer pairs to recompute.
+    """
+
+    def __init__(self, x: torch.Tensor, center: torch.Tensor | None = None):
         self.x = x
         self.n, self.dim = x.shape
         self.inner = -(-(self.dim + 2) // _PAD) * _PAD
+        self.center = (mean_of(x) if center is None else center).to(device=x.device, dtype=torch.float32)
         self.norms = torch.empty(self.n, dtype=torch.float64, device=x.device)
         step = block_rows_for(None, self.dim)
         for start in range(0, self.n, step):  # float64 per block: no float64 copy of the whole set
-            block = x[start:start + step].to(torch.float64)
+            block = self.centred(start, start + step).to(torch.float64)
             self.norms[start:start + step] = (block * block).sum(dim=1)
         if not bool(torch.isfinite(self.norms).all()) or float(self.norms.max()) > 1e30:
             raise GanevalError("features are not finite or too large (squared norm above 1e30) for distances")
         self.max_norm = float(self.norms.max())
 
+    def centred(self, start: int, stop: int) -> torch.Tensor:
+        """x̃ = fl32(x − c) of rows start:stop, float32 (one rounding: float64 inputs are shifted in float64)."""
+        block = self.x[start:stop]
+        if block.dtype == torch.float64:
+            return (block - self.center.to(torch.float64)).to(torch.float32)
+        return block - self.center
+
     def left(self, start: int, stop: int) -> torch.Tensor:
-        """[x, ‖x‖², 1, 0…] float32 [stop − start, inner] of rows start:stop."""
+        """[x̃, ‖x̃‖², 1, 0…] float32 [stop − start, inner] of rows start:stop."""
         out = torch.zeros(stop - start, self.inner, dtype=torch.float32, device=self.x.device)
-        out[:, :self.dim] = self.x[start:stop]
+        out[:, :self.dim] = self.centred(start, stop)
         out[:, self.dim] = self.norms[start:stop]
         out[:, self.dim + 1] = 1.0
         return out
 
     def right(self) -> torch.Tensor:
-        """[−2x, 1, ‖x‖², 0…] float32 [N, inner]: the column operand (one working copy of the set)."""
+        """[−2x̃, 1, ‖x̃‖², 0…] float32 [N, inner]: the column operand (one working copy of the set)."""
         out = torch.zeros(self.n, self.inner, dtype=torch.float32, device=self.x.device)
-        out[:, :self.dim] = self.x
+        step = block_rows_for(None, self.dim)
+        for start in range(0, self.n, step):
+            out[start:start + step, :self.dim] = self.centred(start, start + step)
         out[:, :self.dim] *= -2.0  # exact: a power of two
         out[:, self.dim] = 1.0
         out[:, self.dim + 1] = self.norms
         return out
+
+
+def mean_of(x: torch.Tensor) -> torch.Tensor:
+    """Column means of ``x`` [N, d] as float32 [d], accumulated in float64 block by block."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    step = block_rows_for(None, x.shape[1])
+    for start in range(0, x.shape[0], step):
+        total += x[start:start + step].to(torch.float64).sum(dim=0)
+    return (total / x.shape[0]).to(torch.float32)
 
 
 def screen_blocks(rows: Side, cols_right: torch.Tensor, block_rows: int | None):
@@ -128,8 +156,8 @@ def pair_distances(x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, cols: t
     chunk = max(1, _PAIR_CHUNK_ELEMENTS // max(x.shape[1], 1))
     for start in range(0, rows.shape[0], chunk):
         stop = start + chunk
-        diff = x[rows[start:stop]].to(torch.float64) - y[cols[start:stop]].to(torch.float64)
-        out[start:stop] = (diff * diff).sum(dim=1).sqrt_()
+        diff = x[rows[start:stop]].to(torch.float64).sub_(y[cols[start:stop]])  # exact for float32 inputs
+        out[start:stop] = diff.square_().sum(dim=1).sqrt_()
     return out
 
 

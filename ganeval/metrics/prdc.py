@@ -66,7 +66,8 @@ def prdc(real, fake, *, k_pr: int = 3, k_dc: int = 5, block_rows: int | None = N
         if min(k_pr, k_dc) < 1 or k_max >= x.shape[0]:
             raise GanevalError(f"k-th nearest neighbours need 1 ≤ k < number of {name} features ({x.shape[0]}), "
                                f"got k={k_pr}, {k_dc}")
-    real_side, fake_side = Side(r), Side(f)
+    real_side = Side(r)
+    fake_side = Side(f, center=real_side.center)  # one common shift, so the cross pass compares like with like
     fake_radius = _radii(fake_side, [k_pr], block_rows)[k_pr]  # its working copy is freed before the next
     real_radii = _radii(real_side, sorted({k_pr, k_dc}), block_rows)
     real_pr, real_dc = real_radii[k_pr], real_radii[k_dc]
