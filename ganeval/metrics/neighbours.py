@@ -186,38 +186,52 @@ def kth_neighbour_radii(x, ks, *, block_rows: int | None = None, device=None) ->
 
 
 def _radii(side: Side, ks: list[int], block_rows: int | None) -> dict[int, torch.Tensor]:
-    n, device = side.n, side.x.device
+    """Exact k-th neighbour distances for each k in ``ks`` (see kth_neighbour_radii).
+
+    Per row, with v the sorted screen values and m the row's margin, the k-th exact value t_k lies
+    in [v_k − m, v_k + m]; an entry with v_j < v_k − 2m is surely below t_k, one with v_j > v_k + 2m
+    surely above. So t_k is the (k − b_k)-th smallest exact distance of the window |v_j − v_k| ≤ 2m,
+    b_k the count surely below: only the windows are recomputed in float64, not the nearest ones.
+    """
+    n = side.n
     need = ks[-1] + 1  # the k + 1 smallest, self included
     take = min(n, need + _EXTRA_CANDIDATES)
     eta = gemm_margin(side.inner)
-    rows_found, cols_found = [], []
+    found = {k: ([], []) for k in ks}
+    below = {k: torch.zeros(n, dtype=torch.long, device=side.x.device) for k in ks}
     right = side.right()
     for start, stop, screen in screen_blocks(side, right, block_rows):
         values, index = torch.topk(screen, take, dim=1, largest=False, sorted=True)
-        # Pairs whose true distance can be among the `need` smallest: D̃ ≤ (need-th D̃) + 2·margin.
-        margin = eta * (side.norms[start:stop] + side.max_norm)
-        limit = values[:, need - 1].to(torch.float64) + 2.0 * margin
-        inside = values.to(torch.float64) <= limit[:, None]
-        complete = ~inside[:, -1] | (take == n)  # the top-k list holds every candidate of the row
-        r, c = inside.nonzero(as_tuple=True)
-        keep = complete[r]
-        rows_found.append(r[keep] + start)
-        cols_found.append(index[r[keep], c[keep]])
+        v = values.to(torch.float64)
+        reach = 2.0 * eta * (side.norms[start:stop] + side.max_norm)[:, None]  # 2m per row
+        # The top-k list holds every window when its last value lies beyond the largest window.
+        complete = (v[:, -1:] > v[:, need - 1:need] + reach)[:, 0] | (take == n)
+        for k in ks:
+            window = ((v - v[:, k:k + 1]).abs() <= reach) & complete[:, None]
+            below[k][start:stop] = ((v < v[:, k:k + 1] - reach) & complete[:, None]).sum(dim=1)
+            r, c = window.nonzero(as_tuple=True)
+            found[k][0].append(r + start)
+            found[k][1].append(index[r, c])
         incomplete = (~complete).nonzero(as_tuple=True)[0]
-        if incomplete.numel():  # many near-ties: scan those rows whole
-            sub_r, sub_c = (screen[incomplete].to(torch.float64) <= limit[incomplete, None]).nonzero(as_tuple=True)
-            rows_found.append(incomplete[sub_r] + start)
-            cols_found.append(sub_c)
-        del screen, values, index, inside
+        if incomplete.numel():  # many near-ties: every candidate of those rows, from the whole row
+            limit = v[incomplete, need - 1:need] + reach[incomplete]
+            sub_r, sub_c = (screen[incomplete].to(torch.float64) <= limit).nonzero(as_tuple=True)
+            for k in ks:
+                found[k][0].append(incomplete[sub_r] + start)
+                found[k][1].append(sub_c)
+        del screen, values, index, v
     del right
-    rows = torch.cat(rows_found)
-    cols = torch.cat(cols_found)
-    exact = pair_distances(side.x, side.x, rows, cols)
-    exact[rows == cols] = 0.0  # the row itself (the difference form gives 0 too; kept explicit)
-    ordered, starts, counts = _sorted_by_row(rows, exact, n)
-    if bool((counts < need).any()):  # cannot happen by the bound; guards the bookkeeping
-        raise GanevalError("internal error: fewer k-NN candidates than k + 1")
-    return {k: ordered[starts + k] for k in ks}
+    radii = {}
+    for k in ks:
+        rows, cols = torch.cat(found[k][0]), torch.cat(found[k][1])
+        exact = pair_distances(side.x, side.x, rows, cols)
+        exact[rows == cols] = 0.0  # the row itself (the difference form gives 0 too; kept explicit)
+        ordered, starts, counts = _sorted_by_row(rows, exact, n)
+        position = k - below[k]
+        if bool((position < 0).any() or (counts <= position).any()):  # excluded by the bound
+            raise GanevalError("internal error: k-NN window does not hold the k-th neighbour")
+        radii[k] = ordered[starts + position]
+    return radii
 
 
 def as_features(x, name: str, device=None) -> torch.Tensor:

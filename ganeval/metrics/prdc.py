@@ -79,7 +79,7 @@ def prdc(real, fake, *, k_pr: int = 3, k_dc: int = 5, block_rows: int | None = N
     widen = 1.0 + RADIUS_SLACK
     real_ball = torch.maximum(real_pr, real_dc).square() * widen + eta * real_side.norms  # + η‖f‖², per block
     fake_ball = fake_radius.square() * widen + eta * (fake_side.norms + real_side.max_norm)
-    rows_found, cols_found = [], []
+    rows_found, cols_found, screened = [], [], []
     right = real_side.right()
     for start, stop, screen in screen_blocks(fake_side, right, block_rows):
         column_limit = _up_to_float32(real_ball + eta * float(fake_side.norms[start:stop].max()))
@@ -89,15 +89,28 @@ def prdc(real, fake, *, k_pr: int = 3, k_dc: int = 5, block_rows: int | None = N
         rows, cols = near.nonzero(as_tuple=True)
         rows_found.append(rows + start)
         cols_found.append(cols)
+        screened.append(screen[rows, cols].to(torch.float64))
         del screen, near
     del right
-    rows, cols = torch.cat(rows_found), torch.cat(cols_found)
-    dist = pair_distances(f, r, rows, cols)  # exact, for every pair that may lie inside some ball
+    rows, cols, screen = torch.cat(rows_found), torch.cat(cols_found), torch.cat(screened)
+
+    # Each near pair against each radius: surely inside (D̃ + m below the squared radius, less the
+    # slack), surely outside (D̃ − m above it), or undecided: only the undecided pairs get their
+    # exact float64 distance, and are then decided with the strict < on exact distances.
+    margin = eta * (fake_side.norms[rows] + real_side.norms[cols])
+    radii = {"pr": real_pr[cols], "dc": real_dc[cols], "fake": fake_radius[rows]}
+    inside, undecided = {}, torch.zeros_like(rows, dtype=torch.bool)
+    for name, radius in radii.items():
+        squared = radius.square()
+        inside[name] = screen + margin < squared * (1.0 - RADIUS_SLACK)
+        undecided |= ~inside[name] & ~(screen - margin > squared * widen)
+    exact_rows = undecided.nonzero(as_tuple=True)[0]
+    dist = pair_distances(f, r, rows[exact_rows], cols[exact_rows])
+    for name, radius in radii.items():
+        inside[name][exact_rows] = dist < radius[exact_rows]
 
     m, n = f.shape[0], r.shape[0]
-    in_real_pr = dist < real_pr[cols]
-    in_real_dc = dist < real_dc[cols]
-    in_fake = dist < fake_radius[rows]
+    in_real_pr, in_real_dc, in_fake = inside["pr"], inside["dc"], inside["fake"]
     fakes_in_real_manifold = torch.zeros(m, dtype=torch.bool, device=r.device)
     fakes_in_real_manifold[rows[in_real_pr]] = True
     real_covered = torch.zeros(n, dtype=torch.bool, device=r.device)
