@@ -165,14 +165,20 @@ class FeatureStats(Statistics):
 
     @property
     def features(self) -> np.ndarray | None:
-        """All added features, float32 [N, d], when created with ``keep_features=True``."""
+        """All added features, float32 [N, d], when created with ``keep_features=True``.
+
+        One array, made once: the batches are joined on first access and the joined array replaces
+        them, so every access (and every metric) shares the same memory. Treat it as read-only.
+        """
         if not self.keep_features:
             return None
         if not self._features:
             return np.zeros((0, self.dim or 0), np.float32)
         # Features of a stats file are read on first use (ganeval.io.statsfile.StoredFeatures).
         self._features = [part.load() if hasattr(part, "load") else part for part in self._features]
-        return np.concatenate(self._features)
+        if len(self._features) > 1:
+            self._features = [np.concatenate(self._features)]  # the parts are freed: one copy in memory
+        return self._features[0]
 
     def attach_features(self, features) -> None:
         """Keep ``features`` (float32 [M, d]) as the raw features of these statistics, e.g. those of the

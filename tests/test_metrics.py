@@ -86,12 +86,13 @@ def test_kid_is_unbiased_for_one_distribution():
 
 
 def slow_prdc(real, fake, k_pr=3, k_dc=5):
-    """The four metrics from full scipy distance matrices, written as the papers define them."""
+    """The four metrics from full scipy distance matrices, written as the papers define them (open balls:
+    strictly closer than the radius, as the prdc package and dgm-eval compare)."""
     rr, ff, fr = cdist(real, real), cdist(fake, fake), cdist(fake, real)
     radius_real = {k: np.sort(rr, axis=1)[:, k] for k in (k_pr, k_dc)}
     radius_fake = np.sort(ff, axis=1)[:, k_pr]
-    precision = np.mean([any(fr[j, i] <= radius_real[k_pr][i] for i in range(len(real))) for j in range(len(fake))])
-    recall = np.mean([any(fr[j, i] <= radius_fake[j] for j in range(len(fake))) for i in range(len(real))])
+    precision = np.mean([any(fr[j, i] < radius_real[k_pr][i] for i in range(len(real))) for j in range(len(fake))])
+    recall = np.mean([any(fr[j, i] < radius_fake[j] for j in range(len(fake))) for i in range(len(real))])
     density = sum(fr[j, i] < radius_real[k_dc][i] for j in range(len(fake)) for i in range(len(real)))
     density /= k_dc * len(fake)
     coverage = np.mean([any(fr[j, i] < radius_real[k_dc][i] for j in range(len(fake))) for i in range(len(real))])

@@ -43,10 +43,19 @@ consecutive splits of ``split_size`` = 5000 rows, the last one holding the remai
 the mean of the per-split exp(mean KL(p(y|x) ‖ p(y))) is returned, no standard deviation.
 The evaluator computes this in float32; here it is float64 (docs/adm-suite.md: the difference).
 
-Memory: the evaluator keeps a [10000, N] float32 distance slab. Here each evaluator block is
-computed in row chunks of at most ``block_elements`` distances (default 2²², about 32 MB of
-float64 per temporary) and the per-block finite check is taken over all its chunks before
-anything of the block is used, so the chunking never changes a result.
+Memory and speed: the evaluator keeps a [10000, N] float32 distance slab. Here no set is copied
+whole (float32 features stay as given) and each evaluator block is *screened* in row chunks of at
+most ``block_elements`` entries (default 2²², 16 MB of float32) by one fp32 GEMM of the route's
+values with the squared norms folded in (``ganeval.metrics.neighbours``). The screen is within a
+stated bound of the evaluator's distance (``_Route.bound``: the GEMM's γ_K bound plus one unit
+roundoff of the route per rounded op, ×1.05); only pairs within that bound of a decision — the
+k + 1 nearest of each row, a radius in the cross pass, or fp16 overflow (screen ≥ 32752 − bound)
+— get the evaluator's distance, computed per pair exactly as ``_block_distances`` computes each
+entry (fp16/fp32 values exact in float32, dot products summed in float64, the same casts). So the
+results are the whole-block emulation's bit for bit (tests/test_adm_blocked.py compares with
+outputs recorded from that implementation), at the fp32 GEMM rate instead of float64's. The
+per-block finite check sees every pair that could overflow before anything of the block is
+used, so chunking never changes a result.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ from scipy.special import log_softmax
 
 from ganeval.errors import GanevalError
 from ganeval.metrics.frechet import frechet_distance
+from ganeval.metrics.neighbours import _exact_fp32_matmul, as_features, gemm_margin
+from ganeval.metrics.prdc import _up_to_float32
 
 __all__ = [
     "DISTANCE_PRECISIONS",
@@ -249,26 +260,241 @@ def adm_squared_distances(u, v, *, distance_precision: str = "fp16", device=None
     return results[0], fell_back
 
 
-def _radii(s: _Sets, k: int, row_batch_size: int, col_batch_size: int, block_elements) -> tuple[torch.Tensor, int, int]:
-    n = s.x.shape[0]
+# ---------------------------------------------------------------------------------------- blocked, screened
+
+_UNIT_ROUNDOFF = {"fp16": 2.0 ** -11, "fp32": 2.0 ** -24, "fp64": 2.0 ** -53}
+_SUBNORMAL_STEP = 2.0 ** -24  # fp16's smallest step: the absolute error floor of one fp16 rounding
+_PAIR_CHUNK_ELEMENTS = 1 << 20
+_OVERFLOW_SUSPECT = 32752.0  # squared distances below this cannot overflow fp16 (see _Route.bound)
+_EXTRA_CANDIDATES = 8
+
+
+class _Route:
+    """One feature set in one distance precision, built block by block (no whole-set copies).
+
+    ``x``: the given features (float32 or float64, never copied whole); values and squared norms
+    are those of :func:`_operand` (the evaluator's casts), the norms kept for all rows (float64 [N]).
+    """
+
+    def __init__(self, x: torch.Tensor, precision: str):
+        self.x, self.precision = x, precision
+        self.n, self.dim = x.shape
+        self.inner = -(-(self.dim + 2) // 16) * 16
+        self.norms = torch.empty(self.n, dtype=torch.float64, device=x.device)
+        step = max(1, DEFAULT_BLOCK_ELEMENTS // max(self.dim, 1))
+        for start in range(0, self.n, step):
+            self.norms[start:start + step] = self.values(start, start + step)[1]
+
+    def values(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values [rows, d] (float32 holding fp16/fp32 values, float64 for fp64), squared norms
+        float64 [rows]) of rows start:stop, equal to _operand's."""
+        return self.gather(slice(start, stop))
+
+    def gather(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """The values and norms of _operand, computed faster: float32 inputs round to fp16 in one
+        correctly rounded conversion, and a product of two fp16 values is exact in float32."""
+        if self.precision == "fp64":
+            op = _operand(self.x[rows].to(torch.float64), "fp64")
+            return op.values, op.norms
+        values = self.x[rows].to(torch.float32)  # the evaluator's float32 activations
+        if self.precision == "fp16":
+            values = values.to(torch.float16).to(torch.float32)  # exact fp16 values, held in float32
+            squares = (values * values).to(torch.float16)  # exact product, one correct rounding
+            norms = round_to_fp16(squares.to(torch.float64).sum(dim=1))
+        else:
+            norms = _round_to_fp32(_round_to_fp32(values.to(torch.float64).square()).sum(dim=1))
+        return values, norms
+
+    def left(self, start: int, stop: int) -> torch.Tensor:
+        """fp32 screen operand [values, ‖·‖², 1, 0…] of rows start:stop."""
+        values, norms = self.values(start, stop)
+        out = torch.zeros(stop - start, self.inner, dtype=torch.float32, device=self.x.device)
+        out[:, :self.dim] = values
+        out[:, self.dim] = norms
+        out[:, self.dim + 1] = 1.0
+        return out
+
+    def right(self, start: int, stop: int) -> torch.Tensor:
+        """fp32 screen operand [−2·values, 1, ‖·‖², 0…] of rows start:stop (one evaluator column block)."""
+        values, norms = self.values(start, stop)
+        out = torch.zeros(stop - start, self.inner, dtype=torch.float32, device=self.x.device)
+        out[:, :self.dim] = values
+        out[:, :self.dim] *= -2.0
+        out[:, self.dim] = 1.0
+        out[:, self.dim + 1] = norms
+        return out
+
+    def bound(self, norms_sum: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        """|screen − evaluator distance| ≤ this, for pairs with ‖u‖² + ‖v‖² ≤ ``norms_sum`` (the route's
+        norms) and evaluator distance of absolute value ≤ ``magnitude`` (float64 tensors).
+
+        The screen errs by ≤ η(‖u‖² + ‖v‖²) against D* = ‖u‖² + ‖v‖² − 2u·v of the route's values
+        (neighbours.gemm_margin). The evaluator rounds 2·u·v, the difference t and the sum d, each
+        by ≤ ρ|value| + one subnormal step (ρ the route's unit roundoff, ×2 through the doubling),
+        with |2u·v| ≤ (1 + 2ρ)(‖u‖² + ‖v‖²), |t| ≤ |d| + ‖v‖², |d| ≤ magnitude; 5 % on top covers
+        the second-order terms.
+        """
+        eta = gemm_margin(self.inner)
+        rho = _UNIT_ROUNDOFF[self.precision]
+        first = (eta + 3.0 * rho) * norms_sum
+        return 1.05 * (first + 3.0 * rho * (magnitude + first) + 4.0 * _SUBNORMAL_STEP) + 1e-300
+
+
+def _pair_distances(row_route: "_Route", col_route: "_Route", rows: torch.Tensor, cols: torch.Tensor,
+                    left: torch.Tensor | None = None, row_start: int = 0,
+                    right: torch.Tensor | None = None, col_start: int = 0) -> torch.Tensor:
+    """The evaluator's squared distance of each pair (rows[p], cols[p]), exactly as _block_distances
+    gives it (float64 [P], values of the route's dtype; +inf/NaN where it overflows).
+
+    ``left``/``right``: the screen operands holding these rows/columns (from ``row_start``/``col_start``);
+    their float32 entries are the fp16/fp32 values exactly (−2·v exactly on the right), so nothing
+    is rounded again. The fp64 route (and calls without operands) reads the features themselves.
+    """
+    out = torch.empty(rows.shape[0], dtype=torch.float64, device=row_route.x.device)
+    chunk = max(1, _PAIR_CHUNK_ELEMENTS // max(row_route.dim, 1))  # 8 MB of float64 per operand
+    precision, dim = row_route.precision, row_route.dim
+    from_operands = left is not None and right is not None and precision != "fp64"
+    for start in range(0, rows.shape[0], chunk):
+        r, c = rows[start:start + chunk], cols[start:start + chunk]
+        if from_operands and precision == "fp16":
+            # A product of two fp16 values (and its doubling) is exact in float32: multiply there,
+            # accumulate in float64 (no float64 copies of the operands), undo the −2 exactly.
+            nu, nv = row_route.norms[r], col_route.norms[c]
+            dots = (left[r - row_start, :dim] * right[c - col_start, :dim]).sum(dim=1, dtype=torch.float64) * -0.5
+        else:
+            if from_operands:
+                u = left[r - row_start, :dim].to(torch.float64)
+                v = right[c - col_start, :dim].to(torch.float64) * -0.5
+                nu, nv = row_route.norms[r], col_route.norms[c]
+            else:
+                (u, nu), (v, nv) = row_route.gather(r), col_route.gather(c)
+                u, v = u.to(torch.float64), v.to(torch.float64)
+            dots = (u * v).sum(dim=1)  # float64, each product exact for fp16/fp32 values
+        if precision == "fp16":
+            m = _round_to_odd_fp32(dots).to(torch.float16)
+            twice = (2.0 * m.to(torch.float32)).to(torch.float16).to(torch.float32)
+            t = (nu.to(torch.float32) - twice).to(torch.float16).to(torch.float32)
+            d = (t + nv.to(torch.float32)).to(torch.float16).to(torch.float32).to(torch.float64)
+        else:
+            rnd = _rounder(precision)
+            d = rnd(rnd(nu - rnd(2.0 * rnd(dots))) + nv)
+        out[start:start + chunk] = torch.clamp(d, min=0.0)
+    return out
+
+
+class _Block(NamedTuple):
+    rows: torch.Tensor  # global row indices of candidate pairs
+    cols: torch.Tensor  # global column indices
+    distances: torch.Tensor  # their exact evaluator distances (float64)
+    fell_back: bool
+
+
+def _screened_block(routes, r0: int, r1: int, c0: int, c1: int, chunk_rows: int, candidates) -> _Block:
+    """One evaluator DistanceBlock on rows r0:r1 × columns c0:c1, screened.
+
+    ``routes``: [(row route, column route)] to try in order (fp16, then the fp32 fall-back).
+    ``candidates(start, screen, row_route, col_route, c0)`` → (rows, cols) of the pairs that may decide
+    something in a chunk of rows (global indices). A route is used when the whole block is finite:
+    its norms are finite and no pair that could overflow (screen ≥ _OVERFLOW_SUSPECT − bound)
+    does; otherwise the next route is tried (the tf.cond of L380-L384).
+    """
+    for attempt, (row_route, col_route) in enumerate(routes):
+        if not (bool(torch.isfinite(row_route.norms[r0:r1]).all()) and bool(torch.isfinite(col_route.norms[c0:c1]).all())):
+            continue
+        right = col_route.right(c0, c1)
+        norms_sum = row_route.norms[r0:r1].max() + col_route.norms[c0:c1].max()
+        suspect_at = _OVERFLOW_SUSPECT - float(col_route.bound(norms_sum, torch.tensor(65504.0, dtype=torch.float64)))
+        found_rows, found_cols, found_distances, finite = [], [], [], True
+        with _exact_fp32_matmul():
+            for s in range(r0, r1, chunk_rows):
+                e = min(s + chunk_rows, r1)
+                left = row_route.left(s, e)
+                screen = left @ right.T
+                if not bool(torch.isfinite(screen).all()) and row_route.precision != "fp16":
+                    finite = False  # fp32/fp64 values whose squares overflow float32: not pool3 features
+                    break
+                if row_route.precision == "fp16":
+                    sr, sc = (screen >= suspect_at).nonzero(as_tuple=True)
+                    if sr.numel() and not bool(torch.isfinite(
+                            _pair_distances(row_route, col_route, sr + s, sc + c0, left, s, right, c0)).all()):
+                        finite = False
+                        break
+                rows, cols = candidates(s, screen, row_route, col_route, c0)
+                found_rows.append(rows)
+                found_cols.append(cols)
+                found_distances.append(_pair_distances(row_route, col_route, rows, cols, left, s, right, c0))
+        if finite:
+            return _Block(torch.cat(found_rows), torch.cat(found_cols), torch.cat(found_distances), attempt > 0)
+    raise GanevalError(
+        f"ADM precision/recall: squared feature distances overflow {routes[-1][0].precision} "
+        f"(largest |feature| {float(routes[0][0].x.abs().max()):.3g}); these are not Inception pool3 features"
+    )
+
+
+def _routes(x: torch.Tensor, precision: str) -> list[_Route]:
+    main = _Route(x, precision)
+    return [main] + ([_LazyRoute(x, "fp32")] if precision == "fp16" else [])
+
+
+class _LazyRoute:
+    """The fp32 fall-back route, built (its norms computed) only when a block needs it."""
+
+    def __init__(self, x: torch.Tensor, precision: str):
+        self._args, self._route = (x, precision), None
+
+    def __getattr__(self, name):
+        if self._route is None:
+            self._route = _Route(*self._args)
+        return getattr(self._route, name)
+
+
+def _knn_candidates(need: int):
+    def candidates(start, screen, row_route, col_route, c0):
+        take = min(screen.shape[1], need + _EXTRA_CANDIDATES)
+        kth_index = min(need, screen.shape[1]) - 1
+        values, index = torch.topk(screen, take, dim=1, largest=False, sorted=True)
+        kth = values[:, kth_index].to(torch.float64)
+        norms_sum = row_route.norms[start:start + screen.shape[0]] + col_route.norms[c0:c0 + screen.shape[1]].max()
+        first = row_route.bound(norms_sum, kth.abs())
+        reach = row_route.bound(norms_sum, kth.abs() + 2.1 * first)
+        limit = kth + 2.1 * reach  # 2.1, not 2: the bound grows (by ≤ 3.2ρ per unit) with the distance
+        inside = values.to(torch.float64) <= limit[:, None]
+        complete = ~inside[:, -1] | (take == screen.shape[1])
+        r, c = inside.nonzero(as_tuple=True)
+        keep = complete[r]
+        rows, cols = [r[keep] + start], [index[r[keep], c[keep]] + c0]
+        incomplete = (~complete).nonzero(as_tuple=True)[0]
+        if incomplete.numel():  # many near-ties: those rows whole
+            sub_r, sub_c = (screen[incomplete].to(torch.float64) <= limit[incomplete, None]).nonzero(as_tuple=True)
+            rows.append(incomplete[sub_r] + start)
+            cols.append(sub_c + c0)
+        return torch.cat(rows), torch.cat(cols)
+    return candidates
+
+
+def _radii(routes: list, k: int, row_batch_size: int, col_batch_size: int, block_elements) -> tuple[torch.Tensor, int, int]:
+    main = routes[0]
+    n = main.n
     if not 1 <= k < n:
         raise GanevalError(f"ADM precision/recall needs 1 ≤ k < number of features ({n}), got k={k}")
-    radii = torch.empty(n, dtype=torch.float64, device=s.x.device)
+    radii = torch.empty(n, dtype=torch.float64, device=main.x.device)
     blocks = fallbacks = 0
+    pairs = [(routes[0], routes[0])] + ([(routes[1], routes[1])] if len(routes) > 1 else [])
     for r0 in range(0, n, row_batch_size):
         r1 = min(r0 + row_batch_size, n)
-        best = torch.empty(r1 - r0, 0, dtype=torch.float64, device=s.x.device)
+        found_rows, found_values = [], []
         for c0 in range(0, n, col_batch_size):
             c1 = min(c0 + col_batch_size, n)
-            chunk = _chunk_rows(block_elements, c1 - c0)
-            take = min(k + 1, c1 - c0)
-            parts, fell_back = _evaluator_block(
-                s, r0, r1, s, c0, c1, lambda offset, d: torch.topk(d, take, dim=1, largest=False).values, chunk)
-            candidates = torch.cat([best, torch.cat(parts, dim=0)], dim=1)
-            best = torch.topk(candidates, min(k + 1, candidates.shape[1]), dim=1, largest=False, sorted=True).values
+            block = _screened_block(pairs, r0, r1, c0, c1, _chunk_rows(block_elements, c1 - c0), _knn_candidates(k + 1))
+            found_rows.append(block.rows - r0)
+            found_values.append(block.distances)
             blocks += 1
-            fallbacks += int(fell_back)
-        radii[r0:r1] = best[:, k]  # sorted position k of the whole row, self included (L254, L272)
+            fallbacks += int(block.fell_back)
+        rows, values = torch.cat(found_rows), torch.cat(found_values)
+        order = torch.argsort(values, stable=True)
+        order = order[torch.argsort(rows[order], stable=True)]
+        counts = torch.bincount(rows, minlength=r1 - r0)
+        radii[r0:r1] = values[order][torch.cumsum(counts, 0) - counts + k]  # sorted position k, self included
     return radii, blocks, fallbacks
 
 
@@ -278,8 +504,8 @@ def adm_manifold_radii(features, *, k: int = 3, row_batch_size: int = ADM_ROW_BA
     """ManifoldEstimator.manifold_radii (L248-L281): squared k-NN radii float64 [N], self counted."""
     _check_precision(distance_precision)
     _check_batches(row_batch_size, col_batch_size)
-    s = _Sets(_features(features, "features", device), distance_precision)
-    return _radii(s, int(k), int(row_batch_size), int(col_batch_size), block_elements)[0]
+    routes = _routes(_given_features(features, "features", device), distance_precision)
+    return _radii(routes, int(k), int(row_batch_size), int(col_batch_size), block_elements)[0]
 
 
 class ADMPrecisionRecall(NamedTuple):
@@ -310,43 +536,61 @@ def adm_precision_recall(ref_features, sample_features, *, k: int = 3,
     """
     _check_precision(distance_precision)
     _check_batches(row_batch_size, col_batch_size)
-    ref = _Sets(_features(ref_features, "reference features", device), distance_precision)
-    sam = _Sets(_features(sample_features, "sample features", ref.x.device), distance_precision)
-    if ref.x.shape[1] != sam.x.shape[1]:
-        raise GanevalError(f"reference and sample features differ in dimension ({ref.x.shape[1]} vs {sam.x.shape[1]})")
+    ref_x = _given_features(ref_features, "reference features", device)
+    sam_x = _given_features(sample_features, "sample features", ref_x.device)
+    if ref_x.shape[1] != sam_x.shape[1]:
+        raise GanevalError(f"reference and sample features differ in dimension ({ref_x.shape[1]} vs {sam_x.shape[1]})")
     k = int(k)
+    ref, sam = _routes(ref_x, distance_precision), _routes(sam_x, distance_precision)
     ref_radii, blocks_r, fb_r = _radii(ref, k, row_batch_size, col_batch_size, block_elements)
     sam_radii, blocks_s, fb_s = _radii(sam, k, row_batch_size, col_batch_size, block_elements)
 
+    def candidates(start, screen, row_route, col_route, c0):
+        """Pairs that may lie inside the sample's ball (its column) or the reference point's (its row)."""
+        cols = slice(c0, c0 + screen.shape[1])
+        rows = slice(start, start + screen.shape[0])
+        col_reach = sam_radii[cols] + row_route.bound(row_route.norms[rows].max() + col_route.norms[cols],
+                                                      sam_radii[cols])
+        row_reach = ref_radii[rows] + row_route.bound(row_route.norms[rows] + col_route.norms[cols].max(),
+                                                      ref_radii[rows])
+        near = torch.le(screen, _up_to_float32(col_reach)[None, :])
+        near |= torch.le(screen, _up_to_float32(row_reach)[:, None])
+        r, c = near.nonzero(as_tuple=True)
+        return r + start, c + c0
+
     # evaluate_pr (L325-L359): rows = reference batch, columns = sample batch.
-    n, m = ref.x.shape[0], sam.x.shape[0]
-    ref_inside = torch.zeros(n, dtype=torch.bool, device=ref.x.device)  # features_1_status: recall
-    sam_inside = torch.zeros(m, dtype=torch.bool, device=ref.x.device)  # features_2_status: precision
+    n, m = ref_x.shape[0], sam_x.shape[0]
+    ref_inside = torch.zeros(n, dtype=torch.bool, device=ref_x.device)  # features_1_status: recall
+    sam_inside = torch.zeros(m, dtype=torch.bool, device=ref_x.device)  # features_2_status: precision
     blocks, fallbacks = blocks_r + blocks_s, fb_r + fb_s
+    pairs = [(ref[0], sam[0])] + ([(ref[1], sam[1])] if len(ref) > 1 else [])
     for r0 in range(0, n, row_batch_size):
         r1 = min(r0 + row_batch_size, n)
         for c0 in range(0, m, col_batch_size):
             c1 = min(c0 + col_batch_size, m)
-            col_radii = sam_radii[c0:c1]
-
-            def reduce(offset, d, r0=r0, col_radii=col_radii):
-                rows = slice(r0 + offset, r0 + offset + d.shape[0])
-                return rows, (d <= col_radii[None, :]).any(dim=1), (d <= ref_radii[rows][:, None]).any(dim=0)
-
-            parts, fell_back = _evaluator_block(ref, r0, r1, sam, c0, c1, reduce, _chunk_rows(block_elements, c1 - c0))
-            for rows, ref_in, sam_in in parts:  # L390-L391, L354-L355
-                ref_inside[rows] |= ref_in
-                sam_inside[c0:c1] |= sam_in
+            block = _screened_block(pairs, r0, r1, c0, c1, _chunk_rows(block_elements, c1 - c0), candidates)
+            ref_inside[block.rows[block.distances <= sam_radii[block.cols]]] = True  # L390-L391, L354-L355
+            sam_inside[block.cols[block.distances <= ref_radii[block.rows]]] = True
             blocks += 1
-            fallbacks += int(fell_back)
+            fallbacks += int(block.fell_back)
     return ADMPrecisionRecall(
-        precision=int(sam_inside.sum()) / m,
-        recall=int(ref_inside.sum()) / n,
+        precision=int(sam_inside.count_nonzero()) / m,
+        recall=int(ref_inside.count_nonzero()) / n,
         k=k,
         distance_precision=distance_precision,
         distance_blocks=blocks,
         fp32_fallback_blocks=fallbacks,
     )
+
+
+def _given_features(x, name: str, device=None) -> torch.Tensor:
+    """The features as given (float32 stays float32: no whole-set copy), checked finite blockwise."""
+    t = as_features(x, name, device)
+    step = max(1, DEFAULT_BLOCK_ELEMENTS // max(t.shape[1], 1))
+    for start in range(0, t.shape[0], step):
+        if not bool(torch.isfinite(t[start:start + step]).all()):
+            raise GanevalError(f"{name} contain NaN or infinity")
+    return t
 
 
 # ---------------------------------------------------------------------------------------- Inception Score

@@ -16,8 +16,9 @@ unit-norm embeddings every k ≥ exp(−4/200), so at m = n = 30,000 the two CMM
 by at most 1.3e-3.
 
 Computed in float64 (the reference runs in JAX float32), in blocks of ``block_size`` rows so
-that 30k × 30k never holds a full matrix (peak ≈ block_size² × 8 bytes); ||x − y||² is formed as
-||x||² + ||y||² − 2 xᵀy as the reference does.
+that 30k × 30k never holds a full matrix, and without a float64 copy of either set: each block of
+rows is converted on its own (peak ≈ block_size² × 8 bytes + 2 × block_size × d × 8 bytes);
+||x − y||² is formed as ||x||² + ||y||² − 2 xᵀy as the reference does.
 """
 
 from __future__ import annotations
@@ -35,24 +36,32 @@ CMMD_SCALE = 1000.0
 ESTIMATORS = CMMD_ESTIMATORS
 
 
-def _as_float64(features, name: str, device) -> torch.Tensor:
+def _as_matrix(features, name: str, device) -> torch.Tensor:
+    """The embeddings as a float tensor on ``device``, not copied to float64 whole (blocks are)."""
     x = torch.as_tensor(np.asarray(features) if not isinstance(features, torch.Tensor) else features)
     if x.ndim != 2 or x.shape[0] < 1:
         raise GanevalError(f"CMMD needs {name} as a [N, d] matrix with N ≥ 1, got shape {list(x.shape)}")
-    return x.to(device if device is not None else x.device, torch.float64)
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float64)
+    return x.to(device if device is not None else x.device)
+
+
+def _squared_norms(x: torch.Tensor, block: int) -> torch.Tensor:
+    return torch.cat([x[i:i + block].to(torch.float64).square().sum(1) for i in range(0, x.shape[0], block)])
 
 
 def _kernel_sum(a: torch.Tensor, b: torch.Tensor, gamma: float, block: int, *, symmetric: bool) -> tuple[float, float]:
-    """(Σ_ij k(a_i, b_j), Σ_i k(a_i, b_i) when symmetric else 0) over blocks of rows."""
-    a_sq = (a * a).sum(1)
-    b_sq = a_sq if symmetric else (b * b).sum(1)
+    """(Σ_ij k(a_i, b_j), Σ_i k(a_i, b_i) when symmetric else 0) over blocks of rows, each block
+    converted to float64 on its own (peak: two [block, d] and one [block, block] float64 arrays)."""
+    a_sq = _squared_norms(a, block)
+    b_sq = a_sq if symmetric else _squared_norms(b, block)
     total = torch.zeros((), dtype=torch.float64, device=a.device)
     diagonal = torch.zeros((), dtype=torch.float64, device=a.device)
     for i in range(0, a.shape[0], block):
-        ai, ai_sq = a[i:i + block], a_sq[i:i + block]
+        ai, ai_sq = a[i:i + block].to(torch.float64), a_sq[i:i + block]
         start = i if symmetric else 0
         for j in range(start, b.shape[0], block):
-            d2 = ai_sq[:, None] + b_sq[None, j:j + block] - 2.0 * (ai @ b[j:j + block].T)
+            d2 = ai_sq[:, None] + b_sq[None, j:j + block] - 2.0 * (ai @ b[j:j + block].to(torch.float64).T)
             k = torch.exp(-gamma * d2)
             if symmetric and j == i:
                 total += k.sum()
@@ -72,8 +81,8 @@ def cmmd(features_a, features_b, *, sigma: float = CMMD_SIGMA, scale: float = CM
     """
     if estimator not in ESTIMATORS:
         raise GanevalError(f"unknown CMMD estimator {estimator!r}; choose biased or unbiased")
-    x = _as_float64(features_a, "features A", device)
-    y = _as_float64(features_b, "features B", x.device)
+    x = _as_matrix(features_a, "features A", device)
+    y = _as_matrix(features_b, "features B", x.device)
     if x.shape[1] != y.shape[1]:
         raise GanevalError(f"CMMD needs embeddings of one dimension, got {x.shape[1]} and {y.shape[1]}")
     m, n = x.shape[0], y.shape[0]

@@ -10,28 +10,34 @@ feature (likewise each fake feature f_j gets ρ_k(f_j) among the fakes). Then, w
 * density   = Σ_j #{i : f_j ∈ B(r_i, ρ_k'(r_i))} / (k' M);
 * coverage  = fraction of reals whose ball holds some fake:   ∃ j : f_j ∈ B(r_i, ρ_k'(r_i)).
 
-Precision/recall use k = 3 and closed balls (≤), as Kynkäänniemi et al.'s reference code;
-density/coverage use k' = 5 and open balls (<), as Naeem et al.'s. All distances are
-Euclidean, in float64.
+Precision/recall use k = 3, density/coverage k' = 5; every ball is open: a point is inside when
+its distance is strictly less than the radius, as the `prdc` package (Naeem et al.'s code) and
+dgm-eval compare them. With exact distances that decides duplicated features the way the
+definition does: a copy of a real feature lies inside a real ball only when the ball's radius is
+above 0. (Kynkäänniemi et al.'s own code uses closed balls; on continuous features without ties
+the two agree.) All distances that decide anything are the float64 difference form
+sqrt(Σ (x − y)²) of the given values (``ganeval.metrics.neighbours``): radii and memberships
+equal the float64 computation's, duplicates included.
 
-Nothing of size N × M (or N × N) is ever held: distances are produced in row blocks of
-``block_rows`` rows (by default about 2²⁴ float64 entries, 128 MB, per block), the k-th
-neighbour radii come from a top-k over each block, and the four counts are reduced block
-by block. 50k + 50k features of dimension 2048 thus need their float64 copies (1.6 GB)
-plus a few hundred MB of blocks, instead of the 20 GB of full distance matrices.
+Speed and memory: distances are screened by fp32 GEMM in row blocks (the matrix-product limit of
+the machine) and only pairs near a decision are recomputed in float64. Nothing of size N × M is
+held: besides the features (float32, never copied whole to float64), one float32 working copy of
+one set (the GEMM's right operand) and per block a [rows, N] float32 screen of about 2²⁴ entries
+(64 MB) with its masks. 50k + 50k features of dimension 2048 (0.8 GB) need about 1.2 GB.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 
 from ganeval.errors import GanevalError
+from ganeval.metrics.neighbours import (DEFAULT_BLOCK_ELEMENTS, RADIUS_SLACK, Side, _radii, as_features, gemm_margin,
+                                        kth_neighbour_radii, pair_distances, screen_blocks)
 
 __all__ = ["PRDCResult", "prdc", "kth_neighbour_radii", "DEFAULT_BLOCK_ELEMENTS"]
-
-DEFAULT_BLOCK_ELEMENTS = 1 << 24
 
 
 class PRDCResult(NamedTuple):
@@ -43,82 +49,86 @@ class PRDCResult(NamedTuple):
     k_dc: int
 
 
-def _block_rows(block_rows: int | None, columns: int) -> int:
-    if block_rows is not None:
-        if block_rows < 1:
-            raise GanevalError(f"block size must be at least 1 row, got {block_rows}")
-        return int(block_rows)
-    return max(1, DEFAULT_BLOCK_ELEMENTS // max(columns, 1))
-
-
-def _distances(rows: torch.Tensor, rows_sq: torch.Tensor, cols: torch.Tensor, cols_sq: torch.Tensor) -> torch.Tensor:
-    """Euclidean distances [r, c] float64 from ‖a‖² + ‖b‖² − 2aᵀb, clamped at 0 against rounding."""
-    squared = rows_sq[:, None] + cols_sq[None, :] - 2.0 * (rows @ cols.T)
-    return squared.clamp_(min=0.0).sqrt_()
-
-
-def kth_neighbour_radii(x, ks, *, block_rows: int | None = None, device=None) -> dict[int, torch.Tensor]:
-    """Distance of every row of ``x`` [N, d] to its k-th nearest other row, for each k in ``ks``.
-
-    Returns {k: float64 [N]}. A row's distance 0 to itself is the first of the k + 1 smallest.
-    """
-    x = _features(x, "features", device)
-    ks = sorted(set(int(k) for k in ks))
-    if ks[0] < 1 or ks[-1] >= x.shape[0]:
-        raise GanevalError(f"k-th nearest neighbours need 1 ≤ k < number of features ({x.shape[0]}), got k={ks}")
-    x_sq = (x * x).sum(dim=1)
-    step = _block_rows(block_rows, x.shape[0])
-    radii = {k: torch.empty(x.shape[0], dtype=torch.float64, device=x.device) for k in ks}
-    for start in range(0, x.shape[0], step):
-        stop = min(start + step, x.shape[0])
-        block = _distances(x[start:stop], x_sq[start:stop], x, x_sq)
-        nearest = torch.topk(block, ks[-1] + 1, dim=1, largest=False, sorted=True).values
-        for k in ks:
-            radii[k][start:stop] = nearest[:, k]
-    return radii
-
-
 def prdc(real, fake, *, k_pr: int = 3, k_dc: int = 5, block_rows: int | None = None, device=None) -> PRDCResult:
     """Precision, recall, density and coverage of ``fake`` [M, d] against ``real`` [N, d].
 
-    Float64 on ``device`` (default: where ``real`` lives); memory per block is
-    ``block_rows`` × max(N, M) distances (see the module docstring).
+    Exact (float64 difference-form distances wherever they decide, see the module docstring) at
+    fp32 GEMM speed, on ``device`` (default: where ``real`` lives); ``block_rows`` rows per block
+    (default: about 2²⁴ distances per block).
     """
-    r = _features(real, "real features", device)
-    f = _features(fake, "generated features", r.device)
+    r = as_features(real, "real features", device)
+    f = as_features(fake, "generated features", r.device)
     if r.shape[1] != f.shape[1]:
         raise GanevalError(f"real and generated features differ in dimension ({r.shape[1]} vs {f.shape[1]})")
-    real_radii = kth_neighbour_radii(r, (k_pr, k_dc), block_rows=block_rows)
-    fake_radius = kth_neighbour_radii(f, (k_pr,), block_rows=block_rows)[k_pr]
-    r_sq, f_sq = (r * r).sum(dim=1), (f * f).sum(dim=1)
+    k_pr, k_dc = int(k_pr), int(k_dc)
+    for x, name in ((r, "real"), (f, "generated")):
+        k_max = max(k_pr, k_dc) if name == "real" else k_pr
+        if min(k_pr, k_dc) < 1 or k_max >= x.shape[0]:
+            raise GanevalError(f"k-th nearest neighbours need 1 ≤ k < number of {name} features ({x.shape[0]}), "
+                               f"got k={k_pr}, {k_dc}")
+    real_side = Side(r)
+    fake_side = Side(f, center=real_side.center)  # one common shift, so the cross pass compares like with like
+    fake_radius = _radii(fake_side, [k_pr], block_rows)[k_pr]  # its working copy is freed before the next
+    real_radii = _radii(real_side, sorted({k_pr, k_dc}), block_rows)
     real_pr, real_dc = real_radii[k_pr], real_radii[k_dc]
 
-    fakes_in_real_manifold = 0
-    density_count = 0
-    real_in_fake_manifold = torch.zeros(r.shape[0], dtype=torch.bool, device=r.device)
-    real_covered = torch.zeros(r.shape[0], dtype=torch.bool, device=r.device)
-    step = _block_rows(block_rows, r.shape[0])
-    for start in range(0, f.shape[0], step):
-        stop = min(start + step, f.shape[0])
-        dist = _distances(f[start:stop], f_sq[start:stop], r, r_sq)  # [fakes in block, N]
-        fakes_in_real_manifold += int((dist <= real_pr[None, :]).any(dim=1).sum())
-        inside_dc = dist < real_dc[None, :]
-        density_count += int(inside_dc.sum())
-        real_covered |= inside_dc.any(dim=0)
-        real_in_fake_manifold |= (dist <= fake_radius[start:stop, None]).any(dim=0)
-    m = f.shape[0]
-    return PRDCResult(
-        precision=fakes_in_real_manifold / m,
-        recall=int(real_in_fake_manifold.sum()) / r.shape[0],  # integer counts: same bits on every device
-        density=density_count / (k_dc * m),
-        coverage=int(real_covered.sum()) / r.shape[0],
+    # Screen thresholds (squared, float64): a pair whose D̃ lies above both its column's (real ball)
+    # and its row's (fake ball) threshold is outside every ball by the bound; the others are
+    # recomputed exactly. Thresholds are rounded up to float32 so the float32 comparison keeps them.
+    eta = gemm_margin(real_side.inner)
+    widen = 1.0 + RADIUS_SLACK
+    real_ball = torch.maximum(real_pr, real_dc).square() * widen + eta * real_side.norms  # + η‖f‖², per block
+    fake_ball = fake_radius.square() * widen + eta * (fake_side.norms + real_side.max_norm)
+    rows_found, cols_found, screened = [], [], []
+    right = real_side.right()
+    for start, stop, screen in screen_blocks(fake_side, right, block_rows):
+        column_limit = _up_to_float32(real_ball + eta * float(fake_side.norms[start:stop].max()))
+        row_limit = _up_to_float32(fake_ball[start:stop])
+        near = torch.le(screen, column_limit[None, :])
+        near |= torch.le(screen, row_limit[:, None])
+        rows, cols = near.nonzero(as_tuple=True)
+        rows_found.append(rows + start)
+        cols_found.append(cols)
+        screened.append(screen[rows, cols].to(torch.float64))
+        del screen, near
+    del right
+    rows, cols, screen = torch.cat(rows_found), torch.cat(cols_found), torch.cat(screened)
+
+    # Each near pair against each radius: surely inside (D̃ + m below the squared radius, less the
+    # slack), surely outside (D̃ − m above it), or undecided: only the undecided pairs get their
+    # exact float64 distance, and are then decided with the strict < on exact distances.
+    margin = eta * (fake_side.norms[rows] + real_side.norms[cols])
+    radii = {"pr": real_pr[cols], "dc": real_dc[cols], "fake": fake_radius[rows]}
+    inside, undecided = {}, torch.zeros_like(rows, dtype=torch.bool)
+    for name, radius in radii.items():
+        squared = radius.square()
+        inside[name] = screen + margin < squared * (1.0 - RADIUS_SLACK)
+        undecided |= ~inside[name] & ~(screen - margin > squared * widen)
+    exact_rows = undecided.nonzero(as_tuple=True)[0]
+    dist = pair_distances(f, r, rows[exact_rows], cols[exact_rows])
+    for name, radius in radii.items():
+        inside[name][exact_rows] = dist < radius[exact_rows]
+
+    m, n = f.shape[0], r.shape[0]
+    in_real_pr, in_real_dc, in_fake = inside["pr"], inside["dc"], inside["fake"]
+    fakes_in_real_manifold = torch.zeros(m, dtype=torch.bool, device=r.device)
+    fakes_in_real_manifold[rows[in_real_pr]] = True
+    real_covered = torch.zeros(n, dtype=torch.bool, device=r.device)
+    real_covered[cols[in_real_dc]] = True
+    real_in_fake_manifold = torch.zeros(n, dtype=torch.bool, device=r.device)
+    real_in_fake_manifold[cols[in_fake]] = True
+    return PRDCResult(  # integer counts: same bits on every device
+        precision=int(fakes_in_real_manifold.count_nonzero()) / m,
+        recall=int(real_in_fake_manifold.count_nonzero()) / n,
+        density=int(in_real_dc.count_nonzero()) / (k_dc * m),
+        coverage=int(real_covered.count_nonzero()) / n,
         k_pr=k_pr,
         k_dc=k_dc,
     )
 
 
-def _features(x, name: str, device=None) -> torch.Tensor:
-    t = torch.as_tensor(x)
-    if t.ndim != 2 or t.shape[0] == 0:
-        raise GanevalError(f"{name} must be a non-empty [N, d] array, got shape {tuple(t.shape)}")
-    return t.to(device=device if device is not None else t.device, dtype=torch.float64)
+def _up_to_float32(x: torch.Tensor) -> torch.Tensor:
+    """float64 → float32 values ≥ x (round to nearest, then one step up where that went below)."""
+    y = x.to(torch.float32)
+    below = y.to(torch.float64) < x
+    return torch.where(below, torch.nextafter(y, torch.full_like(y, math.inf)), y)
