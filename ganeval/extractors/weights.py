@@ -460,7 +460,7 @@ def read_logits_head(path: PathLike) -> dict[str, Tensor]:
     try:
         raw = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # torch reports damaged archives with many exception types
-        raise GanevalError(f"{path}: not a readable logits head file ({_one_line(err)[:200]}); {again}") from err
+        raise GanevalError(f"{path}: not a readable logits head file ({one_line(err)[:200]}); {again}") from err
     expected = {"output.weight": (NUM_LOGITS, FEATURE_DIM), "output.bias": (NUM_LOGITS,)}
     head = {}
     for name, shape in expected.items():
