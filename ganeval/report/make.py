@@ -135,6 +135,10 @@ def _metric_rows(result: dict, sides, check: MemorisationCheck | None) -> list[t
                   f"how many A-neighbourhoods hold each B image, / k (k = {p['k_dc']}); ≈1 when B is like A"),
                  ("Coverage", f"{p['coverage']:.6f}", f"share of A images whose neighbourhood holds a B image "
                                                       f"(k = {p['k_dc']})")]
+    if "authpct" in result:
+        rows.append(("Authenticity (AuthPct)", f"{result['authpct']:.6f}",
+                     "% of B whose nearest A image lies closer to another A image than to it (Alaa et al. 2022, as "
+                     "dgm-eval); 100 = no B image sits inside an A image's neighbourhood"))
     if check is not None:
         rows += [("Memorisation fraction", f"{check.fraction:.3f}",
                   "share of B whose nearest A image is closer than that image's own nearest A neighbour "
@@ -207,7 +211,7 @@ def _make_report_into(output: ReportOutput, a, b, *, start: float, samples: int,
     if both_features:
         metrics.append("kid")
         if min(side_a.stats.count, side_b.stats.count) > 5:
-            metrics.append("prdc")
+            metrics += ["prdc", "authpct"]
         else:
             notes.append("precision/recall/density/coverage need more than 5 images per side.")
     subset = min(1000, side_a.stats.count, side_b.stats.count)
