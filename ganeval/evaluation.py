@@ -13,6 +13,7 @@ line (``ganeval eval/fid/kid/prdc/sfid``), ``FIDCallback`` and ``ganeval report`
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 import warnings as _warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -264,7 +265,16 @@ def evaluate(a, b, metrics: str | Sequence[str] | None = None, *, suite: str | N
     elif metrics is None:
         metrics, notes = available_metrics(sides, names, DEFAULT_METRICS)
     metrics = _resolve_metrics(metrics, options)
-    ext, _, inception = prepare_extraction(sides, names, metrics, ext, allow_mismatch=options.allow_mismatch)
+    loading = None
+    if progress_for is not None and not all(_is_loaded(side) for side in sides):
+        loading = progress_for("networks")  # shown only while a network is really built (once per process)
+    try:
+        with loading.phase("loading...", only_when_loading=True) if loading is not None else nullcontext():
+            ext, _, inception = prepare_extraction(sides, names, metrics, ext,
+                                                   allow_mismatch=options.allow_mismatch)
+    finally:
+        if loading is not None:
+            loading.close()
     if suite == "adm":
         inception = inception or api.inception_for(ext)
     if any(metric_of(m).needs_classes for m in metrics):
