@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-
 from ganeval import distributed as dist_helpers
 from ganeval.core.options import ExtractorOptions, RunOptions, options_from_keywords
 from ganeval.errors import GanevalError
@@ -22,6 +19,7 @@ from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file
+from ganeval.io.preflight import is_statistics, too_few_images  # noqa: F401  (is_statistics: public here)
 from ganeval.metrics.registry import fid_of
 from ganeval.pipeline import choose_settings, decode_description, pipeline_batches
 from ganeval.progress import announce_loading, as_progress, images_to_read
@@ -225,10 +223,7 @@ def compute_stats(source, *, progress=None, extractor=None, extractor_options: E
         fingerprint, skipped = image_source.fingerprint, list(image_source.skipped)
     try:
         if stats.count < 2:
-            found = "no images" if stats.count == 0 else "only one image"
-            skipped_note = f" ({len(skipped)} undecodable skipped)" if skipped else ""
-            raise GanevalError(f"{image_source.description}: {found} to compute statistics from{skipped_note}; "
-                               "FID needs at least 2 images (thousands for a meaningful value)")
+            raise too_few_images(image_source.description, stats.count, len(skipped))
         check_class_sizes(stats, image_source.description)
     except GanevalError:
         resumable.remove()  # a final refusal: --resume could not help, so no checkpoint is left behind
@@ -330,26 +325,6 @@ def with_saved_features(stats, save_features):
     lean = copy.copy(stats)
     lean.spaces = spaces
     return lean
-
-
-def is_statistics(obj) -> bool:
-    """Whether ``obj`` names statistics rather than images: a ganeval .h5 file, or a published
-    reference file holding statistics (an ADM reference batch with mu/sigma, an EDM2 .pkl, a
-    TTUR/pytorch-fid/clean-fid .npz). An ADM sample batch (images only) is an image source."""
-    if not isinstance(obj, (str, Path)):
-        return False
-    if is_stats_file(obj):
-        return True
-    path = Path(obj)
-    if not (path.is_file() and path.suffix.lower() in (".npz", ".pkl")):
-        return False
-    from ganeval.io.reference_files import detect_reference_kind, read_adm_batch
-
-    try:
-        kind = detect_reference_kind(path)
-        return kind in ("edm2", "npz") or (kind == "adm" and bool(read_adm_batch(path).spaces))
-    except GanevalError:
-        return False
 
 
 def load_statistics(path, *, with_features: bool = False) -> StatsSet:

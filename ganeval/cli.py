@@ -38,6 +38,8 @@ SEED = click.IntRange(0, 2**64 - 1)
 
 
 def _device_option(ctx, param, value):
+    if value is None:  # not given: nothing to check, and torch stays unloaded until the work starts
+        return None
     from ganeval.devices import check_device
 
     return check_device(value)
@@ -130,6 +132,20 @@ def _refuse_unused_extraction_options(sources, what: str = "both sides are stati
                           for n in given)
         raise GanevalError(f"{flags}: nothing is extracted here ({what}: {', '.join(map(escape_name, sources))}), "
                            "so these options would change nothing; drop them")
+
+
+def _check_first(sides, kw, *, metrics=None, allow_mismatch: bool = False) -> list[bool]:
+    """Answer every mistake in ``sides`` and the options before torch is imported (``ganeval.io.preflight``):
+    option values, each source (exists, at least 2 images), each stats file, the metric names, and
+    the compatibility of the statistics given with each other or with the images' --mode/--precision.
+    Returns which sides are statistics. The library checks all of it again (the API runs without this)."""
+    from ganeval.core.options import ExtractorOptions, options_from_keywords
+    from ganeval.io.preflight import check_sides
+
+    extraction = options_from_keywords(_keywords(kw))[ExtractorOptions]
+    return check_sides(sides, metrics=metrics, mode=extraction.mode, precision=extraction.precision,
+                       conventions=extraction.conventions, max_images=kw.get("max_images"),
+                       allow_mismatch=allow_mismatch)
 
 
 def _save_result(stats: FeatureStats, path, checkpoint: Path | None = None, world: int = 1) -> None:
@@ -229,9 +245,7 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
 
     Under torchrun every process reads its share of SOURCE and rank 0 writes OUTPUT.
     """
-    from ganeval import api, distributed
-    from ganeval.io.checkpoint import checkpoint_count, checkpoint_path
-    from ganeval.io.statsfile import is_stats_file
+    from ganeval.io.preflight import is_stats_file
 
     if is_stats_file(source) and Path(source).is_file():
         raise GanevalError(f"{escape_name(source)}: is already a statistics file; give a folder, .zip or .npy/.npz "
@@ -239,6 +253,12 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     check_output(output, [source])
     if resume and checkpoint_every == 0:
         raise GanevalError("--resume needs checkpoints; drop --checkpoint-every 0")
+    _check_first([source], kw)
+    if _world_and_rank()[0] <= 1:  # under torchrun rank 0 alone checks it (below), holding its lock
+        prepare_output(output, [source])
+
+    from ganeval import api, distributed  # torch: only now that the arguments are known to be right
+    from ganeval.io.checkpoint import checkpoint_count, checkpoint_path
     start = time.perf_counter()
     in_group = distributed.init_from_env(kw["device"])
     rank, world = distributed.rank(), distributed.world_size()
@@ -495,17 +515,24 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), save_feat
     ``metrics`` None: eval's default set, narrowed to what the given statistics allow (a note says
     what was left out and why); metrics asked for by name are computed or refused.
     """
-    from ganeval import api, distributed
-    from ganeval.evaluation import evaluate
+    from ganeval.io.preflight import is_statistics
 
     quiet = kw["quiet"]
-    sources = [x for x in (a, b) if not api.is_statistics(x)]
+    sources = [x for x in (a, b) if not is_statistics(x)]
     if not sources:
         head = suite == "adm" or "is" in (metrics.split(",") if isinstance(metrics, str) else metrics or ())
         _refuse_unused_extraction_options((a, b), used=("weights", "allow_unknown_weights") if head else ())
     if len(save_stats) > len(sources):
         raise GanevalError(f"--save-stats given {len(save_stats)} times but only {len(sources)} "
                            "argument(s) are image sources")
+    _check_first((a, b), kw, metrics=None if suite else metrics, allow_mismatch=kw.get("allow_mismatch", False))
+    if _world_and_rank()[0] <= 1:
+        for path in save_stats:
+            prepare_output(path, [a, b], what="--save-stats file")
+
+    from ganeval import distributed  # torch: only now that the arguments are known to be right
+    from ganeval.evaluation import evaluate
+
     distributed.init_from_env(kw["device"])
     main_rank = distributed.is_main_process()
     quiet = quiet or not main_rank
@@ -593,11 +620,15 @@ def inception_score_command(sources, **kw):
     Needs weights with the 1008-class logits head: --weights pt_inception-2015-12-05-6726825d.pth
     (pytorch-fid) or inception-2015-12-05.pt (NVIDIA).
     """
-    from ganeval import api, evaluation as ev
+    from ganeval.io.preflight import is_statistics
 
-    if all(api.is_statistics(x) for x in sources):
+    if all(is_statistics(x) for x in sources):
         _refuse_unused_extraction_options(sources, "every source is statistics",
                                           used=("weights", "allow_unknown_weights"))
+    for source in sources:  # each on its own: the sources are not compared with each other
+        _check_first([source], kw, metrics=("is",), allow_mismatch=kw["allow_mismatch"])
+
+    from ganeval import evaluation as ev  # torch: only now that the arguments are known to be right
     keywords = {k: v for k, v in _keywords(kw).items() if k not in ("is_splits", "metric_seed", "allow_mismatch")}
     records = []
     for source in sources:
@@ -659,9 +690,13 @@ def eval_command(a, b, metrics, suite, cmmd_estimator, bootstrap, confidence, fi
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def merge(shards, output, quiet):
     """Merge shard statistics into one file, exactly as one run over all their images."""
-    from ganeval.io.interchange import merge_stats
+    from ganeval.io.preflight import check_mergeable, primary_provenance, stats_provenance
 
+    check_mergeable([primary_provenance(stats_provenance(shard)) for shard in shards], list(shards))
     prepare_output(output, shards, what="merged stats file")
+
+    from ganeval.io.interchange import merge_stats  # torch: only now that the arguments are known to be right
+
     merged = merge_stats(shards)
     with _writing(output, quiet):
         _save_result(merged, output)
@@ -683,14 +718,18 @@ def merge(shards, output, quiet):
               help="Number of images behind mu/sigma (the .npz does not record it).")
 def import_stats(npz, output, mode, network, count):
     """Convert pytorch-fid/TTUR/clean-fid .npz, ADM batches or EDM2 .pkl statistics into a ganeval stats file."""
-    from ganeval.io.interchange import import_npz
-    from ganeval.io.reference_files import detect_reference_kind, read_reference, to_stats_set
+    from ganeval.io.reference_files import detect_reference_kind  # numpy, no torch
 
-    reference = Path(npz).is_file() and detect_reference_kind(npz) in ("adm", "edm2")
+    if not Path(npz).is_file():
+        raise GanevalError(f"{npz}: no such file")
+    reference = detect_reference_kind(npz) in ("adm", "edm2")
     if not reference and (mode is None or network is None):
         raise click.UsageError(f"{npz}: a mu/sigma .npz does not say how it was made; pass --mode MODE and "
                                "--network tf-inception|unknown")
     prepare_output(output, [npz], what="imported stats file")
+
+    from ganeval.io.interchange import import_npz  # torch: only now that the arguments are known to be right
+    from ganeval.io.reference_files import read_reference, to_stats_set
     if reference:
         ref = read_reference(npz, mode=mode)
         stats = to_stats_set(ref, count=count if count is not None else ref.provenance.get("batch_images"))
@@ -712,15 +751,18 @@ def import_stats(npz, output, mode, network, count):
 @click.option("--name", default=None, help="clean-fid: the custom statistics name.")
 def export_stats(stats_file, output, fmt, name):
     """Write a ganeval stats file as pytorch-fid/TTUR .npz or clean-fid custom statistics (mu, sigma exact)."""
-    from ganeval.io.interchange import export_cleanfid, export_npz
+    from ganeval.io.preflight import stats_provenance
 
     if fmt == "pytorch-fid":
         if name is not None:
             raise GanevalError("--name is for --format clean-fid only")
+    elif name is None:
+        raise GanevalError("--format clean-fid needs --name NAME (clean-fid looks statistics up by name)")
+    stats_provenance(stats_file)  # a missing or damaged stats file: its one line, before torch loads
+    if fmt == "pytorch-fid":
         prepare_output(output, [stats_file], what="exported .npz file")
-    else:
-        if name is None:
-            raise GanevalError("--format clean-fid needs --name NAME (clean-fid looks statistics up by name)")
+
+    from ganeval.io.interchange import export_cleanfid, export_npz  # torch
     try:
         if fmt == "pytorch-fid":
             with _writing(output):
@@ -929,7 +971,12 @@ def report_command(a, b, output, samples, pairs, sample_seed, allow_mismatch, **
     A and B are folders, .zip or .npy/.npz files, or stats files (no images to show then; KID,
     PRDC and the memorisation check need their raw features: `ganeval stats --save-features`).
     """
-    from ganeval.report.make import make_report
+    from ganeval.report.output import check_report_output  # light: the folder rules without torch
+
+    check_report_output(output, (a, b))
+    _check_first((a, b), kw, metrics=("fid",), allow_mismatch=allow_mismatch)
+
+    from ganeval.report.make import make_report  # torch: only now that the arguments are known to be right
 
     options = {k: v for k, v in _keywords(kw).items() if k != "allow_mismatch"}
     summary = make_report(a, b, output, samples=samples, pairs=pairs, sample_seed=sample_seed,

@@ -23,8 +23,9 @@ import torch
 from ganeval.core.identity import SHARED_KEYS
 from ganeval.errors import GanevalError
 
-# Provenance keys that must agree before two sets of statistics may be compared or merged.
-COMPATIBILITY_KEYS = ("extractor", "weights_sha256", "mode", "precision", "feature_dim")
+# Provenance keys that must agree before two sets of statistics may be compared or merged, and their
+# check: defined in a module without torch, so that the command line checks them before loading it.
+from ganeval.io.preflight import COMPATIBILITY_KEYS, check_compatible  # noqa: F401  (re-exported)
 
 
 class Statistics:
@@ -431,19 +432,6 @@ def save_stats(stats, path, *, overwrite: bool = True) -> None:
 def space_of(stats: Statistics, space: str) -> FeatureStats:
     """The ``space`` statistics of any statistics (``stats[space]``)."""
     return stats[space]
-
-
-def check_compatible(a: dict, b: dict, name_a: str, name_b: str) -> None:
-    """Raise GanevalError when two provenance dicts disagree on a compatibility key.
-
-    A key missing on one side (statistics built by hand from features) is not a conflict.
-    """
-    for key in COMPATIBILITY_KEYS:
-        if key in a and key in b and str(a[key]) != str(b[key]):
-            raise GanevalError(
-                f"{name_a} and {name_b} differ in {key} ({a[key]} vs {b[key]}): the numbers are not comparable; "
-                "recompute one of them with matching settings, or pass --allow-mismatch"
-            )
 
 
 def utc_timestamp() -> str:

@@ -23,8 +23,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ganeval.choices import DEFAULT_MAX_PIXELS  # Pillow's decompression-bomb limit, defined without PIL
 from ganeval.errors import BadImageError, GanevalError, one_line
+from ganeval.io.preflight import IMAGE_EXTENSIONS  # noqa: F401  (defined with the light checks)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 

@@ -33,8 +33,9 @@ from ganeval.io.hashing import file_sha256
 from ganeval.io.moments import finite_symmetric_sigma
 from ganeval.io.outputs import check_output
 from ganeval.io.statsfile import HDF5_SIGNATURE
-from ganeval.stats import (COMPATIBILITY_KEYS, FeatureStats, Statistics, StatsSet, as_stats_set, load_stats,
+from ganeval.stats import (FeatureStats, Statistics, StatsSet, as_stats_set, load_stats,
                            utc_timestamp)
+from ganeval.io.preflight import check_mergeable
 
 __all__ = ["NETWORKS", "CLEANFID_MODES", "import_npz", "export_npz", "export_cleanfid", "merge_stats",
            "cleanfid_file_names"]
@@ -215,15 +216,7 @@ def merge_stats(items: Iterable) -> StatsSet:
     shards = [as_stats_set(item) if isinstance(item, Statistics)
               else load_stats(item, with_features=True) for item in items]
     names = [str(s.provenance.get("file", f"shard {i + 1}")) for i, s in enumerate(shards)]
-    if len(shards) < 2:
-        raise GanevalError("merge needs at least two statistics files")
-    first = shards[0].provenance
-    for shard, name in zip(shards[1:], names[1:]):
-        for key in COMPATIBILITY_KEYS:
-            if str(first.get(key)) != str(shard.provenance.get(key)):
-                raise GanevalError(f"{names[0]} and {name} differ in {key} ({first.get(key)} vs "
-                                   f"{shard.provenance.get(key)}): shards must come from identical settings; "
-                                   "recompute the odd one out")
+    check_mergeable([shard.provenance for shard in shards], names)
     seen: dict[str, str] = {}
     for shard, name in zip(shards, names):
         fingerprint = shard.provenance.get("source_fingerprint")

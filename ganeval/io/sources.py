@@ -36,8 +36,11 @@ from ganeval.choices import default_workers  # noqa: F401  (re-exported)
 from ganeval.core.images import to_uint8_chw
 from ganeval.errors import BadImageError, GanevalError, one_line
 from ganeval.interrupts import ignore_in_worker
-from ganeval.io.images import IMAGE_EXTENSIONS, array_to_uint8_images, decode_image_bytes
+from ganeval.io.images import array_to_uint8_images, decode_image_bytes
 from ganeval.io.names import escape_name
+from ganeval.io.preflight import (STATS_SUFFIXES, array_file_error,  # noqa: F401  (STATS_SUFFIXES re-exported)
+                                   check_array_shape, check_npz_member,
+                                   folder_image_names, npz_image_key, source_kind, zip_image_index)
 
 #: Largest image file or zip member read (bytes): bounds the memory one item can take.
 MAX_ITEM_BYTES = 256 * 1024 * 1024
@@ -264,19 +267,7 @@ class FolderSource(FileSource):
 
     def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False,
                  max_pixels: int | None = None):
-        names = sorted(
-            (p.relative_to(path).as_posix()
-             for p in path.rglob("*")
-             if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or (p.is_symlink() and not p.exists()))),
-            key=lambda n: n.encode("utf-8", "surrogateescape"),
-        )
-        if not names:
-            what = "is empty" if not any(path.iterdir()) else "has no image files"
-            raise GanevalError(
-                f"{escape_name(path)}: folder {what} ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)} are read, "
-                "recursively); point at the folder that holds the images"
-            )
-        super().__init__(path, names, max_images, seed, labels, max_pixels)
+        super().__init__(path, folder_image_names(path), max_images, seed, labels, max_pixels)
 
     def display_name(self, name: str) -> str:
         return escape_name(self.path / name)
@@ -307,29 +298,8 @@ class ZipSource(FileSource):
 
     def __init__(self, path: Path, max_images: int | None = None, seed: int = 0, labels: bool = False,
                  max_pixels: int | None = None):
-        shown = escape_name(path)
-        try:
-            with zipfile.ZipFile(path) as archive:
-                infos = archive.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-            raise GanevalError(f"{shown}: not a readable zip archive ({one_line(err)}); "
-                               "re-create or re-download it") from None
-        index: dict[str, int] = {}
-        duplicates: list[str] = []
-        for i, info in enumerate(infos):
-            name = info.filename
-            if name.endswith("/") or name.startswith("__MACOSX/") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
-                continue
-            if name in index:
-                duplicates.append(name)
-            index[name] = i
-        if duplicates:
-            listed = ", ".join(escape_name(n) for n in sorted(set(duplicates))[:5])
-            raise GanevalError(f"{shown}: zip archive holds several members with the same name ({listed}); which "
-                               "one is meant is unknown: re-create the archive with unique names")
+        index = zip_image_index(path)
         names = sorted(index)
-        if not names:
-            raise GanevalError(f"{shown}: zip archive has no image files ({', '.join(e[1:] for e in IMAGE_EXTENSIONS)})")
         self._member_index = index
         self._archive: zipfile.ZipFile | None = None
         self._archive_pid = -1
@@ -385,11 +355,7 @@ class ArraySource(ImageSource):
         super().__init__()
         self.description = description
         shape = np.shape(array)
-        if len(shape) not in (3, 4) or shape[0] == 0:
-            raise GanevalError(f"{description}: expected a non-empty array of images, got shape {tuple(shape)}")
-        if 0 in shape[1:]:
-            raise GanevalError(f"{description}: its images have no pixels (shape {tuple(shape)}: a height, width or "
-                               "channel count of 0); give images of at least 1 x 1 pixel")
+        check_array_shape(description, shape)
         if labels is not None and np.shape(labels) != (shape[0],):
             raise GanevalError(f"{description}: {np.shape(labels)[0] if np.ndim(labels) else 0} labels for "
                                f"{shape[0]} images; give one class label per image")
@@ -437,29 +403,8 @@ def _load_array_labels(path: Path):
     raise GanevalError(f"{path}: no class labels found (looked for 'labels', 'arr_1', 'y'); add them to the .npz")
 
 
-def _check_npz_member(path: Path, archive: zipfile.ZipFile, key: str) -> tuple:
-    """Refuse an .npz member by its header before numpy allocates it: object arrays, and a declared
-    shape larger than the member's data (a corrupt or hostile header). Returns (member name, shape,
-    fortran order, dtype, header size in bytes)."""
-    member_name = f"{key}.npy" if f"{key}.npy" in archive.namelist() else key
-    shown = f"{escape_name(path)}:{escape_name(member_name)}"
-    try:
-        with archive.open(member_name) as member:
-            version = np.lib.format.read_magic(member)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(member)
-            header_size = member.tell()
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, KeyError) as err:
-        raise GanevalError(f"{shown}: unreadable array header ({one_line(err)}); re-create it with numpy.savez") from None
-    if dtype.hasobject:
-        raise GanevalError(f"{shown}: holds Python objects (dtype {dtype}), not uint8 images; ganeval never "
-                           "unpickles data; save a uint8 array")
-    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    stored = archive.getinfo(member_name).file_size - header_size
-    if declared != stored:
-        raise GanevalError(f"{shown}: header declares shape {tuple(shape)} ({declared} bytes) but the member holds "
-                           f"{stored} bytes; the file is damaged, re-create it")
-    return member_name, tuple(shape), fortran, dtype, header_size
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 _CRC_CHUNK = 1 << 24
@@ -493,31 +438,19 @@ def _map_stored_member(path: Path, archive: zipfile.ZipFile, member_name: str, s
 def _load_array_file(path: Path):
     """The image array inside a .npy or .npz file (memory-mapped for .npy and for an uncompressed
     .npz member, as ``numpy.savez`` writes; a ``savez_compressed`` member is read whole)."""
-    shown = escape_name(path)
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, mmap_mode="r", allow_pickle=False)
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as err:
-        raise GanevalError(f"{shown}: cannot read the array file ({one_line(err)}); "
-                           "re-create it with numpy.save/savez") from None
-    keys = list(archive.keys())
-    if "mu" in keys and "sigma" in keys:
-        raise GanevalError(
-            f"{path}: this is a statistics file from another tool (pytorch-fid/TTUR/clean-fid .npz with mu and "
-            f"sigma), not images; convert it with `ganeval import-stats {path} -o {path.with_suffix('.h5')} "
-            "--mode MODE --network tf-inception --count N`, or recompute from the images with `ganeval stats`"
-        )
-    chosen = next((key for key in ("images", "arr_0", "x") if key in keys), keys[0] if len(keys) == 1 else None)
-    if chosen is None:
-        raise GanevalError(f"{shown}: .npz holds several arrays {keys}; store the images under the key 'images'")
-    return npz_member_array(path, archive, chosen)
+        raise array_file_error(path, err) from None
+    return npz_member_array(path, archive, npz_image_key(path, list(archive.keys())))
 
 
 def npz_member_array(path: Path, archive, key: str) -> np.ndarray:
     """Array ``key`` of the open .npz ``archive`` (``numpy.load`` of ``path``), its header checked
     first: memory-mapped when stored uncompressed (``numpy.savez``), else read whole."""
-    member = _check_npz_member(path, archive.zip, key)
+    member = check_npz_member(path, archive.zip, key)
     try:
         mapped = _map_stored_member(path, archive.zip, *member)
         return mapped if mapped is not None else archive[key]
@@ -608,9 +541,6 @@ class IterableSource(ImageSource):
 
 # --------------------------------------------------------------------------- entry point
 
-STATS_SUFFIXES = (".h5", ".hdf5")
-
-
 def open_source(source, *, max_images: int | None = None, seed: int = 0, labels: bool = False,
                 max_pixels: int | None = None) -> ImageSource:
     """Turn a path, array, tensor, iterable or generator function into an :class:`ImageSource`.
@@ -629,21 +559,13 @@ def open_source(source, *, max_images: int | None = None, seed: int = 0, labels:
         return ArraySource(np.asarray(images), "<labelled array>", max_images, seed, labels=np.asarray(classes))
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise GanevalError(f"{escape_name(path)}: no such file or folder")
-        if path.is_dir():
+        kind = source_kind(path)  # the one-line error for a path that is no image source
+        if kind == "folder":
             return FolderSource(path, max_images, seed, labels, max_pixels)
-        suffix = path.suffix.lower()
-        if suffix == ".zip":
+        if kind == "zip":
             return ZipSource(path, max_images, seed, labels, max_pixels)
-        if suffix in (".npy", ".npz"):
-            return ArraySource(_load_array_file(path), escape_name(path.resolve()), max_images, seed,
-                               labels=_load_array_labels(path) if labels else None)
-        if suffix in STATS_SUFFIXES:
-            raise GanevalError(f"{escape_name(path)}: is a statistics file, not an image source")
-        raise GanevalError(
-            f"{escape_name(path)}: not an image source; give a folder of images, a .zip archive, or a .npy/.npz array of uint8 images"
-        )
+        return ArraySource(_load_array_file(path), escape_name(path.resolve()), max_images, seed,
+                           labels=_load_array_labels(path) if labels else None)
     if labels and isinstance(source, (np.ndarray, torch.Tensor)):
         raise GanevalError("per-class statistics of an array need its labels: pass (images, labels)")
     if isinstance(source, np.ndarray):

@@ -155,13 +155,11 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def prepare_report_output(out_dir, inputs=()):
-    """Check ``out_dir`` against the rules (module docstring), lock it, and yield its :class:`ReportOutput`.
-
-    Leaves no staging file behind when the body fails or is interrupted.
-    """
-    out_dir = given = Path(out_dir)
+def check_report_output(out_dir, inputs=()) -> tuple[Path, os.stat_result | None]:
+    """Check ``out_dir`` against the rules (module docstring) and probe that it takes a file, taking
+    nothing (no torch either: the command line runs it before loading the networks). Returns the
+    folder to write (a link resolved) and its ``os.stat`` (None when it is new)."""
+    out_dir = Path(out_dir)
     shown = escape_name(out_dir)
     try:
         info = os.lstat(out_dir)
@@ -184,6 +182,17 @@ def prepare_report_output(out_dir, inputs=()):
         _check_existing(out_dir)
     # The writability probe: into the folder itself when it exists, else into its parent.
     probe_writable(out_dir / PAGE if info is not None else out_dir)
+    return out_dir, info
+
+
+@contextlib.contextmanager
+def prepare_report_output(out_dir, inputs=()):
+    """Check ``out_dir`` against the rules (module docstring), lock it, and yield its :class:`ReportOutput`.
+
+    Leaves no staging file behind when the body fails or is interrupted.
+    """
+    given = Path(out_dir)
+    out_dir, info = check_report_output(out_dir, inputs)
     with output_lock(out_dir):
         clean_stale_temporaries(out_dir)
         _clean_stale_staging(out_dir.parent, rf"\.{re.escape(out_dir.name)}")
