@@ -150,6 +150,7 @@ def _mistakes(c) -> list[tuple[list[str], int, str]]:
         (["fid", c["three"], c["three"], "--mode", "tf2"], 2, "Invalid value for '--mode'"),
         (["stats", c["three"], "-o", out, "--batch-size", "0"], 2, "Invalid value for '--batch-size'"),
         (["ref", "get", "cifar-10-tarin"], 1, "no reference statistics named 'cifar-10-tarin'"),
+        (["ref", "get", "ttur/cifar10-train", "--file", c["missing"] + ".npz"], 1, "missing.npz: no such file"),
         # stats files: not one, or not comparable with each other or with the images' settings
         (["fid", c["text"] + ".h5", c["three"]], 1, "no such file"),
         (["export-stats", c["text"], "-o", os.path.join(c["root"], "x.npz")], 1, "not a ganeval stats file"),

@@ -391,11 +391,12 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
     from the same (hash-checked) source file with the same count; ``count`` overrides the
     documented image count.
     """
+    entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
+    ref = load_reference(entry, cache=cache, mirror=mirror, file=file, timeout=timeout, progress=progress)
+    # Only now torch (through ganeval.stats): a wrong --file or a bad download is answered without it.
     from ganeval.io.reference_files import to_stats_file
     from ganeval.stats import load_stats
 
-    entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
-    ref = load_reference(entry, cache=cache, mirror=mirror, file=file, timeout=timeout, progress=progress)
     _, _, converted = _paths(entry, cache)
     digest = ref.provenance["file_sha256"]
     wanted_count = count if count is not None else ref.count
