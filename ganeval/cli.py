@@ -751,7 +751,7 @@ def import_stats(npz, output, mode, network, count):
 @click.option("--name", default=None, help="clean-fid: the custom statistics name.")
 def export_stats(stats_file, output, fmt, name):
     """Write a ganeval stats file as pytorch-fid/TTUR .npz or clean-fid custom statistics (mu, sigma exact)."""
-    from ganeval.io.preflight import stats_provenance
+    from ganeval.io.preflight import check_cleanfid_target, check_npz_output_name, stats_provenance
 
     if fmt == "pytorch-fid":
         if name is not None:
@@ -760,7 +760,10 @@ def export_stats(stats_file, output, fmt, name):
         raise GanevalError("--format clean-fid needs --name NAME (clean-fid looks statistics up by name)")
     stats_provenance(stats_file)  # a missing or damaged stats file: its one line, before torch loads
     if fmt == "pytorch-fid":
+        check_npz_output_name(output)
         prepare_output(output, [stats_file], what="exported .npz file")
+    else:
+        check_cleanfid_target(output, name)
 
     from ganeval.io.interchange import export_cleanfid, export_npz  # torch
     try:

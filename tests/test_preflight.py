@@ -140,6 +140,11 @@ def _mistakes(c) -> list[tuple[list[str], int, str]]:
         (["merge", c["tf1"], c["clean"], "-o", os.path.join(c["missing"], "m.h5")], 1, "differ in mode"),
         (["merge", c["tf1"], c["bf16"], "-o", c["tf1"]], 1, "differ in precision"),
         (["export-stats", c["tf1"], "-o", os.path.join(c["missing"], "x.npz")], 1, "create it first"),
+        (["export-stats", c["tf1"], "-o", os.path.join(c["root"], "x.txt")], 1, "files end in .npz"),
+        (["export-stats", c["tf1"], "-o", c["missing"], "--format", "clean-fid", "--name", "a"], 1,
+         "not a folder; create it first"),
+        (["export-stats", c["tf1"], "-o", str(c["root"]), "--format", "clean-fid", "--name", "a_b"], 1,
+         "use letters, digits and '-' only"),
         (["import-stats", c["missing"] + ".npz", "-o", out, "--mode", "tf1", "--network", "unknown"], 1,
          "missing.npz: no such file"),
         # a typo in a metric name, bad option values

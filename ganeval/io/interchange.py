@@ -32,10 +32,9 @@ from ganeval.io.atomic import atomic_write
 from ganeval.io.hashing import file_sha256
 from ganeval.io.moments import finite_symmetric_sigma
 from ganeval.io.outputs import check_output
+from ganeval.io.preflight import check_cleanfid_target, check_mergeable, check_npz_output_name
 from ganeval.io.statsfile import HDF5_SIGNATURE
-from ganeval.stats import (FeatureStats, Statistics, StatsSet, as_stats_set, load_stats,
-                           utc_timestamp)
-from ganeval.io.preflight import check_mergeable
+from ganeval.stats import FeatureStats, Statistics, StatsSet, as_stats_set, load_stats, utc_timestamp
 
 __all__ = ["NETWORKS", "CLEANFID_MODES", "import_npz", "export_npz", "export_cleanfid", "merge_stats",
            "cleanfid_file_names"]
@@ -162,9 +161,7 @@ def _write_npz_atomically(path: Path, **arrays) -> None:
 
 def export_npz(stats_or_path, path) -> Path:
     """Write pytorch-fid/TTUR ``.npz`` (``mu`` float64 [d], ``sigma`` float64 [d, d]) atomically."""
-    path = Path(path)
-    if path.suffix.lower() != ".npz":
-        raise GanevalError(f"{path}: pytorch-fid/TTUR statistics files end in .npz; name it {path.name}.npz")
+    path = check_npz_output_name(path)
     check_output(path, [stats_or_path] if not isinstance(stats_or_path, FeatureStats) else [])
     mu, sigma, _ = _exact_arrays(stats_or_path)
     _write_npz_atomically(path, mu=mu, sigma=sigma)
@@ -187,11 +184,7 @@ def export_cleanfid(stats_or_path, folder, name: str) -> list[Path]:
     Writes the FID file (mu, sigma) and, when the statistics hold features, the KID file
     (``feats`` float32). Returns the paths written.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise GanevalError(f"{folder}: not a folder; create it first (clean-fid keeps statistics in a folder)")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", name):
-        raise GanevalError(f"--name {name!r}: use letters, digits and '-' only (clean-fid splits names on '_')")
+    folder = check_cleanfid_target(folder, name)
     mu, sigma, stats = _exact_arrays(stats_or_path)
     fid_name, kid_name = cleanfid_file_names(name, stats.provenance.get("mode", ""))
     inputs = [stats_or_path] if not isinstance(stats_or_path, FeatureStats) else []

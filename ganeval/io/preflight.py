@@ -426,6 +426,26 @@ def check_sides(sides: Sequence, *, metrics=None, mode: str | None = None, preci
     return flags
 
 
+def check_npz_output_name(path) -> Path:
+    """A pytorch-fid/TTUR statistics file to write must end in .npz."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise GanevalError(f"{path}: pytorch-fid/TTUR statistics files end in .npz; name it {path.name}.npz")
+    return path
+
+
+def check_cleanfid_target(folder, name: str) -> Path:
+    """clean-fid custom statistics go into an existing folder, under a name without '_'."""
+    import re
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GanevalError(f"{folder}: not a folder; create it first (clean-fid keeps statistics in a folder)")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", name):
+        raise GanevalError(f"--name {name!r}: use letters, digits and '-' only (clean-fid splits names on '_')")
+    return folder
+
+
 def _check_conventions(loaded: list[tuple[dict, str]], spaces: Sequence[str], given: Mapping[str, str]) -> None:
     """Each stats file's encoder spaces were made with the convention the images would be (as
     ``ganeval.evaluation.prepare_extraction`` checks them, first)."""
