@@ -140,9 +140,10 @@ def _check_first(sides, kw, *, metrics=None, allow_mismatch: bool = False) -> li
     the compatibility of the statistics given with each other or with the images' --mode/--precision.
     Returns which sides are statistics. The library checks all of it again (the API runs without this)."""
     from ganeval.core.options import ExtractorOptions, options_from_keywords
-    from ganeval.io.preflight import check_sides
+    from ganeval.io.preflight import check_inception_weights_path, check_sides
 
     extraction = options_from_keywords(_keywords(kw))[ExtractorOptions]
+    check_inception_weights_path(extraction.weights_by_network.get("inception"))
     return check_sides(sides, metrics=metrics, mode=extraction.mode, precision=extraction.precision,
                        conventions=extraction.conventions, max_images=kw.get("max_images"),
                        allow_mismatch=allow_mismatch)

@@ -153,6 +153,8 @@ def _mistakes(c) -> list[tuple[list[str], int, str]]:
         (["eval", c["three"], c["three"], "--features", "pool4"], 1, "unknown feature space(s) pool4"),
         (["fid", c["three"], c["three"], "--convention", "dinov2=edm3"], 1, "has no convention 'edm3'"),
         (["fid", c["three"], c["three"], "--mode", "tf2"], 2, "Invalid value for '--mode'"),
+        (["fid", c["three"], c["tf1"], "--weights", c["missing"] + ".pt"], 1,
+         f"{c['missing']}.pt: weights file not found (from --weights)"),
         (["stats", c["three"], "-o", out, "--batch-size", "0"], 2, "Invalid value for '--batch-size'"),
         (["ref", "get", "cifar-10-tarin"], 1, "no reference statistics named 'cifar-10-tarin'"),
         (["ref", "get", "ttur/cifar10-train", "--file", c["missing"] + ".npz"], 1, "missing.npz: no such file"),
@@ -235,3 +237,16 @@ def test_the_library_says_the_same_about_stats_files(case):
             evaluate(*sides, ("fid",), names=sides)
         assert str(early.value) == str(late.value)
     check_sides((case["tf1"], case["clean"]), metrics=("fid",), allow_mismatch=True)  # allowed: no error
+
+
+def test_the_library_says_the_same_about_a_missing_weights_file(case):
+    from ganeval.errors import GanevalError
+    from ganeval.extractors.weights import resolve_weights
+    from ganeval.io.preflight import check_inception_weights_path
+
+    missing = case["missing"] + ".pt"
+    with pytest.raises(GanevalError) as early:
+        check_inception_weights_path(missing)
+    with pytest.raises(GanevalError) as late:
+        resolve_weights(missing)
+    assert str(early.value) == str(late.value)

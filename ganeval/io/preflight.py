@@ -426,6 +426,16 @@ def check_sides(sides: Sequence, *, metrics=None, mode: str | None = None, preci
     return flags
 
 
+def check_inception_weights_path(path) -> None:
+    """A --weights file given for Inception exists (the message of ``ganeval.extractors.weights``;
+    the encoders' files are checked when their network is built)."""
+    if path is None:
+        return
+    given = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    if not given.exists():
+        raise GanevalError(f"{given}: weights file not found (from --weights)")
+
+
 def check_npz_output_name(path) -> Path:
     """A pytorch-fid/TTUR statistics file to write must end in .npz."""
     path = Path(path)
