@@ -137,7 +137,8 @@ def _refuse_unused_extraction_options(sources, what: str = "both sides are stati
 def _check_first(sides, kw, *, metrics=None, allow_mismatch: bool = False) -> list[bool]:
     """Answer every mistake in ``sides`` and the options before torch is imported (``ganeval.io.preflight``):
     option values, an Inception --weights path, each source (exists, at least 2 images), each stats
-    file, the metric names, and the compatibility of the statistics given with each other or with the images' --mode/--precision.
+    file, the metric names, and the compatibility of the statistics given with each other or with
+    the images' --mode/--precision/--convention.
     Returns which sides are statistics. The library checks all of it again (the API runs without this)."""
     from ganeval.core.options import ExtractorOptions, options_from_keywords
     from ganeval.io.preflight import check_inception_weights_path, check_sides
