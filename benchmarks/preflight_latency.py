@@ -23,7 +23,7 @@ from PIL import Image
 
 
 def _stats_file(path: Path, mode: str) -> str:
-    from ganeval.io.statsfile import save_stats
+    from ganeval.stats import save_stats
     from ganeval.stats import FeatureStats
 
     features = np.random.default_rng(0).standard_normal((5, 4))

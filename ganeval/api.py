@@ -19,7 +19,8 @@ from ganeval.extractors.preprocess import DEFAULT_MODE
 from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file
-from ganeval.io.preflight import is_statistics, too_few_images  # noqa: F401  (is_statistics: public here)
+from ganeval.io.preflight import too_few_images
+from ganeval.preflight import is_statistics  # noqa: F401  (public here)
 from ganeval.metrics.registry import fid_of
 from ganeval.pipeline import choose_settings, decode_description, pipeline_batches
 from ganeval.progress import announce_loading, as_progress, images_to_read

@@ -141,7 +141,7 @@ def _check_first(sides, kw, *, metrics=None, allow_mismatch: bool = False) -> li
     the images' --mode/--precision/--convention.
     Returns which sides are statistics. The library checks all of it again (the API runs without this)."""
     from ganeval.core.options import ExtractorOptions, options_from_keywords
-    from ganeval.io.preflight import check_inception_weights_path, check_sides
+    from ganeval.preflight import check_inception_weights_path, check_sides
 
     extraction = options_from_keywords(_keywords(kw))[ExtractorOptions]
     check_inception_weights_path(extraction.weights_by_network.get("inception"))
@@ -517,7 +517,7 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), save_feat
     ``metrics`` None: eval's default set, narrowed to what the given statistics allow (a note says
     what was left out and why); metrics asked for by name are computed or refused.
     """
-    from ganeval.io.preflight import is_statistics
+    from ganeval.preflight import is_statistics
 
     quiet = kw["quiet"]
     sources = [x for x in (a, b) if not is_statistics(x)]
@@ -622,7 +622,7 @@ def inception_score_command(sources, **kw):
     Needs weights with the 1008-class logits head: --weights pt_inception-2015-12-05-6726825d.pth
     (pytorch-fid) or inception-2015-12-05.pt (NVIDIA).
     """
-    from ganeval.io.preflight import is_statistics
+    from ganeval.preflight import is_statistics
 
     if all(is_statistics(x) for x in sources):
         _refuse_unused_extraction_options(sources, "every source is statistics",

@@ -25,7 +25,7 @@ from ganeval.errors import GanevalError
 
 # Provenance keys that must agree before two sets of statistics may be compared or merged, and their
 # check: defined in a module without torch, so that the command line checks them before loading it.
-from ganeval.io.preflight import COMPATIBILITY_KEYS, check_compatible  # noqa: F401  (re-exported)
+from ganeval.core.compatibility import COMPATIBILITY_KEYS, check_compatible  # noqa: F401  (re-exported)
 
 
 class Statistics:

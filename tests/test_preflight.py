@@ -67,7 +67,7 @@ def _write_images(folder: Path, count: int) -> Path:
 
 
 def _stats_file(path: Path, **provenance) -> Path:
-    from ganeval.io.statsfile import save_stats
+    from ganeval.stats import save_stats
     from ganeval.stats import FeatureStats
 
     base = {"extractor": "inception-v3-tf-2015-12-05/pool3", "weights_sha256": "a" * 64, "mode": "tf1",
@@ -220,8 +220,9 @@ def test_the_library_says_the_same_about_sources(case, name):
 def test_the_library_says_the_same_about_stats_files(case):
     from ganeval.errors import GanevalError
     from ganeval.evaluation import evaluate
-    from ganeval.io.preflight import check_sides, stats_provenance
-    from ganeval.io.statsfile import load_stats
+    from ganeval.io.preflight import stats_provenance
+    from ganeval.preflight import check_sides
+    from ganeval.stats import load_stats
 
     for bad in (case["text"], case["missing"] + ".h5", case["empty"]):
         with pytest.raises(GanevalError) as early:
@@ -242,7 +243,7 @@ def test_the_library_says_the_same_about_stats_files(case):
 def test_the_library_says_the_same_about_a_missing_weights_file(case):
     from ganeval.errors import GanevalError
     from ganeval.extractors.weights import resolve_weights
-    from ganeval.io.preflight import check_inception_weights_path
+    from ganeval.preflight import check_inception_weights_path
 
     missing = case["missing"] + ".pt"
     with pytest.raises(GanevalError) as early:

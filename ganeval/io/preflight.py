@@ -16,29 +16,11 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
+from ganeval.core.compatibility import COMPATIBILITY_KEYS, check_compatible  # noqa: F401  (re-exported)
 from ganeval.errors import GanevalError
 from ganeval.io.names import escape_name
-
-# ------------------------------------------------------------------------ comparability of statistics
-
-COMPATIBILITY_KEYS = ("extractor", "weights_sha256", "mode", "precision", "feature_dim")
-"""Provenance keys two statistics must agree on to be compared (``ganeval.stats`` re-exports them)."""
-
-
-def check_compatible(a: dict, b: dict, name_a: str, name_b: str) -> None:
-    """Raise GanevalError when two provenance dicts disagree on a compatibility key.
-
-    A key missing on one side (statistics built by hand from features) is not a conflict.
-    """
-    for key in COMPATIBILITY_KEYS:
-        if key in a and key in b and str(a[key]) != str(b[key]):
-            raise GanevalError(
-                f"{name_a} and {name_b} differ in {key} ({a[key]} vs {b[key]}): the numbers are not comparable; "
-                "recompute one of them with matching settings, or pass --allow-mismatch"
-            )
-
 
 def check_mergeable(provenances: Sequence[dict], names: Sequence[str]) -> None:
     """Refuse shards whose (primary space's) provenance differs from the first's on a compatibility key."""
@@ -75,26 +57,6 @@ def is_stats_file(path) -> bool:
         return path.suffix.lower() in STATS_SUFFIXES
     with open(path, "rb") as handle:
         return handle.read(8) == HDF5_SIGNATURE or path.suffix.lower() in STATS_SUFFIXES
-
-
-def is_statistics(obj) -> bool:
-    """Whether ``obj`` names statistics rather than images: a ganeval .h5 file, or a published
-    reference file holding statistics (an ADM reference batch with mu/sigma, an EDM2 .pkl, a
-    TTUR/pytorch-fid/clean-fid .npz). An ADM sample batch (images only) is an image source."""
-    if not isinstance(obj, (str, Path)):
-        return False
-    if is_stats_file(obj):
-        return True
-    path = Path(obj)
-    if not (path.is_file() and path.suffix.lower() in (".npz", ".pkl")):
-        return False
-    from ganeval.io.reference_files import detect_reference_kind, read_adm_batch  # numpy, no torch
-
-    try:
-        kind = detect_reference_kind(path)
-        return kind in ("edm2", "npz") or (kind == "adm" and bool(read_adm_batch(path).spaces))
-    except GanevalError:
-        return False
 
 
 def source_kind(path: Path) -> str:
@@ -374,68 +336,6 @@ def stats_provenance(path) -> dict[str, dict]:
         raise GanevalError(f"{path}: unreadable or truncated stats file ({_first_line(err)}); {redo}") from None
 
 
-# ------------------------------------------------------------------------------ what a command is given
-
-INCEPTION_SPACES = ("pool3", "spatial", "logits")
-"""Spaces of the Inception network, whose provenance ``mode`` is the --mode (the encoders' is their convention)."""
-
-
-def check_sides(sides: Sequence, *, metrics=None, mode: str | None = None, precision: str | None = None,
-                conventions: Mapping[str, str] | None = None, max_images: int | None = None,
-                allow_mismatch: bool = False) -> list[bool]:
-    """Everything about a command's sources that can be known without torch, in the order the library
-    checks it; returns which sides are statistics.
-
-    Each image source exists and holds at least 2 images; each ganeval stats file is one; ``metrics``
-    (text or names; None: eval's default set) are known names; two stats files agree on the
-    compatibility keys of the spaces the metrics read; a stats file agrees with the encoders'
-    ``conventions`` ({network key: convention} given, else the first stats file's, else the default),
-    and with the ``mode`` (when given) and ``precision`` that images would be computed with.
-    """
-    from ganeval.metrics.registry import METRICS, parse_metrics, spaces_for
-
-    names = parse_metrics(metrics) if metrics is not None else tuple(m.name for m in METRICS.values() if m.default)
-    flags, provenances = [], []
-    for side in sides:
-        statistics = is_statistics(side)
-        flags.append(statistics)
-        if not statistics:
-            check_image_source(side, max_images)
-            provenances.append(None)
-        elif is_stats_file(side):
-            provenances.append(stats_provenance(side))
-        else:  # a published reference file: read and checked by the library
-            provenances.append(None)
-    if allow_mismatch:
-        return flags
-    spaces = spaces_for(names)
-    loaded = [(p, str(s)) for p, s in zip(provenances, sides) if p is not None]
-    _check_conventions(loaded, spaces, conventions or {})
-    if len(loaded) == 2:
-        (a, name_a), (b, name_b) = loaded
-        for space in spaces:
-            if space in a and space in b:
-                check_compatible(a[space], b[space], name_a, name_b)
-    elif loaded and not all(flags):
-        wanted = {"precision": precision} if precision else {}
-        for provenance, name in loaded:
-            for space in spaces:
-                if space in provenance:
-                    given = {**wanted, "mode": mode} if mode and space in INCEPTION_SPACES else wanted
-                    check_compatible(provenance[space], given, name, "the features these settings compute")
-    return flags
-
-
-def check_inception_weights_path(path) -> None:
-    """A --weights file given for Inception exists (the message of ``ganeval.extractors.weights``;
-    the encoders' files are checked when their network is built)."""
-    if path is None:
-        return
-    given = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
-    if not given.exists():
-        raise GanevalError(f"{given}: weights file not found (from --weights)")
-
-
 def check_npz_output_name(path) -> Path:
     """A pytorch-fid/TTUR statistics file to write must end in .npz."""
     path = Path(path)
@@ -454,19 +354,3 @@ def check_cleanfid_target(folder, name: str) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", name):
         raise GanevalError(f"--name {name!r}: use letters, digits and '-' only (clean-fid splits names on '_')")
     return folder
-
-
-def _check_conventions(loaded: list[tuple[dict, str]], spaces: Sequence[str], given: Mapping[str, str]) -> None:
-    """Each stats file's encoder spaces were made with the convention the images would be (as
-    ``ganeval.evaluation.prepare_extraction`` checks them, first)."""
-    from ganeval.extractors import registry as networks  # the table of networks (no torch)
-
-    for provenance, name in loaded:
-        for space in spaces:
-            network = networks.NETWORKS[networks.SPACE_NETWORK[space]]
-            if not network.conventions or space not in provenance:
-                continue
-            adopted = [p[space].get("mode") for p, _ in loaded if space in p]
-            wanted = given.get(network.key) or next((c for c in adopted if c in network.conventions),
-                                                    network.default_convention)
-            check_compatible(provenance[space], {"mode": wanted}, name, "the features these settings compute")
