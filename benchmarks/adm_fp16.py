@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import ganeval.metrics.adm as adm
-from ganeval.demo import colour_photo_crops, degrade
+from ganeval.cli.demo import colour_photo_crops, degrade
 
 
 def photo_features(count: int, cache: Path) -> dict[str, np.ndarray]:
@@ -33,7 +33,7 @@ def photo_features(count: int, cache: Path) -> dict[str, np.ndarray]:
         data = dict(np.load(cache))
         if all(data[k].shape[0] == count for k in ("photos_a", "photos_b", "degraded")):
             return data
-    from ganeval.api import get_inception
+    from ganeval.api.compute import get_inception
 
     extractor = get_inception(device="cpu")
     crops = colour_photo_crops(3 * count, 256, seed=11)

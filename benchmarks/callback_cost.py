@@ -15,9 +15,9 @@ import time
 import torch
 
 import ganeval
-from ganeval.api import fid_from_stats, inception_for
+from ganeval.api.compute import fid_from_stats, inception_for
 from ganeval.core.options import ExtractorOptions
-from ganeval.stats import FeatureStats
+from ganeval.core.stats import FeatureStats
 from ganeval_train.data import load_digits
 from ganeval_train.models.dcgan import DCGAN, DCGANConfig
 

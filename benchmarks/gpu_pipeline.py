@@ -44,13 +44,13 @@ from PIL import Image, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # peers.py beside this file
 
 import ganeval  # noqa: E402
-from ganeval import pipeline  # noqa: E402
+import ganeval.api.pipeline as pipeline  # noqa: E402
 from ganeval.extractors.execution import exact_fp32  # noqa: E402
 from ganeval.extractors.preprocess import preprocess  # noqa: E402
 from ganeval.metrics.frechet import frechet_distance  # noqa: E402
 from ganeval.metrics.frechet_torch import frechet_distance_torch  # noqa: E402
-from ganeval.stats import FeatureStats  # noqa: E402
-from ganeval.api import compute_stats
+from ganeval.core.stats import FeatureStats  # noqa: E402
+from ganeval.api.compute import compute_stats
 
 SECTIONS = ("env", "images", "fd", "accumulation", "nvjpeg", "stages", "throughput", "exactness", "nvjpeg-fid",
             "large", "peers")

@@ -24,8 +24,8 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval.demo import lfw_photographs
-from ganeval.demo import degrade
+from ganeval.cli.demo import lfw_photographs
+from ganeval.cli.demo import degrade
 from ganeval.extractors.execution import precision_context
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import load_inception

@@ -33,7 +33,7 @@ Same images, same Inception weights, same batch size, one process::
    ``--device cuda`` gives every tool the same GPU: pytorch-fid and clean-fid the device,
    torch-fidelity ``cuda=True``, torchmetrics its metric moved there); torch threads stay at
    their default. On CUDA, ganeval and the peers that take a worker count get the same one,
-   ganeval's automatic choice for the GPU (``ganeval.pipeline.auto_workers``) unless ``--workers``.
+   ganeval's automatic choice for the GPU (``ganeval.api.pipeline.auto_workers``) unless ``--workers``.
 
 Matching modes must agree to 1e-4 relative FID; rows that do not are flagged (exit status 1).
 ``run_benchmark()`` gives the rows to Python code (no pytest-benchmark needed).
@@ -213,10 +213,10 @@ def torch_home(path: Path):
 
 def run_ganeval(dir_a: Path, dir_b: Path, mode: str, batch_size: int, workers: int, device: str = "cpu") -> float:
     import ganeval
-    import ganeval.api
+    import ganeval.api.compute
 
     # Extractors are cached per process; drop them so that every run pays its model load like the peers.
-    ganeval.api.clear_extractor_cache()
+    ganeval.api.compute.clear_extractor_cache()
     return float(ganeval.fid(str(dir_a), str(dir_b), mode=mode, device=device, batch_size=batch_size, workers=workers))
 
 
@@ -302,7 +302,7 @@ def missing_packages(tools) -> dict[str, str]:
 
 def import_tools(tools) -> None:
     """Import what the runs use, so that imports are not timed."""
-    modules = {"ganeval": ["ganeval", "ganeval.api"], "pytorch-fid": ["pytorch_fid.fid_score"],
+    modules = {"ganeval": ["ganeval", "ganeval.api.compute"], "pytorch-fid": ["pytorch_fid.fid_score"],
                "clean-fid": ["cleanfid.fid", "cleanfid.inception_torchscript"], "torch-fidelity": ["torch_fidelity"],
                "torchmetrics": ["torchmetrics.image.fid"], "torchmetrics-tf1": ["torchmetrics.image.fid"]}
     with warnings.catch_warnings():
@@ -340,7 +340,7 @@ def run_benchmark(images: int = 20, kind: str = "png64", tools=TOOLS, batch_size
         raise ValueError(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
     if workers is None:
         if torch.device(device).type == "cuda":
-            from ganeval.pipeline import auto_workers
+            from ganeval.api.pipeline import auto_workers
 
             workers = auto_workers(device)
         else:

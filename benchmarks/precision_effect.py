@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval.demo import colour_photo_crops, degrade, write_demo_images
+from ganeval.cli.demo import colour_photo_crops, degrade, write_demo_images
 
 CONFIGS = {
     "fp32 default": dict(),

@@ -23,8 +23,8 @@ from PIL import Image
 
 
 def _stats_file(path: Path, mode: str) -> str:
-    from ganeval.stats import save_stats
-    from ganeval.stats import FeatureStats
+    from ganeval.core.stats import save_stats
+    from ganeval.core.stats import FeatureStats
 
     features = np.random.default_rng(0).standard_normal((5, 4))
     save_stats(FeatureStats.from_moments(5, features.mean(0), np.cov(features, rowvar=False),

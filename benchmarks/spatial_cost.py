@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 import ganeval
-from ganeval.demo import write_demo_images
+from ganeval.cli.demo import write_demo_images
 from ganeval.extractors.inception_extractor import InceptionExtractor
-from ganeval.stats import FeatureStats, StatsSet
+from ganeval.core.stats import FeatureStats, StatsSet
 
 
 def network_ms_per_image(features, batch: torch.Tensor, repeats: int = 3) -> float:

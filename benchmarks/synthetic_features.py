@@ -50,8 +50,8 @@ def write_stats_file(path: Path, features: np.ndarray, *, seed: int) -> None:
     """A two-space stats file: pool3 moments + raw features, spatial (2023-d) moments only."""
     import torch
 
-    from ganeval.api import get_inception
-    from ganeval.stats import FeatureStats, StatsSet
+    from ganeval.api.compute import get_inception
+    from ganeval.core.stats import FeatureStats, StatsSet
 
     extractor = get_inception(device="cpu")
     pool3 = FeatureStats(provenance=extractor.space_provenance("pool3"), keep_features=True)

@@ -19,7 +19,7 @@ import sys
 import pytest
 from PIL import Image
 
-from ganeval.demo import colour_photo_crops
+from ganeval.cli.demo import colour_photo_crops
 
 COUNTS = tuple(int(n) for n in os.environ.get("GANEVAL_BENCH_MEMORY_IMAGES", "2000,20000").split(","))
 MAX_GROWTH = 1.10

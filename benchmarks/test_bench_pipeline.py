@@ -23,11 +23,11 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval import pipeline
-from ganeval.demo import colour_photo_crops
+import ganeval.api.pipeline as pipeline
+from ganeval.cli.demo import colour_photo_crops
 from ganeval.extractors.execution import exact_fp32
 from ganeval.extractors.preprocess import preprocess
-from ganeval.api import compute_stats
+from ganeval.api.compute import compute_stats
 
 DEVICE = torch.device(os.environ.get("GANEVAL_BENCH_DEVICE", "cuda" if torch.cuda.is_available() else "cpu"))
 ON_GPU = DEVICE.type == "cuda"

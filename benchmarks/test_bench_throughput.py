@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval.demo import colour_photo_crops
+from ganeval.cli.demo import colour_photo_crops
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import load_inception

@@ -16,7 +16,7 @@ Public API (see README, docs/usage.md and docs/extending.md):
     InceptionExtractor           uint8 images → float32 [N, 2048] pool3 features
     open_source(obj)             folders, zips, .npy/.npz, arrays, tensors, iterables
 
-Names are imported lazily, so ``import ganeval.errors`` stays light.
+Names are imported lazily, so ``import ganeval.core.errors`` stays light.
 """
 
 import importlib
@@ -24,24 +24,24 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "compute_stats": "ganeval.api",
-    "fid": "ganeval.evaluation",
-    "fid_from_stats": "ganeval.api",
-    "get_inception": "ganeval.api",
-    "get_extractor": "ganeval.api",
-    "evaluate": "ganeval.evaluation",
-    "inception_score_of": "ganeval.evaluation",
+    "compute_stats": "ganeval.api.compute",
+    "fid": "ganeval.api.evaluate",
+    "fid_from_stats": "ganeval.api.compute",
+    "get_inception": "ganeval.api.compute",
+    "get_extractor": "ganeval.api.compute",
+    "evaluate": "ganeval.api.evaluate",
+    "inception_score_of": "ganeval.api.evaluate",
     "merge_stats": "ganeval.io.interchange",
     "import_npz": "ganeval.io.interchange",
     "export_npz": "ganeval.io.interchange",
-    "BadImageError": "ganeval.errors",
-    "GanevalError": "ganeval.errors",
+    "BadImageError": "ganeval.core.errors",
+    "GanevalError": "ganeval.core.errors",
     "InceptionExtractor": "ganeval.extractors.inception_extractor",
     "open_source": "ganeval.io.sources",
     "frechet_distance": "ganeval.metrics.frechet",
-    "FeatureStats": "ganeval.stats",
+    "FeatureStats": "ganeval.core.stats",
     "FIDCallback": "ganeval.callback",
-    "StatsSet": "ganeval.stats",
+    "StatsSet": "ganeval.core.stats",
     "Evaluation": "ganeval.core.result",
     "ExtractorOptions": "ganeval.core.options",
     "RunOptions": "ganeval.core.options",
@@ -51,7 +51,7 @@ _EXPORTS = {
     "register_extractor": "ganeval.extractors.registry",
     "register_metric": "ganeval.metrics.registry",
     "MetricInput": "ganeval.metrics.registry",
-    "load_statistics": "ganeval.api",
+    "load_statistics": "ganeval.api.compute",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -48,10 +48,10 @@ import torch
 
 from ganeval.core.options import ExtractorOptions, MetricOptions, options_from_keywords
 from ganeval.metrics.registry import features_needed, metric_space, parse_metrics
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.preprocess import to_uint8_batch
-from ganeval.progress import as_progress
-from ganeval.stats import Statistics, StatsSet, check_compatible, space_of
+from ganeval.api.progress import as_progress
+from ganeval.core.stats import Statistics, StatsSet, check_compatible, space_of
 
 VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
 
@@ -125,7 +125,7 @@ class FIDCallback:
                  per_class: bool = False, classes=None, label_seed: int = 0, metrics="fid",
                  metric_options: MetricOptions | None = None,
                  extractor_options: ExtractorOptions | None = None, **extractor_keywords):
-        from ganeval.api import load_statistics
+        from ganeval.api.compute import load_statistics
 
         _check_sampling(generate, generator, sample)
 
@@ -174,7 +174,7 @@ class FIDCallback:
 
     def _set_up_classes(self, real_stats, classes) -> None:
         """The real classes in class order and each one's generator class index (see the docstring)."""
-        from ganeval.evaluation import class_order, require_classes
+        from ganeval.api.evaluate import class_order, require_classes
 
         name = str(real_stats) if isinstance(real_stats, (str, Path)) else "the real statistics"
         require_classes(self.real, name)
@@ -214,8 +214,8 @@ class FIDCallback:
 
     def compute(self, step: int | None = None) -> float:
         """Generate ``num_samples`` images, compute their statistics and the FID; record (step, fid)."""
-        from ganeval.api import inception_for
-        from ganeval.evaluation import evaluate
+        from ganeval.api.compute import inception_for
+        from ganeval.api.evaluate import evaluate
 
         options = self.options
         bar = as_progress(self.progress, "FID" if step is None else f"FID step {step}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ganeval.cli import CommandGroup, run_click
+from ganeval.cli.commands import CommandGroup, run_click
 from ganeval_train.choices import MODEL_NAMES, PRESET_NAMES
 
 
@@ -154,7 +154,7 @@ def ppl(run, backbone, linear, num_samples, space, sampling, crop, seed, batch_s
 
     import torch
 
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
     from ganeval.metrics.lpips import lpips_vgg16
     from ganeval.metrics.ppl import stylegan_lite_ppl
     from ganeval_train.train import load_model

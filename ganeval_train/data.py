@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 
 TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10", "celeba")
 DATASETS = ("digits", *TORCHVISION_DATASETS)

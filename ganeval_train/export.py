@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 
 def check_new_folder(output: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval_train.data import to_unit_range
 from ganeval_train.export import check_new_folder, select_classes, write_png_folder

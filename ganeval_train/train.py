@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval_train.data import load_dataset, to_model_range, to_unit_range
 from ganeval_train.models import MODELS, GANModel, build_model, model_from_config
@@ -369,7 +369,7 @@ def train(options: TrainOptions) -> dict:
     # Every input is read and checked before anything is written into the run folder.
     real = None
     if opts.fid_every is not None:
-        from ganeval.api import load_statistics
+        from ganeval.api.compute import load_statistics
 
         real = load_statistics(opts.real_stats) if Path(opts.real_stats).is_file() else opts.real_stats
     data = load_dataset(payload["dataset"] if payload else opts.dataset, resolution=config_values["resolution"],

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganeval.cli import main
+from ganeval.cli.commands import main
 
 REPO = Path(__file__).resolve().parents[1]  # this checkout, wherever CI cloned it
 

@@ -16,8 +16,8 @@ class CliResult:
 
 
 def run_cli(capsys, *args) -> CliResult:
-    """``ganeval ARGS`` through ``ganeval.cli.main``, which always ends in SystemExit; output via ``capsys``."""
-    from ganeval.cli import main
+    """``ganeval ARGS`` through ``ganeval.cli.commands.main``, which always ends in SystemExit; output via ``capsys``."""
+    from ganeval.cli.commands import main
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:

@@ -23,7 +23,7 @@ import torch
 from scipy.special import softmax
 from scipy.stats import entropy
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.adm import (
     adm_inception_score,
     adm_inception_split_scores,

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval.demo import lfw_photographs
+from ganeval.cli.demo import lfw_photographs
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_exact_fp32_turns_cudnn_tf32_off_and_restores_settings():
 def test_api_fid_refuses_a_mode_mismatch_before_reading_images(tmp_path):
     """ganeval.fid(stats, images) checks the stats against the extractor before any image is read."""
     import ganeval
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
 
     real = ganeval.compute_stats(np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
                                  mode="clean", features=("pool3",), progress=False)

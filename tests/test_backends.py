@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval.cli import main
-from ganeval.demo import colour_photo_crops, degrade
-from ganeval.errors import GanevalError
+from ganeval.cli.commands import main
+from ganeval.cli.demo import colour_photo_crops, degrade
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.onnx_backend import onnxruntime_available
 from ganeval.extractors.preprocess import preprocess

@@ -8,8 +8,8 @@ import torch
 from torchvision.utils import save_image
 
 import ganeval
-from ganeval.cli import main as ganeval_main
-from ganeval.errors import GanevalError
+from ganeval.cli.commands import main as ganeval_main
+from ganeval.core.errors import GanevalError
 from ganeval_train.data import load_digits
 
 N = 16
@@ -144,7 +144,7 @@ def test_mismatch_is_refused_before_anything_is_generated(tmp_path):
     import numpy as np
 
     import ganeval
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
 
     real = ganeval.compute_stats(np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
                                  mode="clean", features=("pool3",), progress=False)

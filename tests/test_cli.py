@@ -18,8 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganeval.cli import main
-from ganeval.demo import write_demo_images
+from ganeval.cli.commands import main
+from ganeval.cli.demo import write_demo_images
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import resolve_weights
 

@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ganeval.cli import cli as ganeval_cli
+from ganeval.cli.commands import cli as ganeval_cli
 from ganeval_train.cli import cli as train_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def run_python(*args: str) -> tuple[subprocess.CompletedProcess, float]:
     return done, time.perf_counter() - start
 
 
-@pytest.mark.parametrize("module", ["ganeval.cli", "ganeval_train.cli"])
+@pytest.mark.parametrize("module", ["ganeval.cli.commands", "ganeval_train.cli"])
 def test_importing_the_command_line_imports_no_torch(module):
     done, _ = run_python("-c", f"import sys, {module}; print(sorted(m for m in ('torch', 'numpy', 'h5py') "
                                "if m in sys.modules))")

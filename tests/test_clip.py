@@ -17,7 +17,7 @@ import torch
 import torchvision.transforms as TF
 from PIL import Image
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.clip import CLIP_VITB32, CLIP_VITL14_336, ClipB32Extractor, ClipExtractor, load_clip_visual
 from vit_testing import randomise_, save_torchscript_state, smooth_images
 

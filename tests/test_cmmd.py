@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.cmmd import cmmd
 
 REL = 1e-10

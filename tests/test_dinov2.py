@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import torchvision.transforms as TF
 from PIL import Image
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.dinov2 import DINOV2_VITL14, DinoV2Extractor, DinoV2ViT, load_dinov2
 from ganeval.extractors.onnx_backend import onnxruntime_available
 from reference_wheels import import_meta_dinov2

@@ -30,9 +30,9 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 import ganeval
-from ganeval.cli import main
-from ganeval.demo import lfw_photographs
-from ganeval.distributed import combine_stats
+from ganeval.cli.commands import main
+from ganeval.cli.demo import lfw_photographs
+from ganeval.api.distributed import combine_stats
 from ganeval.io.checkpoint import checkpoint_count
 
 BATCH = 5

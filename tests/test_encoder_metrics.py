@@ -26,14 +26,14 @@ import torch
 from PIL import Image
 
 from ganeval import api
-from ganeval import evaluation as ev
-from ganeval.errors import GanevalError
+import ganeval.api.evaluate as ev
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.clip import ClipExtractor, ClipVisual
 from ganeval.extractors.dinov2 import OFFICIAL_WEIGHTS, DinoV2Extractor, DinoV2ViT
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.registry import ExtractorSet, parse_conventions, parse_weights
 from ganeval.metrics.frechet import frechet_distance
-from ganeval.stats import FeatureStats, StatsSet
+from ganeval.core.stats import FeatureStats, StatsSet
 from vit_testing import randomise_, smooth_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def dump():
         json.dump(counts, out)
 atexit.register(dump)
 sys.addaudithook(hook)
-from ganeval.cli import main
+from ganeval.cli.commands import main
 main(sys.argv[1:])
 """
 

@@ -23,8 +23,8 @@ import pytest
 import skimage.data
 import torch
 
-from ganeval.cli import main
-from ganeval.errors import GanevalError
+from ganeval.cli.commands import main
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import (

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors import registry as networks
 from ganeval.metrics import registry as metrics
 from ganeval.metrics.frechet import frechet_distance

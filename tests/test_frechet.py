@@ -13,7 +13,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.frechet import _trace_sqrt_product_with_route, frechet_distance, trace_sqrt_product
 
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.frechet import _trace_sqrt_product_with_route, frechet_distance
 from ganeval.metrics.frechet_torch import fd_device, frechet_distance_torch, trace_sqrt_product_torch
 

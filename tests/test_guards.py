@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ganeval
-from ganeval.cli import main as ganeval_main
+from ganeval.cli.commands import main as ganeval_main
 from ganeval.io.sources import DEFAULT_ITERABLE_LIMIT, open_source
 from ganeval_train.data import load_digits
 

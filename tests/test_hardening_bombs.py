@@ -22,7 +22,7 @@ import pytest
 
 import ganeval
 from _hardening import REPO, assert_one_error
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.reference_files import read_edm2_pickle
 
 TIME_BOUND_S = 120  # a hang is what is caught; a refusal takes seconds (module docstring)
@@ -32,7 +32,7 @@ MEMORY_BOUND_KIB = 1536 * 1024  # 1.5 GiB: above the ~0.5 GiB a refusal costs, f
 # would also count the pages the child shared with a big pytest parent between fork and exec.)
 CHILD = """
 import os, re, sys
-from ganeval.cli import main
+from ganeval.cli.commands import main
 try:
     main(sys.argv[1:])
 finally:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from _hardening import assert_one_error, digest_tree, run
-from ganeval.stats import load_stats
+from ganeval.core.stats import load_stats
 
 NAME = "ttur/cifar10-train"
 

@@ -117,8 +117,8 @@ def test_torchrun_refusal_is_printed_once(tmp_path):
 def test_a_refusal_of_one_non_zero_rank_alone_is_printed_by_that_rank(monkeypatch, capsys):
     """Before the group forms a non-zero rank waits for rank 0 (which, failing too, prints the line while
     torchrun stops this rank); still running after the wait, it met a refusal of its own and prints it."""
-    from ganeval import cli
-    from ganeval.errors import GanevalError
+    import ganeval.cli.commands as cli
+    from ganeval.core.errors import GanevalError
 
     monkeypatch.setattr(cli, "RANK0_GRACE_SECONDS", 0.2)
     monkeypatch.setenv("WORLD_SIZE", "2")

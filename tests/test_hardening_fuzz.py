@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from _hardening import assert_one_error, png_bytes, run, write_pngs
-from ganeval.stats import load_stats
+from ganeval.core.stats import load_stats
 
 CASES_PER_KIND = 8
 KINDS = ("png", "jpeg", "zip", "npz", "h5")
@@ -65,7 +65,7 @@ def originals(tmp_path_factory):
 def _run_main(argv):
     import contextlib
 
-    from ganeval.cli import main
+    from ganeval.cli.commands import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

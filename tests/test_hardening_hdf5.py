@@ -16,10 +16,10 @@ import pytest
 
 import ganeval
 from _hardening import assert_one_error, digest_tree, run
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.checkpoint import checkpoint_count
 from ganeval.io.statsfile import has_features
-from ganeval.stats import load_stats
+from ganeval.core.stats import load_stats
 
 SECRET = b"top secret: the bytes of an unrelated local file\n" * 400
 

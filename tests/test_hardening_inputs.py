@@ -319,7 +319,7 @@ def test_array_source_with_a_non_utf8_path_is_read_and_recorded_escaped(tmp_path
 
 
 def test_python_api_gets_the_same_device_check():
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
     from ganeval.extractors.inception_extractor import InceptionExtractor
 
     with pytest.raises(GanevalError, match="not a torch device"):
@@ -329,6 +329,6 @@ def test_python_api_gets_the_same_device_check():
 def test_default_max_pixels_is_pillows_own_limit():
     from PIL import Image
 
-    from ganeval.choices import DEFAULT_MAX_PIXELS
+    from ganeval.core.choices import DEFAULT_MAX_PIXELS
 
     assert DEFAULT_MAX_PIXELS == Image.MAX_IMAGE_PIXELS

@@ -28,7 +28,7 @@ def work(tmp_path_factory):
     write_pngs(root / "other", 3, seed=1)
     np.save(root / "x.npy", np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8))
     with pytest.MonkeyPatch.context():
-        from ganeval.cli import main
+        from ganeval.cli.commands import main
 
         for argv in (["stats", str(root / "imgs"), "-o", str(root / "real.h5"), "-q", "--mode", "nvidia"],
                      ["export-stats", str(root / "real.h5"), "-o", str(root / "real.npz")]):

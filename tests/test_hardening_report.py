@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from _hardening import assert_one_error, digest_tree, run
-from ganeval import evaluation
+import ganeval.api.evaluate as evaluation
 from ganeval.report import make as report_make
 
 N = 8

@@ -14,7 +14,7 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.inception import InceptionV3TF
 from ganeval.extractors.weights import load_state_dict
 

@@ -12,17 +12,17 @@ import pytest
 import torch
 
 import ganeval
-from ganeval.cli import main
-from ganeval.demo import write_demo_images
-from ganeval.errors import GanevalError
+from ganeval.cli.commands import main
+from ganeval.cli.demo import write_demo_images
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.weights import TF_INCEPTION_DIGEST, export_state_dict, load_state_dict, resolve_weights
 from ganeval.io.interchange import export_cleanfid, export_npz, import_npz, merge_stats
-from ganeval.stats import load_stats
+from ganeval.core.stats import load_stats
 from ganeval.metrics.frechet import frechet_distance
 from ganeval.metrics.inception_score import inception_score
 from ganeval.metrics.kid import kid
 from ganeval.metrics.prdc import prdc
-from ganeval.stats import FeatureStats
+from ganeval.core.stats import FeatureStats
 
 PROVENANCE = {"extractor": "test", "weights_sha256": "w" * 64, "mode": "tf1", "precision": "fp32", "feature_dim": 16}
 

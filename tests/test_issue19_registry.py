@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganeval import evaluation as ev
-from ganeval.cli import main
-from ganeval.errors import GanevalError
+import ganeval.api.evaluate as ev
+from ganeval.cli.commands import main
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.memorisation import authenticity, data_copying_ct
 from ganeval.metrics.mifid import mifid
 from ganeval.metrics.topp_r import top_pr
 from ganeval.metrics.vendi import vendi_score
-from ganeval.stats import FeatureStats, StatsSet
+from ganeval.core.stats import FeatureStats, StatsSet
 
 PROVENANCE = {"extractor": "test", "weights_sha256": "w" * 64, "mode": "tf1", "precision": "fp32", "feature_dim": 16}
 METRICS = "mifid,vendi,toppr,authpct,ct"

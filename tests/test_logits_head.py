@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from cli_testing import run_cli
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.fetch import HEAD_SOURCES, fetch_logits_head
 from ganeval.extractors.inception_extractor import InceptionExtractor
 from ganeval.extractors.weights import (
@@ -98,7 +98,7 @@ def server(served):
 @pytest.fixture
 def cache(tmp_path, monkeypatch, reference_weights):
     """An empty weights cache but for default_1.pt; torch.hub's folder empty too; the extractors forgotten."""
-    from ganeval.api import clear_extractor_cache
+    from ganeval.api.compute import clear_extractor_cache
 
     directory = tmp_path / "cache"
     directory.mkdir()

@@ -21,7 +21,7 @@ import torch_fidelity.sample_similarity_lpips as tf_lpips
 import torchvision
 from torch_fidelity import GenerativeModelModuleWrapper
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.lpips import TAP_INDICES, lpips_vgg16
 from ganeval.metrics.ppl import (filtered_mean, interpolate, perceptual_path_length, stylegan_lite_ppl,
                                  stylegan_lite_synthesis)

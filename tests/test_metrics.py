@@ -10,7 +10,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from scipy.special import softmax
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.bootstrap import (bootstrap_fid, default_counts, extrapolate_to_infinity, fid_infinity,
                                        weighted_moments)
 from ganeval.metrics.frechet import frechet_distance

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchmetrics.image.mifid import MemorizationInformedFrechetInceptionDistance
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.mifid import mifid
 
 RELATIVE_TOLERANCE = 1e-6

@@ -14,9 +14,9 @@ import pytest
 import ganeval
 from cli_testing import run_cli
 from ganeval.core.options import ExtractorOptions, MetricOptions, RunOptions, options_from_keywords
-from ganeval.errors import GanevalError
-from ganeval.evaluation import evaluate, inception_score_of
-from ganeval.stats import FeatureStats, StatsSet
+from ganeval.core.errors import GanevalError
+from ganeval.api.evaluate import evaluate, inception_score_of
+from ganeval.core.stats import FeatureStats, StatsSet
 
 INCEPTION = "inception-v3-tf-2015-12-05"
 

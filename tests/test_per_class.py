@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganeval.api import compute_stats, fid_from_stats
-from ganeval.errors import GanevalError
-from ganeval.evaluation import per_class_fid
-from ganeval.stats import StatsSet
+from ganeval.api.compute import compute_stats, fid_from_stats
+from ganeval.core.errors import GanevalError
+from ganeval.api.evaluate import per_class_fid
+from ganeval.core.stats import StatsSet
 from cli_testing import run_cli
 
 CLASSES = ("2", "10", "cat")

@@ -1,4 +1,4 @@
-"""The overlapped input pipeline (ganeval.pipeline) on the CPU: the same code paths as on a GPU
+"""The overlapped input pipeline (ganeval.api.pipeline) on the CPU: the same code paths as on a GPU
 except the CUDA stream calls, against the plain path (features ≤ 1e-4 abs, FID ≤ 1e-5 rel)."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval import pipeline
-from ganeval.demo import colour_photo_crops, degrade
-from ganeval.errors import BadImageError, GanevalError
+import ganeval.api.pipeline as pipeline
+from ganeval.cli.demo import colour_photo_crops, degrade
+from ganeval.core.errors import BadImageError, GanevalError
 from ganeval.extractors.preprocess import tf1_resize_bilinear
 from ganeval.io.sources import open_source
-from ganeval.api import compute_stats
+from ganeval.api.compute import compute_stats
 
 
 def _images(count: int, size: int, seed: int = 0) -> list[torch.Tensor]:

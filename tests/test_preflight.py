@@ -1,6 +1,6 @@
 """Issue 22, item 1: every user mistake is answered with its one line before torch is imported.
 
-All the mistakes run through ``ganeval.cli.main`` in ONE fresh interpreter (tests/preflight_probe.py
+All the mistakes run through ``ganeval.cli.commands.main`` in ONE fresh interpreter (tests/preflight_probe.py
 is not needed: the script is inline), which records, after each command, its exit code, its stderr
 and whether ``torch`` is in ``sys.modules``: the first command that imported torch would show it,
 and no later one can hide it. The library keeps the same checks (the API runs without the command
@@ -39,7 +39,7 @@ class RefuseTorch(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, RefuseTorch())
-from ganeval.cli import main
+from ganeval.cli.commands import main
 
 results = []
 for argv in json.loads(sys.argv[1]):
@@ -67,8 +67,8 @@ def _write_images(folder: Path, count: int) -> Path:
 
 
 def _stats_file(path: Path, **provenance) -> Path:
-    from ganeval.stats import save_stats
-    from ganeval.stats import FeatureStats
+    from ganeval.core.stats import save_stats
+    from ganeval.core.stats import FeatureStats
 
     base = {"extractor": "inception-v3-tf-2015-12-05/pool3", "weights_sha256": "a" * 64, "mode": "tf1",
             "precision": "fp32"}
@@ -207,7 +207,7 @@ def test_a_right_command_reaches_for_torch(case):
 def test_the_library_says_the_same_about_sources(case, name):
     """The API (no command line) refuses the same sources with the same line."""
     from ganeval import api
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
     from ganeval.io.preflight import check_image_source
 
     with pytest.raises(GanevalError) as early:
@@ -218,11 +218,11 @@ def test_the_library_says_the_same_about_sources(case, name):
 
 
 def test_the_library_says_the_same_about_stats_files(case):
-    from ganeval.errors import GanevalError
-    from ganeval.evaluation import evaluate
+    from ganeval.core.errors import GanevalError
+    from ganeval.api.evaluate import evaluate
     from ganeval.io.preflight import stats_provenance
-    from ganeval.preflight import check_sides
-    from ganeval.stats import load_stats
+    from ganeval.api.preflight import check_sides
+    from ganeval.core.stats import load_stats
 
     for bad in (case["text"], case["missing"] + ".h5", case["empty"]):
         with pytest.raises(GanevalError) as early:
@@ -241,9 +241,9 @@ def test_the_library_says_the_same_about_stats_files(case):
 
 
 def test_the_library_says_the_same_about_a_missing_weights_file(case):
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
     from ganeval.extractors.weights import resolve_weights
-    from ganeval.preflight import check_inception_weights_path
+    from ganeval.api.preflight import check_inception_weights_path
 
     missing = case["missing"] + ".pt"
     with pytest.raises(GanevalError) as early:

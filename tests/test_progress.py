@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 
 import ganeval
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.sources import open_source
-from ganeval.progress import Progress, announce_loading, images_in, images_to_read
+from ganeval.api.progress import Progress, announce_loading, images_in, images_to_read
 from ganeval_train.data import load_digits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def digits() -> np.ndarray:
 
 
 def test_api_bar_has_total_percentage_and_the_loading_phase(digits, capsys):
-    from ganeval.api import clear_extractor_cache
+    from ganeval.api.compute import clear_extractor_cache
 
     clear_extractor_cache()  # another test of this process may have built the network already
     ganeval.compute_stats(digits, mode="tf1", batch_size=5, workers=0, progress=True)

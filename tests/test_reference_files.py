@@ -15,10 +15,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.reference_files import (ReferenceStats, detect_reference_kind, read_adm_batch, read_edm2_pickle,
                                         read_npz_stats, read_reference, to_stats_file)
-from ganeval.stats import load_stats
+from ganeval.core.stats import load_stats
 
 
 def _moments(d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

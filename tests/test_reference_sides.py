@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganeval.api import compute_stats
-from ganeval.stats import load_stats
+from ganeval.api.compute import compute_stats
+from ganeval.core.stats import load_stats
 from cli_testing import run_cli
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,12 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from ganeval.cli import main
-from ganeval.errors import GanevalError
+from ganeval.cli.commands import main
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.preprocess import MODES
 from ganeval.io.references import (ENV_MIRROR, REGISTRY, ReferenceEntry, download_file, fetch_reference,
                                    get_reference, load_reference, recorded_sha256, register_file)
-from ganeval.stats import load_stats
+from ganeval.core.stats import load_stats
 
 
 class FileServer:

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 
 import ganeval
-from ganeval.cli import main
-from ganeval.demo import colour_photo_crops
-from ganeval.errors import GanevalError
+from ganeval.cli.commands import main
+from ganeval.cli.demo import colour_photo_crops
+from ganeval.core.errors import GanevalError
 from ganeval.report import make_report
 
 N, SIZE = 24, 32

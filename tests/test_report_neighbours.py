@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.report.neighbours import memorisation_check, nearest_neighbours
 
 

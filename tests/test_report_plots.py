@@ -47,7 +47,7 @@ def test_without_matplotlib_one_line_says_how_to_install_it(tmp_path):
         from ganeval.report.plots import missing_matplotlib_note
         assert plot_fid([(0, 1.0)], {str(tmp_path / 'fid.png')!r}) is False
         print(missing_matplotlib_note("fid.png"))
-        from ganeval.cli import main
+        from ganeval.cli.commands import main
         main(["report", {str(tmp_path / 'a')!r}, {str(tmp_path / 'b')!r}, "-o", {str(tmp_path / 'out')!r}])
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -60,7 +60,7 @@ def test_without_matplotlib_one_line_says_how_to_install_it(tmp_path):
 def test_a_training_run_with_fid_draws_fid_png(tmp_path, one_thread):
     """ganeval-train with --fid-every: fid.csv and the matplotlib fid.png (real weights, 2 x 6 samples)."""
     import ganeval
-    from ganeval.demo import colour_photo_crops
+    from ganeval.cli.demo import colour_photo_crops
     from ganeval_train.train import TrainOptions, train
 
     ganeval.compute_stats(colour_photo_crops(8, 32), workers=0).save(tmp_path / "real.h5")

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cli_testing import run_cli
-from ganeval.choices import SAVED_FEATURES_DEFAULT, saved_features
+from ganeval.core.choices import SAVED_FEATURES_DEFAULT, saved_features
 from ganeval_train.data import load_digits
 
 
@@ -76,16 +76,16 @@ def test_no_save_features_opts_out_and_needs_save_stats(folders, capsys):
 
 
 def test_with_saved_features_applies_the_rule_and_keeps_the_moments_bit_for_bit(tmp_path, monkeypatch):
-    import ganeval.api
-    from ganeval.api import with_saved_features
-    from ganeval.stats import FeatureStats, StatsSet, load_stats
+    import ganeval.api.compute
+    from ganeval.api.compute import with_saved_features
+    from ganeval.core.stats import FeatureStats, StatsSet, load_stats
 
     rng = np.random.default_rng(0)
     pool3 = FeatureStats(8, keep_features=True, provenance={"mode": "tf1"})
     pool3.add_features(rng.normal(size=(12, 8)).astype(np.float32))
     stats = StatsSet({"pool3": pool3})
     assert with_saved_features(stats, "auto") is stats and with_saved_features(stats, True) is stats
-    monkeypatch.setattr(ganeval.api, "AUTO_FEATURES_LIMIT", 11)  # 12 images: above the limit
+    monkeypatch.setattr(ganeval.api.compute, "AUTO_FEATURES_LIMIT", 11)  # 12 images: above the limit
     for choice in ("auto", False):
         lean = with_saved_features(stats, choice)
         assert lean.features is None and stats.features is not None  # the original keeps its features

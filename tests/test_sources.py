@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganeval.errors import BadImageError, GanevalError
+from ganeval.core.errors import BadImageError, GanevalError
 from ganeval.io.images import decode_image_bytes
 from ganeval.io.sources import ArraySource, FolderSource, IterableSource, ZipSource, open_source, to_uint8_chw
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganeval.errors import GanevalError
-from ganeval.stats import FeatureStats, StatsSet, load_stats, save_stats
+from ganeval.core.errors import GanevalError
+from ganeval.core.stats import FeatureStats, StatsSet, load_stats, save_stats
 
 PROVENANCE = {"extractor": "test", "weights_sha256": "abc", "mode": "tf1", "precision": "fp32", "feature_dim": 16}
 
@@ -219,7 +219,7 @@ def test_malformed_stats_files_are_refused_by_name_before_reading(tmp_path):
 
 
 def test_fid_errors_name_the_file_the_bad_covariance_came_from(tmp_path):
-    from ganeval.api import fid_from_stats
+    from ganeval.api.compute import fid_from_stats
 
     good = accumulate(features(20, seed=1))
     bad = FeatureStats.from_moments(20, np.zeros(16), -np.eye(16), {"file": "bad.h5"})

@@ -8,7 +8,7 @@ import pytest
 import torch
 from top_pr import compute_top_pr
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.topp_r import top_pr, top_pr_projection
 
 

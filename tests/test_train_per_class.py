@@ -13,11 +13,11 @@ import pytest
 import torch
 
 import ganeval
-from ganeval.api import load_statistics
-from ganeval.cli import main as ganeval_main
-from ganeval.errors import GanevalError
-from ganeval.evaluation import per_class_fid
-from ganeval.stats import StatsSet
+from ganeval.api.compute import load_statistics
+from ganeval.cli.commands import main as ganeval_main
+from ganeval.core.errors import GanevalError
+from ganeval.api.evaluate import per_class_fid
+from ganeval.core.stats import StatsSet
 from ganeval_train.cli import main as train_main
 from ganeval_train.models import build_model
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from vendi_score import vendi
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.vendi import vendi_score
 
 # vendi-score 0.0.3 reaches scipy.sparse.csr.csr_matrix, deprecated in SciPy 1.17

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.clip import ClipB32Extractor, ClipVisual
 from ganeval.extractors.execution import NetworkRunner, OneOutput, exact_fp32
 from ganeval.extractors.onnx_backend import onnxruntime_available
-from ganeval.stats import StatsSet, check_compatible
+from ganeval.core.stats import StatsSet, check_compatible
 from cli_testing import run_cli
 from vit_testing import randomise_, smooth_images
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import torchvision.transforms as TF
 from PIL import Image
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.vit_preprocess import CONVENTIONS, preprocess_vit
 from vit_testing import smooth_images
 

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.dinov2 import DINOV2_VITL14
 from ganeval.extractors.vit_weights import PublishedFile, resolve_vit_weights
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors import weights
 from ganeval.extractors.inception import InceptionV3TF
 from ganeval.extractors.weights import (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.fetch import WHEEL_MEMBER, fetch_weights
 from ganeval.extractors.weights import DEFAULT_WEIGHTS
 

@@ -1,15 +1,15 @@
 """Which statistics may be compared: the provenance keys that must agree, and their check.
 
-Light (no torch, no numpy): ``ganeval.stats`` and the command line's checks before torch
-(``ganeval.io.preflight``, ``ganeval.preflight``) use it.
+Light (no torch, no numpy): ``ganeval.core.stats`` and the command line's checks before torch
+(``ganeval.io.preflight``, ``ganeval.api.preflight``) use it.
 """
 
 from __future__ import annotations
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 COMPATIBILITY_KEYS = ("extractor", "weights_sha256", "mode", "precision", "feature_dim")
-"""Provenance keys two statistics must agree on to be compared (``ganeval.stats`` re-exports them)."""
+"""Provenance keys two statistics must agree on to be compared (``ganeval.core.stats`` re-exports them)."""
 
 
 def check_compatible(a: dict, b: dict, name_a: str, name_b: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["to_uint8_batch", "to_uint8_chw"]
 

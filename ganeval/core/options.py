@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from ganeval.choices import BACKENDS, CMMD_ESTIMATORS, DECODES, MODES, PRECISIONS
-from ganeval.errors import GanevalError
+from ganeval.core.choices import BACKENDS, CMMD_ESTIMATORS, DECODES, MODES, PRECISIONS
+from ganeval.core.errors import GanevalError
 
 __all__ = ["ExtractorOptions", "RunOptions", "MetricOptions", "options_from_keywords", "OPTION_NAMES"]
 

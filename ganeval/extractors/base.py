@@ -6,7 +6,7 @@ An extractor turns uint8 RGB images into float32 features, one array per named f
     space_dims        {space: dimension}
     provenance        what made the features (extractor name, weights digest, convention "mode",
                       precision): stored with every statistic; its compatibility keys
-                      (``ganeval.stats.COMPATIBILITY_KEYS``) are checked before two are compared
+                      (``ganeval.core.stats.COMPATIBILITY_KEYS``) are checked before two are compared
     space_provenance(space)   the provenance of one space's statistics ("extractor": "<name>/<space>")
     extract(images)   uint8 [N, 3, H, W] tensor (or a list of [3, H, W]) → {space: float32 [N, d]}
     device            where it runs
@@ -43,7 +43,7 @@ class Extractor(abc.ABC):
 
     def space_provenance(self, space: str) -> dict[str, Any]:
         """The provenance of one space's statistics: extractor ``<name>/<space>`` and its feature_dim."""
-        from ganeval.errors import GanevalError
+        from ganeval.core.errors import GanevalError
 
         if space not in self.space_dims:
             raise GanevalError(f"{self.name} computes {', '.join(self.spaces)}, not {space!r}")
@@ -88,8 +88,8 @@ class ModuleExtractor(Extractor):
                  backend: str = "auto", compile: bool = False, **_):
         import torch
 
-        from ganeval.devices import check_device
-        from ganeval.errors import GanevalError
+        from ganeval.core.devices import check_device
+        from ganeval.core.errors import GanevalError
 
         if precision != "fp32" or backend not in ("auto", "torch") or compile:
             raise GanevalError(f"{self.name}: a registered extractor runs with torch at fp32; drop --precision, "
@@ -105,7 +105,7 @@ class ModuleExtractor(Extractor):
 
     def weights_digest(self) -> str:
         """The identity of the weights (compared before two statistics are)."""
-        from ganeval.errors import GanevalError
+        from ganeval.core.errors import GanevalError
 
         if self.module is None:
             raise GanevalError(f"{self.name}: set self.module (or override weights_digest) in __init__")

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.vit_extractor import ViTExtractor
 from ganeval.extractors.vit_weights import PublishedFile, read_state_dict, tensor_digest
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganeval.core.identity import DINOV2_NAME, DINOV2_OFFICIAL_WEIGHTS, DINOV2_OFFSET_INTERPOLATION, DINOV2_OUTPUT
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.vit_extractor import ViTExtractor
 from ganeval.extractors.vit_weights import PublishedFile, read_state_dict, tensor_digest
 

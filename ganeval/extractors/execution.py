@@ -3,11 +3,11 @@
 One set of rules for every extractor (Inception, DINOv2, CLIP), so ``--precision``,
 ``--backend`` and ``--compile`` mean the same thing for each network of a run:
 
-* ``precision`` (:data:`~ganeval.choices.PRECISIONS`): ``fp32`` is IEEE fp32 and the default
+* ``precision`` (:data:`~ganeval.core.choices.PRECISIONS`): ``fp32`` is IEEE fp32 and the default
   (cuDNN TF32 off, float32 matmul precision "highest", whatever the caller's process set);
   ``tf32`` (CUDA only), ``bf16`` and ``fp16`` (autocast) are opt-in, recorded in provenance,
   and statistics of different precisions refuse to be compared (``stats.COMPATIBILITY_KEYS``).
-* ``backend`` (:data:`~ganeval.choices.BACKENDS`): ``torch``; ``onnxruntime`` (CPU, fp32, no
+* ``backend`` (:data:`~ganeval.core.choices.BACKENDS`): ``torch``; ``onnxruntime`` (CPU, fp32, no
   compile; :mod:`ganeval.extractors.onnx_backend`); ``auto``: ONNX Runtime for fp32 on the CPU
   where the network is measured faster there (``onnx_by_default``), else torch.
 * ``compile``: ``torch.compile`` the network (torch backend; a one-off compilation first).
@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganeval.choices import BACKENDS, PRECISIONS
-from ganeval.errors import GanevalError
+from ganeval.core.choices import BACKENDS, PRECISIONS
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.onnx_backend import OnnxRuntimeNetwork, onnxruntime_available, onnxruntime_version
 
 __all__ = ["NetworkRunner", "OneOutput", "check_options", "check_precision", "choose_backend", "precision_context",

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.extractors.weights import DEFAULT_WEIGHTS, KNOWN_FILES, LOGITS_HEAD_FILE, PUBLISHED_HEAD_SHA256, cache_dir
 from ganeval.io.atomic import atomic_write
 from ganeval.io.hashing import file_sha256
@@ -266,6 +266,6 @@ def fetch_logits_head(
                            "nothing was written") from err
     if origin in urls:  # downloaded here for this conversion (a copy put there by hand is left alone)
         Path(source).unlink(missing_ok=True)
-    if "ganeval.api" in sys.modules:  # networks this process built without the head are built again
-        sys.modules["ganeval.api"].clear_extractor_cache()
+    if "ganeval.api.compute" in sys.modules:  # networks this process built without the head are built again
+        sys.modules["ganeval.api.compute"].clear_extractor_cache()
     return FetchedWeights(head_path, expected, origin)

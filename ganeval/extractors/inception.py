@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganeval.core.identity import INCEPTION_SPACES
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["InceptionV3TF", "FEATURE_DIM", "NUM_LOGITS", "INPUT_SIZE", "SPACES", "SPATIAL_CHANNELS"]
 

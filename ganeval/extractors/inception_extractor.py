@@ -11,10 +11,10 @@ import torch
 
 from torch import nn
 
-from ganeval.choices import parse_names
+from ganeval.core.choices import parse_names
 from ganeval.core.identity import INCEPTION_NAME
-from ganeval.devices import check_device
-from ganeval.errors import GanevalError
+from ganeval.core.devices import check_device
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.base import Extractor
 from ganeval.extractors.execution import NetworkRunner, check_options, exact_fp32
 from ganeval.extractors.preprocess import DEFAULT_MODE, MODES, preprocess, to_uint8_batch

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.weights import cache_dir
 from ganeval.io.atomic import atomic_write
 

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
-from ganeval.choices import DEFAULT_MODE, MODES  # noqa: F401  (defined without torch, for the CLI)
+from ganeval.core.choices import DEFAULT_MODE, MODES  # noqa: F401  (defined without torch, for the CLI)
 from ganeval.core.images import to_uint8_batch, to_uint8_chw  # noqa: F401  (the sources use them too)
 INPUT_SIZE = 299
 

@@ -29,8 +29,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from ganeval.choices import parse_names
-from ganeval.errors import GanevalError
+from ganeval.core.choices import parse_names
+from ganeval.core.errors import GanevalError
 
 __all__ = ["Network", "NETWORKS", "SPACE_NETWORK", "ExtractorSet", "parse_spaces", "network_of", "networks_for",
            "split_by_network", "parse_weights", "parse_conventions", "inception_of", "register_extractor",

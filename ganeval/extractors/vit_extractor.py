@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganeval.devices import check_device
-from ganeval.errors import GanevalError
+from ganeval.core.devices import check_device
+from ganeval.core.errors import GanevalError
 from ganeval.extractors.base import Extractor
 from ganeval.extractors.execution import NetworkRunner, OneOutput, check_options
 from ganeval.extractors.vit_preprocess import CONVENTIONS, as_image_list, preprocess_vit

@@ -32,7 +32,7 @@ from PIL import Image
 
 # The table of conventions is plain data in the core, which the file readers also use.
 from ganeval.core.identity import CLIP_MEAN, CLIP_STD, CONVENTIONS, IMAGENET_MEAN, IMAGENET_STD, Convention
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["Convention", "CONVENTIONS", "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD",
            "preprocess_vit", "as_image_list"]

@@ -4,7 +4,7 @@ Search order, as for the Inception weights (:mod:`ganeval.extractors.weights`):
 ``weights=PATH`` (the CLI's ``--weights NAME=PATH``, NAME the network's key ``dinov2``, ``clip``,
 ``clip_vitb32`` or its extractor name) → the file's name in
 :func:`~ganeval.extractors.weights.cache_dir` → a download of the official URL into
-that cache → one :class:`~ganeval.errors.GanevalError` line saying what to do.
+that cache → one :class:`~ganeval.core.errors.GanevalError` line saying what to do.
 
 Two kinds of published files:
 
@@ -32,7 +32,7 @@ from typing import Union
 import torch
 from torch import Tensor
 
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.extractors.weights import cache_dir, is_torchscript_archive, tensor_digest
 from ganeval.io import download as _download
 from ganeval.io.hashing import file_sha256

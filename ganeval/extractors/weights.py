@@ -47,7 +47,7 @@ from torch import Tensor, nn
 # live in the core, where the file readers take them from too.
 from ganeval.core.identity import TF_INCEPTION_DIGEST
 from ganeval.core.paths import cache_dir
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.extractors.inception import FEATURE_DIM, INPUT_SIZE, NUM_LOGITS, InceptionV3TF
 from ganeval.io import download as _download
 from ganeval.io.atomic import atomic_write

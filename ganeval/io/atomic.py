@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from ganeval import interrupts
+import ganeval.core.interrupts as interrupts
 
 
 def _umask() -> int:
@@ -36,7 +36,7 @@ def atomic_write(path) -> Iterator[str]:
     _check_replaceable(path)
     # The pid in the name lets a later run tell a dead writer's leftover (ganeval.io.outputs).
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
-    interrupts.remove_on_forced_exit(tmp_name)  # removed even if a signal ends the process (ganeval.interrupts)
+    interrupts.remove_on_forced_exit(tmp_name)  # removed even if a signal ends the process (ganeval.core.interrupts)
     os.close(fd)
     os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would have given
     try:

@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
 from ganeval.io.h5safe import open_h5
 from ganeval.io.names import escape_name
@@ -79,7 +79,7 @@ def open_checkpoint(base, stats, source, *, resume: bool, rank: int, world: int,
     Returns this rank's checkpoint path and the settings a checkpoint must match (the
     extractor's compatibility keys, the source identity, ``run`` and rank/world).
     """
-    from ganeval.stats import COMPATIBILITY_KEYS
+    from ganeval.core.stats import COMPATIBILITY_KEYS
 
     if not source.shardable:
         raise GanevalError(f"{source.description}: checkpoints need a folder, zip or array source; "

@@ -12,7 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.names import escape_name
 
 MIN_CLASS_IMAGES = 2

@@ -28,7 +28,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.io.names import escape_name
 
 MAX_COMPRESSION_RATIO = 1100

@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ganeval.choices import DEFAULT_MAX_PIXELS  # Pillow's decompression-bomb limit, defined without PIL
-from ganeval.errors import BadImageError, GanevalError, one_line
+from ganeval.core.choices import DEFAULT_MAX_PIXELS  # Pillow's decompression-bomb limit, defined without PIL
+from ganeval.core.errors import BadImageError, GanevalError, one_line
 from ganeval.io.preflight import IMAGE_EXTENSIONS  # noqa: F401  (defined with the light checks)
 
 

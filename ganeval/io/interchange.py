@@ -25,16 +25,16 @@ from typing import Iterable
 
 import numpy as np
 
-from ganeval.choices import MODES
+from ganeval.core.choices import MODES
 from ganeval.core.identity import INCEPTION_NAME, INCEPTION_SPACES, TF_INCEPTION_DIGEST
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
 from ganeval.io.hashing import file_sha256
 from ganeval.io.moments import finite_symmetric_sigma
 from ganeval.io.outputs import check_output
 from ganeval.io.preflight import check_cleanfid_target, check_mergeable, check_npz_output_name
 from ganeval.io.statsfile import HDF5_SIGNATURE
-from ganeval.stats import FeatureStats, Statistics, StatsSet, as_stats_set, load_stats, utc_timestamp
+from ganeval.core.stats import FeatureStats, Statistics, StatsSet, as_stats_set, load_stats, utc_timestamp
 
 __all__ = ["NETWORKS", "CLEANFID_MODES", "import_npz", "export_npz", "export_cleanfid", "merge_stats",
            "cleanfid_file_names"]

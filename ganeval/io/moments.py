@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["finite_symmetric_sigma"]
 

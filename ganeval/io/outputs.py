@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ganeval import interrupts
-from ganeval.errors import GanevalError
+import ganeval.core.interrupts as interrupts
+from ganeval.core.errors import GanevalError
 from ganeval.io.names import escape_name
 
 #: Temporaries without a pid (written by ganeval before 0.1.1) are stale after this long.

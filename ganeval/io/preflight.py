@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ganeval.core.compatibility import COMPATIBILITY_KEYS, check_compatible  # noqa: F401  (re-exported)
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.names import escape_name
 
 def check_mergeable(provenances: Sequence[dict], names: Sequence[str]) -> None:

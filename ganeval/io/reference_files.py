@@ -41,10 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from ganeval.choices import MODES
+from ganeval.core.choices import MODES
 from ganeval.core.identity import (CONVENTIONS, DINOV2_NAME, DINOV2_OFFICIAL_WEIGHTS, DINOV2_OFFSET_INTERPOLATION,
                                    DINOV2_OUTPUT, INCEPTION_NAME, INCEPTION_SPACES, TF_INCEPTION_DIGEST)
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.io.hashing import file_sha256
 from ganeval.io.moments import finite_symmetric_sigma
 
@@ -530,12 +530,12 @@ def read_npz_stats(path, *, mode: str | None = None, count: int | None = None) -
 def to_stats_set(ref: ReferenceStats, *, count: int | None = None, name: str | None = None,
                  sha256: str | None = None):
     """The statistics of ``ref`` (pool3, ADM's spatial, EDM2's dinov2 when present) as a
-    :class:`~ganeval.stats.StatsSet`, with provenance.
+    :class:`~ganeval.core.stats.StatsSet`, with provenance.
 
     ``count``: images behind the statistics when the file does not record it.
     ``name``: registry name, recorded. ``sha256``: the source file's, when already known.
     """
-    from ganeval.stats import FeatureStats, StatsSet, utc_timestamp
+    from ganeval.core.stats import FeatureStats, StatsSet, utc_timestamp
 
     source_file = ref.provenance.get("file", "reference")
     if "pool3" not in ref.spaces:

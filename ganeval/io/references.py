@@ -44,7 +44,7 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 
 from ganeval.core.paths import cache_dir
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.download import download_file
 from ganeval.io.download import record_sha256 as _record_sha256
@@ -393,9 +393,9 @@ def get_reference(name_or_entry, *, cache=None, mirror: str | None = None, file=
     """
     entry = name_or_entry if isinstance(name_or_entry, ReferenceEntry) else lookup(name_or_entry, registry)
     ref = load_reference(entry, cache=cache, mirror=mirror, file=file, timeout=timeout, progress=progress)
-    # Only now torch (through ganeval.stats): a wrong --file or a bad download is answered without it.
+    # Only now torch (through ganeval.core.stats): a wrong --file or a bad download is answered without it.
     from ganeval.io.reference_files import to_stats_file
-    from ganeval.stats import load_stats
+    from ganeval.core.stats import load_stats
 
     _, _, converted = _paths(entry, cache)
     digest = ref.provenance["file_sha256"]

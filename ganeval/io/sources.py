@@ -8,7 +8,7 @@ Every source yields batches as lists of ``torch.uint8`` tensors ``[3, H, W]`` (o
 image, sizes may differ) and keeps, as it goes, a fingerprint of the content it read
 and the list of files it skipped.
 
-Under torch.distributed (see ``ganeval.distributed``) file and array sources are split
+Under torch.distributed (see ``ganeval.api.distributed``) file and array sources are split
 by whole batches: the global batch k (items ``[k·B, (k+1)·B)`` of the, possibly subset,
 list) is read by rank ``k mod world``. Every item is read by exactly one rank, in a batch
 of exactly the composition a single process would use, and each item keeps its global
@@ -32,10 +32,10 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from ganeval.choices import default_workers  # noqa: F401  (re-exported)
+from ganeval.core.choices import default_workers  # noqa: F401  (re-exported)
 from ganeval.core.images import to_uint8_chw
-from ganeval.errors import BadImageError, GanevalError, one_line
-from ganeval.interrupts import ignore_in_worker
+from ganeval.core.errors import BadImageError, GanevalError, one_line
+from ganeval.core.interrupts import ignore_in_worker
 from ganeval.io.images import array_to_uint8_images, decode_image_bytes
 from ganeval.io.names import escape_name
 from ganeval.io.preflight import (STATS_SUFFIXES, array_file_error,  # noqa: F401  (STATS_SUFFIXES re-exported)
@@ -168,7 +168,7 @@ class FileSource(ImageSource):
                 dataset: torch.utils.data.Dataset | None = None) -> Iterator[ImageBatch]:
         """As :meth:`ImageSource.batches`; ``pin_memory``: the DataLoader returns the images in
         pinned (page-locked) memory, for non-blocking copies to a CUDA device (needs CUDA);
-        ``dataset``: what reads item i, default ``DecodeDataset(self)`` (``ganeval.pipeline``
+        ``dataset``: what reads item i, default ``DecodeDataset(self)`` (``ganeval.api.pipeline``
         passes one that leaves JPEGs encoded for ``--decode gpu``)."""
         workers = default_workers() if workers is None else workers
         plan = [list(r) for r in rank_batches(len(self.names), batch_size, rank, world)[start_batch:]]
@@ -181,7 +181,7 @@ class FileSource(ImageSource):
             num_workers=min(workers, len(plan)) if workers > 0 else 0,
             collate_fn=list,
             pin_memory=pin_memory,
-            worker_init_fn=ignore_in_worker if workers > 0 else None,  # Ctrl-C is the main process's (ganeval.interrupts)
+            worker_init_fn=ignore_in_worker if workers > 0 else None,  # Ctrl-C is the main process's (ganeval.core.interrupts)
         )
         for positions, items in _worker_errors_named(zip(plan, loader), self.description):
             batch, labels = [], []
@@ -223,7 +223,7 @@ def decode_to_tensor(data: bytes, shown: str, max_pixels: int | None = None) -> 
 
 class DecodeDataset(torch.utils.data.Dataset):
     """Item i of a FileSource → (uint8 [3, H, W] tensor or None, sha256 of the file bytes,
-    BadImageError or None). Subclasses change :meth:`decode` (``ganeval.pipeline.EncodedJpegDataset``)."""
+    BadImageError or None). Subclasses change :meth:`decode` (``ganeval.api.pipeline.EncodedJpegDataset``)."""
 
     def __init__(self, source: FileSource):
         self.source = source

@@ -21,8 +21,8 @@ Everything read is validated (dtypes, shapes before any data is read, finiteness
 and any problem is one GanevalError line naming the file.
 
 This module is the format alone: it writes any set of statistics shaped like
-:class:`ganeval.stats.StatsSet` and reads plain arrays and dicts (:class:`StatsFileContents`),
-which ``StatsSet.load`` turns into statistics; it does not import :mod:`ganeval.stats`.
+:class:`ganeval.core.stats.StatsSet` and reads plain arrays and dicts (:class:`StatsFileContents`),
+which ``StatsSet.load`` turns into statistics; it does not import :mod:`ganeval.core.stats`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 
 from ganeval.core.identity import SHARED_KEYS
-from ganeval.errors import GanevalError, one_line
+from ganeval.core.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
 from ganeval.io.h5safe import open_h5
 
@@ -83,7 +83,7 @@ class StatsFileContents:
 def write_stats_file(stats, path, *, overwrite: bool = True) -> None:
     """Write ``stats`` with its provenance to ``path`` atomically.
 
-    ``stats``: a set of statistics shaped like :class:`ganeval.stats.StatsSet`: ``spaces``
+    ``stats``: a set of statistics shaped like :class:`ganeval.core.stats.StatsSet`: ``spaces``
     {name: an object with ``count``, ``mu``, ``sigma``, ``features``, ``provenance``; count ≥ 2},
     ``shared``, ``provenance``, ``count`` and ``classes`` ({label: such a set} or None).
     """

@@ -67,7 +67,7 @@ import numpy as np
 import torch
 from scipy.special import log_softmax
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.frechet import frechet_distance
 from ganeval.metrics.neighbours import _exact_fp32_matmul, as_features, gemm_margin
 from ganeval.metrics.prdc import _up_to_float32

@@ -27,7 +27,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.frechet import frechet_distance
 
 __all__ = ["BootstrapResult", "FIDInfinityResult", "bootstrap_fid", "fid_infinity", "extrapolate_to_infinity",

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganeval.choices import CMMD_ESTIMATORS
-from ganeval.errors import GanevalError
+from ganeval.core.choices import CMMD_ESTIMATORS
+from ganeval.core.errors import GanevalError
 
 __all__ = ["cmmd", "CMMD_SIGMA", "CMMD_SCALE", "ESTIMATORS"]
 

@@ -19,7 +19,7 @@ All five read raw features (statistics saved with ``--save-features``). Side A i
 
 from __future__ import annotations
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.registry import MetricInput, register_metric
 
 __all__: list[str] = []

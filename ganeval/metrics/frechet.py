@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import eigh, lapack, svd
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["frechet_distance", "trace_sqrt_product"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.frechet import (_INDEFINITE_RTOL, _MIN_PIVOT_RATIO, _check_covariance_shape, _check_finite,
                                      _check_matching, _check_mean_shape, _check_same_dimension, _check_symmetric,
                                      _raise_not_psd, _real_array)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import log_softmax
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["ISResult", "inception_score", "split_scores"]
 

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["KIDResult", "kid", "mmd2_unbiased", "polynomial_kernel"]
 

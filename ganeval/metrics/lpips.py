@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["LPIPSVGG16", "lpips_vgg16", "VGG16_CONFIG", "TAP_INDICES", "CHANNELS"]
 

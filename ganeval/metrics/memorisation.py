@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["AuthenticityResult", "authenticity", "CTResult", "data_copying_ct", "nearest_neighbours"]
 

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.frechet import frechet_distance
 
 __all__ = ["MiFIDResult", "mifid", "min_cosine_distance", "DEFAULT_COSINE_EPS"]

@@ -39,7 +39,7 @@ from typing import Iterator, NamedTuple
 
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["DEFAULT_BLOCK_ELEMENTS", "RADIUS_SLACK", "gemm_margin", "pair_distances", "kth_neighbour_radii",
            "Side", "screen_blocks"]

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["PPLResult", "perceptual_path_length", "interpolate", "filtered_mean", "stylegan_lite_ppl",
            "stylegan_lite_synthesis"]

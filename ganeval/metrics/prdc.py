@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.metrics.neighbours import (DEFAULT_BLOCK_ELEMENTS, RADIUS_SLACK, Side, _radii, as_features, gemm_margin,
                                         kth_neighbour_radii, pair_distances, screen_blocks)
 

@@ -3,7 +3,7 @@
 An entry (:class:`Metric`) says which feature space the metric reads by default, whether it
 takes another one as ``NAME:SPACE`` (``kid:dinov2``), whether it needs the raw features of a
 side or only its mean and covariance, the function that computes it and how the command line
-writes it. The orchestration (``ganeval.api``) loads or computes both sides, checks them with
+writes it. The orchestration (``ganeval.api.compute``) loads or computes both sides, checks them with
 :func:`check_sides` and calls :func:`compute`; the command line, the callback and the report
 render the values with :func:`render_lines`.
 
@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ganeval.errors import GanevalError
-from ganeval.guards import kid_whole_sides
+from ganeval.core.errors import GanevalError
+from ganeval.core.guards import kid_whole_sides
 
 __all__ = ["Metric", "MetricInput", "Entries", "METRICS", "register_metric", "unregister_metric", "parse_metrics",
            "metric_space", "metric_of", "spaces_for", "features_needed", "check_sides", "compute", "render_lines",
@@ -189,7 +189,7 @@ def missing_features_error(name: str, space: str, why: str) -> GanevalError:
 def check_sides(set_a, set_b, metrics: Sequence[str], names: tuple[str, str], *, allow_mismatch: bool) -> None:
     """Before any metric runs: each space the metrics read is on both sides, comparable (compatibility
     keys, dimension), and the raw features and classes they need are there; one line naming the file."""
-    from ganeval.stats import check_compatible
+    from ganeval.core.stats import check_compatible
 
     for space in spaces_for(metrics):
         a, b = set_a[space], set_b[space]  # a missing space is one line naming the file and the fix
@@ -362,7 +362,7 @@ def _is(data: MetricInput):
 def inception_score_of_stats(stats, extractor, name: str, splits: int, allow_mismatch: bool) -> dict:
     """Inception Score of the raw pool3 features of ``stats`` through ``extractor``'s logits head."""
     from ganeval.metrics.inception_score import inception_score
-    from ganeval.stats import check_compatible
+    from ganeval.core.stats import check_compatible
 
     if extractor is None:
         raise GanevalError("the Inception Score needs the Inception network with its logits head (weights)")
@@ -404,7 +404,7 @@ def _render_intra(name, value, record):
 @register_metric("intra_fid", needs_classes=True, render=_render_intra,
                  description="FID of every class (per_class) and intra-FID, their mean")
 def _intra_fid(data: MetricInput):
-    from ganeval.stats import check_compatible
+    from ganeval.core.stats import check_compatible
 
     sets, names = (data.set_a, data.set_b), data.names
     only = [sorted(set(sets[i].classes) - set(sets[1 - i].classes), key=class_order) for i in (0, 1)]

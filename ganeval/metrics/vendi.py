@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.linalg import eigvalsh
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["vendi_score", "entropy_of_order"]
 

@@ -18,15 +18,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganeval import api, evaluation
-from ganeval.errors import GanevalError
+import ganeval.api.compute as api
+import ganeval.api.evaluate as evaluation
+from ganeval.core.errors import GanevalError
 from ganeval.core.options import ExtractorOptions, RunOptions, options_from_keywords
 from ganeval.io.sources import open_source
 from ganeval.report.html import Page, Pair, render
 from ganeval.report.neighbours import MemorisationCheck, memorisation_check
 from ganeval.report.output import ReportOutput, prepare_report_output
 from ganeval.report.plots import plot_neighbour_distances, require_matplotlib
-from ganeval.stats import FeatureStats, Statistics
+from ganeval.core.stats import FeatureStats, Statistics
 
 __all__ = ["make_report", "DEFINITION_HTML"]
 

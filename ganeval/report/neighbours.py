@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 __all__ = ["MemorisationCheck", "memorisation_check", "nearest_neighbours"]
 

@@ -27,8 +27,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ganeval import interrupts
-from ganeval.errors import GanevalError
+import ganeval.core.interrupts as interrupts
+from ganeval.core.errors import GanevalError
 from ganeval.io.atomic import atomic_write
 from ganeval.io.names import escape_name
 from ganeval.io.outputs import clean_stale_temporaries, output_lock, probe_writable

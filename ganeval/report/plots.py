@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 INSTALL_HINT = "pip install 'ganeval[plots]'"
 

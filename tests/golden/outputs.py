@@ -58,7 +58,7 @@ def _head_weights(root: Path) -> Path:
 
 def _encoder_stats(root: Path, name: str, seed: int) -> Path:
     """A stats file of synthetic features in pool3 and the three encoder spaces (raw features kept)."""
-    from ganeval.stats import FeatureStats, StatsSet
+    from ganeval.core.stats import FeatureStats, StatsSet
 
     rng = np.random.default_rng(seed)
     spaces = {}
@@ -81,7 +81,7 @@ def _encoder_stats(root: Path, name: str, seed: int) -> Path:
 
 def _cli(*args) -> dict:
     """``ganeval ARGS --json`` in this process; the JSON record it prints."""
-    from ganeval.cli import main
+    from ganeval.cli.commands import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.suppress(SystemExit):
@@ -115,7 +115,7 @@ def _numbers(prefix: str, record: dict, out: dict) -> None:
 def compute(root: Path) -> dict:
     """{name: number} of every golden output (see the module docstring)."""
     import ganeval
-    from ganeval import evaluation as ev
+    import ganeval.api.evaluate as ev
 
     root = Path(root)
     a, b = _folder(root, "a", 1), _folder(root, "b", 2)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ganeval.core.identity import SHARED_KEYS
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 # Provenance keys that must agree before two sets of statistics may be compared or merged, and their
 # check: defined in a module without torch, so that the command line checks them before loading it.

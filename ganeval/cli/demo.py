@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 
 def lfw_photographs() -> np.ndarray:

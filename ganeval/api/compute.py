@@ -4,14 +4,14 @@
     import ganeval
     real = ganeval.compute_stats("dataset/")             # StatsSet
     real.save("real.h5")
-    score = ganeval.fid("real.h5", "samples/")            # float (ganeval.evaluation)
+    score = ganeval.fid("real.h5", "samples/")            # float (ganeval.api.evaluate)
 """
 
 from __future__ import annotations
 
-from ganeval import distributed as dist_helpers
+import ganeval.api.distributed as dist_helpers
 from ganeval.core.options import ExtractorOptions, RunOptions, options_from_keywords
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.classes import check_class_sizes, check_listed_class_sizes
 from ganeval.extractors import registry
 from ganeval.extractors.inception_extractor import DEFAULT_FEATURES, InceptionExtractor, parse_features
@@ -20,11 +20,11 @@ from ganeval.io.checkpoint import open_checkpoint, save_checkpoint
 from ganeval.io.sources import open_source
 from ganeval.io.statsfile import is_stats_file
 from ganeval.io.preflight import too_few_images
-from ganeval.preflight import is_statistics  # noqa: F401  (public here)
+from ganeval.api.preflight import is_statistics  # noqa: F401  (public here)
 from ganeval.metrics.registry import fid_of
-from ganeval.pipeline import choose_settings, decode_description, pipeline_batches
-from ganeval.progress import announce_loading, as_progress, images_to_read
-from ganeval.stats import StatsSet, as_stats_set, check_compatible, load_stats, space_of, utc_timestamp
+from ganeval.api.pipeline import choose_settings, decode_description, pipeline_batches
+from ganeval.api.progress import announce_loading, as_progress, images_to_read
+from ganeval.core.stats import StatsSet, as_stats_set, check_compatible, load_stats, space_of, utc_timestamp
 
 _EXTRACTORS: dict[tuple, InceptionExtractor] = {}
 
@@ -151,7 +151,7 @@ def compute_stats(source, *, progress=None, extractor=None, extractor_options: E
       see ``ganeval.io.sources.open_source``) for per-class FID and intra-FID.
     - ``progress``: None shows a tqdm bar (total, ETA) when stderr is a terminal, False silences it,
       True forces it, a callable ``progress(n)`` is called with the images added after each batch
-      (see ``ganeval.progress``).
+      (see ``ganeval.api.progress``).
 
     Speed: ``backend`` "auto" runs Inception at fp32 on the CPU with ONNX Runtime (same numbers,
     ~1.5-2.7x faster than PyTorch there) and the ViT encoders with PyTorch (as fast).
@@ -173,7 +173,7 @@ def compute_stats(source, *, progress=None, extractor=None, extractor_options: E
     unless ``keep_checkpoint`` (then remove it with ``ganeval.io.checkpoint.remove_checkpoints``).
     ``max_pixels``: image files above this many pixels are unreadable (default: Pillow's limit).
 
-    The input pipeline (``ganeval.pipeline``): ``workers`` decoding processes (default: 0 for a
+    The input pipeline (``ganeval.api.pipeline``): ``workers`` decoding processes (default: 0 for a
     CPU network, every core but two for a GPU), ``prefetch`` batches copied to the device ahead
     (default: 2 on CUDA, 0 on the CPU; 0 whenever checkpoints or per-class labels are kept),
     ``pack`` one pinned block per batch (default on CUDA), ``decode`` "cpu" (PIL) or "gpu"
@@ -308,7 +308,7 @@ class _Resumable:
 
 def with_saved_features(stats, save_features):
     """``stats`` (a StatsSet) as a command writes it under the rule of ``ganeval stats``
-    (:func:`ganeval.choices.saved_features`): ``True`` keeps the raw features it holds, ``False``
+    (:func:`ganeval.core.choices.saved_features`): ``True`` keeps the raw features it holds, ``False``
     none, ``"auto"`` those of sets of up to :data:`AUTO_FEATURES_LIMIT` images. The moments
     are shared, not recomputed (the file gets the very same mu and sigma)."""
     import copy
@@ -333,7 +333,7 @@ def load_statistics(path, *, with_features: bool = False) -> StatsSet:
 
     Reference files are used as they are: their stored statistics (an ADM reference batch's
     whole-dataset mu/sigma and mu_s/sigma_s; its ``arr_0`` images give the features KID and PRDC
-    need, see ``ganeval.evaluation.load_side``). ``with_features``: also read stored raw features.
+    need, see ``ganeval.api.evaluate.load_side``). ``with_features``: also read stored raw features.
     """
     if is_stats_file(path):
         return load_stats(path, with_features=with_features)

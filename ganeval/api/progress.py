@@ -12,7 +12,7 @@ The bar counts images (:func:`images_in`: a batch of N images counts N, whether 
 and ETA when the number of images is known (folders, zips, arrays, lists of tensors,
 ``max_images`` for generators). A phase label such as "loading Inception network..." is shown
 only while a network is really being built: :meth:`Progress.phase` names the phase, and the
-builders (``ganeval.api.get_inception``/``get_encoder``, which build each network once per
+builders (``ganeval.api.compute.get_inception``/``get_encoder``, which build each network once per
 process) show it through :func:`announce_loading` on a cache miss only.
 """
 
@@ -159,9 +159,9 @@ def as_progress(progress, label: str | None = None) -> Progress:
         return Progress(label, enabled=progress)
     if callable(progress):
         return Progress(label, enabled=False, callback=progress)
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
 
-    raise GanevalError(f"progress must be None, True, False, a callable f(n) or a ganeval.progress.Progress, "
+    raise GanevalError(f"progress must be None, True, False, a callable f(n) or a ganeval.api.progress.Progress, "
                        f"got {type(progress).__name__}")
 
 

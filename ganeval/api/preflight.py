@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ganeval.core.compatibility import check_compatible
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.io.preflight import check_image_source, is_stats_file, stats_provenance
 
 
@@ -100,7 +100,7 @@ def check_inception_weights_path(path) -> None:
 
 def _check_conventions(loaded: list[tuple[dict, str]], spaces: Sequence[str], given: Mapping[str, str]) -> None:
     """Each stats file's encoder spaces were made with the convention the images would be (as
-    ``ganeval.evaluation.prepare_extraction`` checks them, first)."""
+    ``ganeval.api.evaluate.prepare_extraction`` checks them, first)."""
     from ganeval.extractors import registry as networks  # the table of networks (no torch)
 
     for provenance, name in loaded:

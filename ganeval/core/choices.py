@@ -26,7 +26,7 @@ DECODES = ("cpu", "gpu")
 SAVED_FEATURES_DEFAULT = "auto"
 """What every command that writes statistics computed from images (``stats -o``, ``fid --save-stats``,
 ``demo``) keeps of the raw features unless --save-features/--no-save-features says otherwise:
-"auto" keeps them for sets of up to ``ganeval.api.AUTO_FEATURES_LIMIT`` (50,000) images, so the
+"auto" keeps them for sets of up to ``ganeval.api.compute.AUTO_FEATURES_LIMIT`` (50,000) images, so the
 file serves KID, PRDC, IS and the bootstrap as well as FID."""
 
 
@@ -50,7 +50,7 @@ def default_workers() -> int:
 
 def parse_names(text, allowed, what: str = "feature space") -> tuple[str, ...]:
     """'a,b' or a sequence → checked tuple of names from ``allowed``, lower-cased, order kept, no repeats."""
-    from ganeval.errors import GanevalError
+    from ganeval.core.errors import GanevalError
 
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
     names = [n for n in names if n]

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 _ENV_KEYS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -165,7 +165,7 @@ def all_gather_strings(strings: Sequence[str]) -> list[list[str]]:
 
 def _fold_moments(stats):
     """A new FeatureStats holding every rank's count/mean/scatter folded in rank order (no features)."""
-    from ganeval.stats import FeatureStats
+    from ganeval.core.stats import FeatureStats
 
     device = _comm_device()
     dims = torch.tensor([stats.dim or 0], dtype=torch.int64, device=device)
@@ -216,7 +216,7 @@ def reduce_stats(stats, source):
     put back in global position order; iterables (each rank its own images) in rank order.
     """
     from ganeval.io.sources import combine_digests
-    from ganeval.stats import StatsSet
+    from ganeval.core.stats import StatsSet
 
     shardable = bool(source.shardable)
     offsets = None

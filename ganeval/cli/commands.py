@@ -19,19 +19,19 @@ try:
     import click
 
     # Only light modules at import time, so that --help and --version answer at once: the commands
-    # import torch (through ganeval.api and the extractors) when they run.
-    from ganeval.choices import BACKENDS, DECODES, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS, saved_features
-    from ganeval.errors import GanevalError, one_line
+    # import torch (through ganeval.api.compute and the extractors) when they run.
+    from ganeval.core.choices import BACKENDS, DECODES, DEFAULT_MAX_PIXELS, DEFAULT_MODE, MODES, PRECISIONS, saved_features
+    from ganeval.core.errors import GanevalError, one_line
     from ganeval.io.names import escape_name, printable
     from ganeval.io.outputs import (check_distinct_outputs, check_output, clean_stale_temporaries, output_lock,
                                     prepare_output, write_failed)
-    from ganeval.progress import Progress
+    from ganeval.api.progress import Progress
 except KeyboardInterrupt:  # Ctrl-C while the modules are still being imported
     sys.stderr.write("ganeval: interrupted\n")
     raise SystemExit(130) from None
 
 if TYPE_CHECKING:
-    from ganeval.stats import FeatureStats
+    from ganeval.core.stats import FeatureStats
 
 #: --seed and --metric-seed: numpy seeds, stored in provenance as 64-bit integers.
 SEED = click.IntRange(0, 2**64 - 1)
@@ -40,7 +40,7 @@ SEED = click.IntRange(0, 2**64 - 1)
 def _device_option(ctx, param, value):
     if value is None:  # not given: nothing to check, and torch stays unloaded until the work starts
         return None
-    from ganeval.devices import check_device
+    from ganeval.core.devices import check_device
 
     return check_device(value)
 
@@ -141,7 +141,7 @@ def _check_first(sides, kw, *, metrics=None, allow_mismatch: bool = False) -> li
     the images' --mode/--precision/--convention.
     Returns which sides are statistics. The library checks all of it again (the API runs without this)."""
     from ganeval.core.options import ExtractorOptions, options_from_keywords
-    from ganeval.preflight import check_inception_weights_path, check_sides
+    from ganeval.api.preflight import check_inception_weights_path, check_sides
 
     extraction = options_from_keywords(_keywords(kw))[ExtractorOptions]
     check_inception_weights_path(extraction.weights_by_network.get("inception"))
@@ -259,7 +259,8 @@ def stats(source, output, save_features, resume, checkpoint_every, per_class, **
     if _world_and_rank()[0] <= 1:  # under torchrun rank 0 alone checks it (below), holding its lock
         prepare_output(output, [source])
 
-    from ganeval import api, distributed  # torch: only now that the arguments are known to be right
+    import ganeval.api.compute as api
+    import ganeval.api.distributed as distributed  # torch: only now that the arguments are known to be right
     from ganeval.io.checkpoint import checkpoint_count, checkpoint_path
     start = time.perf_counter()
     in_group = distributed.init_from_env(kw["device"])
@@ -455,9 +456,9 @@ def demo(out_dir, n_images, device, workers, quiet):
     Writes OUT/real/*.png, computes OUT/real.h5, writes a perturbed copy (blur + noise)
     to OUT/perturbed/, and prints FID(real.h5, perturbed) and FID(real.h5, real).
     """
-    from ganeval import api
-    from ganeval.demo import write_demo_images
-    from ganeval.stats import load_stats
+    import ganeval.api.compute as api
+    from ganeval.cli.demo import write_demo_images
+    from ganeval.core.stats import load_stats
 
     real_dir, perturbed_dir = write_demo_images(Path(out_dir), n_images)
     stats_path = Path(out_dir) / "real.h5"
@@ -517,7 +518,7 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), save_feat
     ``metrics`` None: eval's default set, narrowed to what the given statistics allow (a note says
     what was left out and why); metrics asked for by name are computed or refused.
     """
-    from ganeval.preflight import is_statistics
+    from ganeval.api.preflight import is_statistics
 
     quiet = kw["quiet"]
     sources = [x for x in (a, b) if not is_statistics(x)]
@@ -532,8 +533,8 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), save_feat
         for path in save_stats:
             prepare_output(path, [a, b], what="--save-stats file")
 
-    from ganeval import distributed  # torch: only now that the arguments are known to be right
-    from ganeval.evaluation import evaluate
+    import ganeval.api.distributed as distributed  # torch: only now that the arguments are known to be right
+    from ganeval.api.evaluate import evaluate
 
     distributed.init_from_env(kw["device"])
     main_rank = distributed.is_main_process()
@@ -549,7 +550,7 @@ def _evaluate_command(a, b, metrics, kw, *, suite=None, save_stats=(), save_feat
     if not main_rank:
         return
     computed = [stats for stats, x in zip(result.statistics, (a, b)) if x in sources]
-    from ganeval.api import with_saved_features
+    from ganeval.api.compute import with_saved_features
 
     for stats, path in zip(computed, save_stats):
         with _writing(path, quiet):  # raw features by the rule of `ganeval stats` (choices.saved_features)
@@ -622,7 +623,7 @@ def inception_score_command(sources, **kw):
     Needs weights with the 1008-class logits head: --weights pt_inception-2015-12-05-6726825d.pth
     (pytorch-fid) or inception-2015-12-05.pt (NVIDIA).
     """
-    from ganeval.preflight import is_statistics
+    from ganeval.api.preflight import is_statistics
 
     if all(is_statistics(x) for x in sources):
         _refuse_unused_extraction_options(sources, "every source is statistics",
@@ -630,7 +631,7 @@ def inception_score_command(sources, **kw):
     for source in sources:  # each on its own: the sources are not compared with each other
         _check_first([source], kw, metrics=("is",), allow_mismatch=kw["allow_mismatch"])
 
-    from ganeval import evaluation as ev  # torch: only now that the arguments are known to be right
+    import ganeval.api.evaluate as ev  # torch: only now that the arguments are known to be right
     keywords = {k: v for k, v in _keywords(kw).items() if k not in ("is_splits", "metric_seed", "allow_mismatch")}
     records = []
     for source in sources:
@@ -803,7 +804,7 @@ def _printed_by_another_rank(err: BaseException) -> bool:
 
     rank0_prints = getattr(err, "printed_by_rank0", False)
     if rank0_prints or not (dist.is_available() and dist.is_initialized()):
-        from ganeval import interrupts
+        import ganeval.core.interrupts as interrupts
 
         interrupts.terminate_silently()  # torchrun's SIGTERM ends this wait without a line, as it should
         time.sleep(RANK0_GRACE_SECONDS)
@@ -825,7 +826,7 @@ def _rank_prefix() -> str:
 
 def run_click(group: click.Group, prog_name: str, argv=None) -> None:
     """Run a click group as a console script: one-line errors and exit codes instead of tracebacks."""
-    from ganeval import interrupts
+    import ganeval.core.interrupts as interrupts
 
     interrupts.install(prog_name)  # SIGINT/SIGTERM: one line, exit 130/143 at once, nothing half-written left
     try:
@@ -835,7 +836,7 @@ def run_click(group: click.Group, prog_name: str, argv=None) -> None:
 
 
 def _run_click(group: click.Group, prog_name: str, argv) -> None:
-    from ganeval import interrupts
+    import ganeval.core.interrupts as interrupts
 
     try:
         if os.environ.get("GANEVAL_PLUGINS"):  # users' extractors and metrics (docs/extending.md)

@@ -18,17 +18,17 @@ import warnings as _warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ganeval import api
+import ganeval.api.compute as api
 from ganeval.core.options import ExtractorOptions, MetricOptions, RunOptions, options_from_keywords
 from ganeval.core.result import Evaluation, Side
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 from ganeval.extractors import registry as networks
 from ganeval.extractors.preprocess import DEFAULT_MODE
-from ganeval.guards import fid_size_warning, kid_subset_warning
+from ganeval.core.guards import fid_size_warning, kid_subset_warning
 from ganeval.metrics import registry as metrics_registry
 from ganeval.metrics.registry import (METRICS, class_order, features_needed, inception_score_of_stats, metric_of,
                                       metric_space, parse_metrics, spaces_for)
-from ganeval.stats import Statistics, StatsSet, check_compatible
+from ganeval.core.stats import Statistics, StatsSet, check_compatible
 
 __all__ = ["evaluate", "evaluate_stats", "inception_score_of", "load_side", "available_metrics", "adopt_settings",
            "prepare_extraction", "check_before_extraction", "parse_metrics", "spaces_for", "features_needed",

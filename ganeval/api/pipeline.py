@@ -41,10 +41,10 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from ganeval.errors import BadImageError, GanevalError
+from ganeval.core.errors import BadImageError, GanevalError
 from ganeval.io.sources import DecodeDataset, decode_to_tensor
 
-from ganeval.choices import DECODES  # noqa: E402  (defined without torch, for the CLI)
+from ganeval.core.choices import DECODES  # noqa: E402  (defined without torch, for the CLI)
 
 MAX_AUTO_WORKERS = 16
 """More decoding processes than this are not chosen automatically (``--workers`` can)."""

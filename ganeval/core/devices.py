@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ganeval.errors import GanevalError
+from ganeval.core.errors import GanevalError
 
 
 def check_device(spec: str | None) -> str | None:
