@@ -28,7 +28,6 @@ which ``StatsSet.load`` turns into statistics; it does not import :mod:`ganeval.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,24 +39,13 @@ from ganeval.core.identity import SHARED_KEYS
 from ganeval.core.errors import GanevalError, one_line
 from ganeval.io.atomic import atomic_write
 from ganeval.io.h5safe import open_h5
+from ganeval.io.preflight import (FORMAT_NAME, FORMAT_VERSION, HDF5_SIGNATURE, JSON_ATTRS,  # noqa: F401 (re-exported)
+                                  check_stats_file_head, is_stats_file, read_attrs, redo_hint, stats_groups)
 
-FORMAT_NAME = "ganeval-stats"
-FORMAT_VERSION = 2
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_JSON_ATTRS = ("skipped_files", "merged_from", "spaces")
 MAX_DIM = 65536
 """Largest feature dimension read (sigma is d² float64: 32 GiB at this d); larger is refused unread."""
 MAX_FEATURE_BYTES = 64 * 2**30
 """Largest stored ``features`` dataset read (float32 N x d); larger is refused unread."""
-
-
-def is_stats_file(path) -> bool:
-    """True when ``path`` is a file that starts with the HDF5 signature or is named *.h5/*.hdf5."""
-    path = Path(path)
-    if not path.is_file():
-        return path.suffix.lower() in (".h5", ".hdf5")
-    with open(path, "rb") as handle:
-        return handle.read(8) == HDF5_SIGNATURE or path.suffix.lower() in (".h5", ".hdf5")
 
 
 class SpaceMoments(NamedTuple):
@@ -135,52 +123,23 @@ def _write_attrs(node, attrs: dict) -> None:
     for key, value in attrs.items():
         if value is None or key == "file":
             continue
-        node.attrs[key] = json.dumps(value) if key in _JSON_ATTRS else value
+        node.attrs[key] = json.dumps(value) if key in JSON_ATTRS else value
 
 
 def read_stats_file(path, *, with_features: bool = False) -> StatsFileContents:
     """Read a stats file (format 1 or 2); any problem is a one-line GanevalError naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise GanevalError(f"{path}: no such file")
-    if path.is_dir():
-        raise GanevalError(f"{path}: is a folder, not a stats file")
-    redo = f"recompute it with `ganeval stats SOURCE -o {path}`"
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if head != HDF5_SIGNATURE:
-        if zipfile.is_zipfile(path) and _looks_like_npz_stats(path):
-            raise GanevalError(
-                f"{path}: is a pytorch-fid/TTUR/clean-fid .npz statistics file, not a ganeval .h5 file; convert it "
-                f"with `ganeval import-stats {path} -o {path.with_suffix('.h5')} --mode MODE --network tf-inception "
-                "--count N` (stating how it was made), or recompute it with `ganeval stats SOURCE -o FILE.h5`"
-            )
-        what = "empty" if path.stat().st_size == 0 else "not an HDF5 file"
-        raise GanevalError(f"{path}: not a ganeval stats file ({what}); {redo}")
+    check_stats_file_head(path)
+    redo = redo_hint(path)
     try:
         with open_h5(path) as h5:  # refuses external storage and links, virtual datasets (ganeval.io.h5safe)
-            attrs = _read_attrs(h5, path, redo)
-            if attrs.get("format") != FORMAT_NAME:
-                raise GanevalError(f"{path}: HDF5 file without ganeval statistics (written by another tool?); {redo}")
-            version = attrs.get("format_version", 0)
-            if not isinstance(version, int) or version > FORMAT_VERSION:
-                raise GanevalError(
-                    f"{path}: written by a newer ganeval (format {version}, this one reads up to {FORMAT_VERSION}); "
-                    "upgrade ganeval"
-                )
-            if version >= 2:
-                names = attrs.get("spaces")
-                if not isinstance(names, list) or not names or not all(isinstance(n, str) and n in h5 for n in names):
-                    raise GanevalError(f"{path}: stats file lists feature spaces {names!r} it does not hold (damaged?); "
-                                       f"{redo}")
-                groups = {name: h5[name] for name in names}
-            else:  # format 1: one pool3 space at the root
-                groups = {"pool3": h5}
+            attrs = read_attrs(h5, path, redo)
+            version, groups = stats_groups(h5, attrs, path, redo)
             shared = {k: v for k, v in attrs.items() if k in SHARED_KEYS}
             shared["file"] = str(path)  # "file" is in SHARED_KEYS but never written
             spaces = {}
             for name, group in groups.items():
-                own = attrs if version < 2 else _read_attrs(group, path, redo)
+                own = attrs if version < 2 else read_attrs(group, path, redo)
                 provenance = {k: v for k, v in own.items()
                               if k not in ("format", "format_version", "image_count", "spaces")}
                 provenance.update(shared)
@@ -207,23 +166,12 @@ def _read_classes(h5, path: Path, redo: str, shared: dict) -> dict[str, dict[str
                                f"per-class results would be wrong; {redo}")
         spaces = {}
         for name in group:
-            provenance = {**_read_attrs(group[name], path, redo), **shared, "class": str(label)}
+            provenance = {**read_attrs(group[name], path, redo), **shared, "class": str(label)}
             spaces[name] = _read_space(group[name], f"{path} [class {label}, {name}]", redo, provenance, False)
         if not spaces:
             raise GanevalError(f"{path}: class {label!r} holds no statistics (damaged?); {redo}")
         classes[str(label)] = spaces
     return classes
-
-
-def _read_attrs(node, path: Path, redo: str) -> dict:
-    attrs = {key: _plain(value) for key, value in node.attrs.items()}
-    for key in _JSON_ATTRS:
-        if key in attrs:
-            try:
-                attrs[key] = json.loads(attrs[key])
-            except (TypeError, ValueError):
-                raise GanevalError(f"{path}: attribute '{key}' is not valid JSON (damaged?); {redo}") from None
-    return attrs
 
 
 def _dataset(group, name: str, where: str, redo: str, *, kind: str, ndim: int):
@@ -309,20 +257,3 @@ def has_features(path, space: str = "pool3") -> bool:
         node = h5[space] if space in h5 and isinstance(h5[space], h5py.Group) else h5
         return "features" in node
 
-
-def _plain(value):
-    """HDF5 attribute → plain Python (str, int, float)."""
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _looks_like_npz_stats(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return {"mu.npy", "sigma.npy"} <= names
