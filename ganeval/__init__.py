@@ -48,7 +48,7 @@ _EXPORTS = {
     "MetricOptions": "ganeval.core.options",
     "Extractor": "ganeval.extractors.base",
     "ModuleExtractor": "ganeval.extractors.base",
-    "register_extractor": "ganeval.extractors.registry",
+    "register_extractor": "ganeval.core.networks",
     "register_metric": "ganeval.metrics.registry",
     "MetricInput": "ganeval.metrics.registry",
     "load_statistics": "ganeval.api.compute",

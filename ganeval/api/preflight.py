@@ -101,7 +101,7 @@ def check_inception_weights_path(path) -> None:
 def _check_conventions(loaded: list[tuple[dict, str]], spaces: Sequence[str], given: Mapping[str, str]) -> None:
     """Each stats file's encoder spaces were made with the convention the images would be (as
     ``ganeval.api.evaluate.prepare_extraction`` checks them, first)."""
-    from ganeval.extractors import registry as networks  # the table of networks (no torch)
+    from ganeval.core import networks  # the table of networks (no torch)
 
     for provenance, name in loaded:
         for space in spaces:

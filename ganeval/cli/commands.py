@@ -840,7 +840,7 @@ def _run_click(group: click.Group, prog_name: str, argv) -> None:
 
     try:
         if os.environ.get("GANEVAL_PLUGINS"):  # users' extractors and metrics (docs/extending.md)
-            from ganeval.extractors.registry import load_plugins
+            from ganeval.core.networks import load_plugins
 
             load_plugins()
         group.main(args=argv, prog_name=prog_name, standalone_mode=False)

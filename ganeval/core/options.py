@@ -52,7 +52,7 @@ class ExtractorOptions:
     allow_unknown_weights: bool = False
 
     def __post_init__(self):
-        from ganeval.extractors import registry  # the table of networks and spaces (no torch)
+        from ganeval.core import networks as registry  # the table of networks and spaces (no torch)
 
         set_ = object.__setattr__
         if self.features is not None:

@@ -121,7 +121,7 @@ def unregister_metric(name: str) -> None:
 
 
 def _known_spaces() -> tuple[str, ...]:
-    from ganeval.extractors import registry
+    from ganeval.core import networks as registry
 
     return tuple(registry.SPACE_NETWORK)
 
