@@ -271,6 +271,7 @@ def test_equals_evaluator_transcription_on_pool3_like_features(precision):
     np.testing.assert_array_equal(radii, transcription.manifold_radii(ref)[:, 0].astype(np.float64))
 
 
+@pytest.mark.slow
 def test_batching_changes_nothing_without_fallback():
     rng = np.random.default_rng(7)
     ref, sam = pool3_like(rng, 60, 512), pool3_like(rng, 50, 512, shift=0.03)

@@ -10,6 +10,8 @@ from PIL import Image
 import ganeval
 from ganeval.cli.demo import lfw_photographs
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 
 @pytest.fixture(scope="module")
 def photos():

@@ -22,6 +22,8 @@ from ganeval.extractors.onnx_backend import onnxruntime_available
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import load_inception
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 needs_onnxruntime = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime/onnx not installed")
 
 

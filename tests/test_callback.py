@@ -12,6 +12,8 @@ from ganeval.cli.commands import main as ganeval_main
 from ganeval.core.errors import GanevalError
 from ganeval_train.data import load_digits
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 N = 16
 
 

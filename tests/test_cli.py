@@ -23,6 +23,8 @@ from ganeval.cli.demo import write_demo_images
 from ganeval.extractors.preprocess import preprocess
 from ganeval.extractors.weights import resolve_weights
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 N_IMAGES = 12
 
 

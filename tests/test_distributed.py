@@ -35,6 +35,8 @@ from ganeval.cli.demo import lfw_photographs
 from ganeval.api.distributed import combine_stats
 from ganeval.io.checkpoint import checkpoint_count
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 BATCH = 5
 N_GOOD = 23  # + 1 undecodable file: 24 entries, 5 global batches (5, 5, 5, 5, 4), odd count
 EXACT = 1e-10  # relative bound when every image's features are bit-identical

@@ -28,6 +28,7 @@ from PIL import Image
 from ganeval import api
 import ganeval.api.evaluate as ev
 from ganeval.core.errors import GanevalError
+from ganeval.core.options import ExtractorOptions
 from ganeval.extractors.clip import ClipExtractor, ClipVisual
 from ganeval.extractors.dinov2 import OFFICIAL_WEIGHTS, DinoV2Extractor, DinoV2ViT
 from ganeval.extractors.inception_extractor import InceptionExtractor
@@ -198,6 +199,7 @@ def test_convention_mismatch_is_refused_before_reading_images(case, tmp_path):
     assert opened == {}  # not one image of B was read
 
 
+@pytest.mark.slow
 def test_registry_options_and_composite_interface(case):
     assert parse_weights(["x.pt", "dinov2=/w/d.pth", "clip-vitl14-336=/w/c.pt"]) == {
         "inception": "x.pt", "dinov2": "/w/d.pth", "clip": "/w/c.pt"}
@@ -257,5 +259,5 @@ def test_edm2_fd_dinov2_compares_with_the_official_weights_and_edm2_only(case, t
     # A file given by path is identified by its tensor digest only, and dgm-eval is another convention.
     with pytest.raises(GanevalError, match="differ in weights_sha256"):
         ev.check_before_extraction([edm2], [str(pkl)], ("dinov2",), case["dino"])
-    adopted = ev.adopt_settings([edm2], {})
-    assert adopted["convention"] == {"dinov2": "edm2"} and adopted["mode"] == "nvidia"
+    adopted = ev.adopt_settings([edm2], ExtractorOptions())
+    assert adopted.conventions == {"dinov2": "edm2"} and adopted.mode == "nvidia"

@@ -231,6 +231,8 @@ def test_zero_filled_head_is_no_logits_head(exported):
 def test_inception_score_refuses_zero_filled_head(exported, tmp_path, capsys):
     folder = tmp_path / "images"
     folder.mkdir()
+    for i in range(2):  # images that are never read: the head is refused first
+        (folder / f"{i}.png").write_bytes(b"not read")
     code, _, err = _run(["is", str(folder), "--weights", str(exported[0].path), "--device", "cpu"], capsys)
     assert code == 1 and err.count("\n") == 1 and "no logits head" in err
 

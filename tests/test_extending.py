@@ -26,12 +26,15 @@ from ganeval.extractors import registry as networks
 from ganeval.metrics import registry as metrics
 from ganeval.metrics.frechet import frechet_distance
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 REPO = Path(__file__).resolve().parents[1]
 
 PLUGIN = '''
 import numpy as np
 import torch
 import ganeval
+
 
 
 class Tiny(ganeval.ModuleExtractor):

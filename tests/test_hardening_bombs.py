@@ -140,6 +140,7 @@ def _declare_features(path, rows: int, *, write: bool):
         h5["pool3/count"] = np.int64(rows)
 
 
+@pytest.mark.slow
 def test_declared_features_never_written_are_refused_before_allocating(stats_file, tmp_path):
     """The reported case: 200k x 2048 features declared, never written: eval --metrics fid took 5.4 GiB."""
     evil = tmp_path / "evil.h5"

@@ -21,6 +21,8 @@ import torch
 
 from _hardening import REPO, assert_one_error, write_pngs
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 ENV = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
 
 

@@ -19,6 +19,8 @@ from PIL import Image
 from _hardening import assert_one_error, png_bytes, run, write_pngs
 from ganeval.core.stats import load_stats
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 CASES_PER_KIND = 8
 KINDS = ("png", "jpeg", "zip", "npz", "h5")
 

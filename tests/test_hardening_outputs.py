@@ -19,6 +19,8 @@ import pytest
 
 from _hardening import REPO, assert_one_error, digest_tree, run, run_subprocess, write_pngs
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):

@@ -47,6 +47,7 @@ def _relabel(h5, group, label):
     h5[group].attrs["label"] = json.dumps(label)
 
 
+@pytest.mark.slow
 def test_duplicate_class_labels_in_a_stats_file_are_refused(per_class, tmp_path, capsys):
     """The reported case: two /classes groups with one label, one class silently dropped."""
     evil = tmp_path / "dup.h5"

@@ -20,6 +20,8 @@ from _hardening import assert_one_error, digest_tree, run
 import ganeval.api.evaluate as evaluation
 from ganeval.report import make as report_make
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 N = 8
 
 

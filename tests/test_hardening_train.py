@@ -16,7 +16,7 @@ from ganeval_train.train import TrainOptions, load_checkpoint, load_model, save_
 from _hardening import REPO
 
 TINY = {"width": 8, "max_width": 16, "batch_size": 8, "z_dim": 16}
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def run_cli(argv, capsys):

@@ -24,6 +24,8 @@ from ganeval.metrics.kid import kid
 from ganeval.metrics.prdc import prdc
 from ganeval.core.stats import FeatureStats
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 PROVENANCE = {"extractor": "test", "weights_sha256": "w" * 64, "mode": "tf1", "precision": "fp32", "feature_dim": 16}
 
 

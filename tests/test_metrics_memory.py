@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
 
@@ -28,6 +30,7 @@ SCRIPT = r"""
 import json, resource, sys
 import numpy as np
 import torch
+
 torch.set_num_threads(1)
 metric, n, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)

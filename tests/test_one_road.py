@@ -60,6 +60,7 @@ def _without_timings(record: dict) -> dict:
     ("eval", ("fid", "kid", "prdc"), ["--metrics", "fid,kid,prdc", "--kid-subset-size", "40"],
      dict(kid_subset_size=40)),
 ])
+@pytest.mark.slow
 def test_cli_json_is_the_api_record(files, capsys, command, metrics, options, keywords):
     done = run_cli(capsys, command, *files, *options, "--json")
     assert done.returncode == 0, done.stderr
@@ -67,6 +68,7 @@ def test_cli_json_is_the_api_record(files, capsys, command, metrics, options, ke
     assert _without_timings(json.loads(done.stdout)) == _without_timings(json.loads(json.dumps(api)))
 
 
+@pytest.mark.slow
 def test_text_output_has_the_record_digits(files, capsys):
     record = evaluate(*files, ("fid", "kid"), kid_subset_size=15).to_dict()
     text = run_cli(capsys, "eval", *files, "--metrics", "fid,kid", "--kid-subset-size", "15").stdout
@@ -82,6 +84,7 @@ def test_warnings_and_uncertainty_are_data_in_both(files, capsys):
     assert any("few images" in w for w in evaluate(*files, "fid").warnings)
 
 
+@pytest.mark.slow
 def test_report_shows_the_cli_digits(files, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     from ganeval.report import make_report
@@ -95,6 +98,7 @@ def test_report_shows_the_cli_digits(files, tmp_path, capsys):
     assert report["metrics"]["a"] == files[0] and report["metrics"]["b"] == files[1]
 
 
+@pytest.mark.slow
 def test_inception_score_cli_is_the_api_record(files, tmp_path, capsys):
     import torch
 

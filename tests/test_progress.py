@@ -24,6 +24,8 @@ from ganeval.io.sources import open_source
 from ganeval.api.progress import Progress, announce_loading, images_in, images_to_read
 from ganeval_train.data import load_digits
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

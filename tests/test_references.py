@@ -324,6 +324,7 @@ def test_cli_ref_list(capsys):
     assert records[0].keys() >= {"name", "url", "sha256", "mode", "metrics", "description", "size"}
 
 
+@pytest.mark.slow
 def test_cli_ref_get_through_a_mirror(server, cache, monkeypatch, capsys, tmp_path, pool3):
     buffer = tmp_path / "ttur.npz"
     np.savez(buffer, mu=pool3[0], sigma=pool3[1])

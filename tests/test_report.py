@@ -25,6 +25,8 @@ from ganeval.cli.demo import colour_photo_crops
 from ganeval.core.errors import GanevalError
 from ganeval.report import make_report
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 N, SIZE = 24, 32
 COPIED = [5, 9, 17]  # B images 0, 1, 2 are copies of these A images
 WINDOW = (1200, 1600)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 import textwrap
@@ -11,6 +13,8 @@ from PIL import Image
 
 from ganeval.report.plots import INSTALL_HINT, plot_metrics_over_steps, plot_neighbour_distances
 from ganeval_train.train import plot_fid
+
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
 
 
 def ink(path) -> float:
@@ -38,8 +42,10 @@ def test_several_metrics_share_the_step_axis(tmp_path):
 
 def test_without_matplotlib_one_line_says_how_to_install_it(tmp_path):
     """A Python in which ``import matplotlib`` fails, as on an install without the [plots] extra."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
+    for side in ("a", "b"):  # two images each, never read: matplotlib is refused first
+        (tmp_path / side).mkdir()
+        for i in range(2):
+            (tmp_path / side / f"{i}.png").write_bytes(b"not read")
     script = textwrap.dedent(f"""
         import sys
         sys.modules["matplotlib"] = None  # makes `import matplotlib` raise ImportError

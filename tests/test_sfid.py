@@ -133,7 +133,8 @@ def test_stats_without_spatial_are_refused_for_sfid_before_any_image_is_read(tmp
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
     assert run_cli(capsys, "stats", str(folder), "-o", str(tmp_path / "p.h5"), "--features", "pool3", "-q").returncode == 0
     (tmp_path / "unreadable").mkdir()
-    (tmp_path / "unreadable" / "x.png").write_bytes(b"not a png")  # reading it would fail: it must not be read
+    for name in ("x.png", "y.png"):  # reading them would fail: they must not be read
+        (tmp_path / "unreadable" / name).write_bytes(b"not a png")
     run = run_cli(capsys, "sfid", str(tmp_path / "p.h5"), str(tmp_path / "unreadable"))
     assert run.returncode == 1 and "Traceback" not in run.stderr
     line = run.stderr.strip()

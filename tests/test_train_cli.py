@@ -19,7 +19,7 @@ from ganeval_train.train import TrainOptions, load_model, train
 TINY = {"width": 8, "max_width": 16, "batch_size": 8, "z_dim": 16}
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def losses(run) -> list[list[str]]:

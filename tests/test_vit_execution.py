@@ -26,6 +26,8 @@ from ganeval.core.stats import StatsSet, check_compatible
 from cli_testing import run_cli
 from vit_testing import randomise_, smooth_images
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 needs_onnxruntime = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime/onnx not installed")
 
 

