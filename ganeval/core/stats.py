@@ -14,6 +14,7 @@ Centring each batch on its own mean avoids the cancellation of the raw-moment fo
 
 from __future__ import annotations
 
+import abc
 import datetime
 from typing import Any
 
@@ -28,15 +29,16 @@ from ganeval.core.errors import GanevalError
 from ganeval.core.compatibility import COMPATIBILITY_KEYS, check_compatible  # noqa: F401  (re-exported)
 
 
-class Statistics:
+class Statistics(abc.ABC):
     """What every statistics object offers, so that no caller branches on which one it holds:
     ``spaces`` ({space: FeatureStats}), ``stats[space]`` (one line naming the file when missing),
     ``space in stats``, ``classes`` (per-class sets or None), ``shared`` provenance, ``count``,
     ``mu``/``sigma``/``features``/``provenance``/``dim`` of the primary space (pool3 when present),
     ``save(path)``, and :meth:`as_set`, the :class:`StatsSet` view."""
 
+    @abc.abstractmethod
     def as_set(self) -> "StatsSet":
-        raise NotImplementedError  # both subclasses define it
+        """The :class:`StatsSet` view of these statistics."""
 
     @property
     def spaces(self) -> dict:
