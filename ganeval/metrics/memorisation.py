@@ -39,6 +39,7 @@ import torch
 from scipy.stats import rankdata
 
 from ganeval.core.errors import GanevalError
+from ganeval.metrics.arrays import float64_matrix
 
 __all__ = ["AuthenticityResult", "authenticity", "CTResult", "data_copying_ct", "nearest_neighbours"]
 
@@ -60,16 +61,6 @@ class CTResult(NamedTuple):
     cell_scores: np.ndarray  # float64 [cells]: Z_U per cell (0 where a cell has no generated sample)
     cell_used: np.ndarray  # bool [cells]: cells with more than the minimum of generated samples
     test_share: np.ndarray  # float64 [cells]: P_n(π)
-
-
-def _matrix(x, name: str, device=None) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-    if t.ndim != 2 or t.shape[0] < 1:
-        raise GanevalError(f"{name} must be a non-empty [N, d] feature matrix, got shape {list(t.shape)}")
-    t = t.to(device if device is not None else t.device, torch.float64)
-    if not bool(torch.isfinite(t).all()):
-        raise GanevalError(f"{name} contain NaN or infinite values; recompute the features")
-    return t
 
 
 BLOCK_ELEMENTS = 1 << 24  # distances per block: 128 MB of float64
@@ -100,8 +91,8 @@ def nearest_neighbours(queries: torch.Tensor, points: torch.Tensor, *, exclude_s
 
 def authenticity(train, generated, *, device=None) -> AuthenticityResult:
     """AuthPct of ``generated`` [M, d] against the training features ``train`` [N ≥ 2, d] (float64)."""
-    t = _matrix(train, "training features", device)
-    g = _matrix(generated, "generated features", t.device)
+    t = float64_matrix(train, "training features", device)
+    g = float64_matrix(generated, "generated features", t.device)
     if t.shape[1] != g.shape[1]:
         raise GanevalError(f"AuthPct: training and generated features differ in dimension ({t.shape[1]} vs {g.shape[1]})")
     if t.shape[0] < 2:
@@ -140,9 +131,9 @@ def data_copying_ct(train, test, generated, *, cells: int = CT_CELLS, pca_compon
     """
     from sklearn.cluster import KMeans  # scikit-learn is a ganeval dependency; imported when used
 
-    t = _matrix(train, "training features", device)
-    p = _matrix(test, "test features", t.device)
-    q = _matrix(generated, "generated features", t.device)
+    t = float64_matrix(train, "training features", device)
+    p = float64_matrix(test, "test features", t.device)
+    q = float64_matrix(generated, "generated features", t.device)
     if not t.shape[1] == p.shape[1] == q.shape[1]:
         raise GanevalError(f"C_T: training, test and generated features differ in dimension "
                            f"({t.shape[1]}, {p.shape[1]}, {q.shape[1]})")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ganeval.core.errors import GanevalError
+from ganeval.metrics.arrays import float64_matrix
 from ganeval.metrics.frechet import frechet_distance
 
 __all__ = ["MiFIDResult", "mifid", "min_cosine_distance", "DEFAULT_COSINE_EPS"]
@@ -39,16 +40,6 @@ class MiFIDResult(NamedTuple):
     fid: float
     memorization_distance: float  # d before thresholding: mean minimum cosine distance
     penalty: float  # the divisor: d if d < eps else 1
-
-
-def _matrix(x, name: str, device=None) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-    if t.ndim != 2 or t.shape[0] < 2:
-        raise GanevalError(f"MiFID needs {name} as an [N, d] matrix with N ≥ 2, got shape {list(t.shape)}")
-    t = t.to(device if device is not None else t.device, torch.float64)
-    if not bool(torch.isfinite(t).all()):
-        raise GanevalError(f"MiFID: {name} contain NaN or infinite values; recompute the features")
-    return t
 
 
 def min_cosine_distance(rows, others, *, block_rows: int | None = None) -> float:
@@ -81,8 +72,8 @@ def mifid(real, fake, *, cosine_distance_eps: float = DEFAULT_COSINE_EPS, penalt
         raise GanevalError(f"MiFID: penalty_over must be 'real' or 'generated', got {penalty_over!r}")
     if not 0 < float(cosine_distance_eps) <= 1:
         raise GanevalError(f"MiFID: cosine_distance_eps must be in (0, 1], got {cosine_distance_eps}")
-    r = _matrix(real, "real features", device)
-    f = _matrix(fake, "generated features", r.device)
+    r = float64_matrix(real, "real features", device, min_rows=2, metric="MiFID")
+    f = float64_matrix(fake, "generated features", r.device, min_rows=2, metric="MiFID")
     if r.shape[1] != f.shape[1]:
         raise GanevalError(f"MiFID: real and generated features differ in dimension ({r.shape[1]} vs {f.shape[1]})")
     r_np, f_np = r.cpu().numpy(), f.cpu().numpy()
