@@ -79,3 +79,15 @@ def test_bad_shapes_are_refused():
         memorisation_check(np.zeros((1, 4)), np.zeros((3, 4)))
     with pytest.raises(GanevalError, match="-d features"):
         nearest_neighbours(np.zeros((2, 4)), np.zeros((3, 5)))
+
+
+def test_pairs_are_ranked_by_the_memorisation_score_not_the_distance():
+    # Real points: a tight pair near the origin (ρ = 0.1) and a loose pair far away (ρ = 10).
+    real = np.array([[0.0, 0.0], [0.1, 0.0], [100.0, 0.0], [110.0, 0.0]])
+    # g0 is nearest in distance (0.05 from r0, ratio 0.5); g1 is farther (2.0 from r2) but its ratio is 0.2;
+    # g2 is a copy (ratio 0), g3 ties g1's ratio at a larger distance.
+    generated = np.array([[0.0, 0.05], [100.0, 2.0], [110.0, 0.0], [100.0, -2.0 - 1e-9]])
+    check = memorisation_check(real, generated)
+    np.testing.assert_allclose(check.ratio, [0.5, 0.2, 0.0, 0.2], rtol=1e-6)
+    assert list(check.closest(4)) == [2, 0, 1, 3]          # by distance
+    assert list(check.most_like_copies(4)) == [2, 1, 3, 0]  # by d/ρ, ties by distance

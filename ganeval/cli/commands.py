@@ -961,8 +961,8 @@ def ref_get(name, local_file, count, mirror, quiet):
 @click.option("--samples", type=click.IntRange(min=0), default=32, show_default=True,
               help="Random images shown from each side.")
 @click.option("--pairs", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Generated images nearest to a real image shown, each beside it (and as many farthest "
-                   "from every real image).")
+              help="Generated images most like copies (ranked by d/ρ, the memorisation score) shown, each "
+                   "beside its nearest real image (and as many farthest from every real image).")
 @click.option("--sample-seed", type=int, default=0, show_default=True, help="Seed of the random images shown.")
 @click.option("--allow-mismatch", is_flag=True, help="Compare statistics even if weights/mode/dimension differ.")
 @extraction_options

@@ -131,8 +131,9 @@ def _memorisation(page: Page) -> str:
               if m.get("histogram") else "")
     pairs_block = ""
     if m["pairs"]:
-        pairs_block += (f'<h3>The {len(m["pairs"])} generated images closest to a real image (B left, its nearest A '
-                        "image right; red: closer than that A image's own nearest A neighbour)</h3>"
+        pairs_block += (f'<h3>The {len(m["pairs"])} generated images most like copies, ranked by the memorisation '
+                        "score d(g)/ρ(n(g)) that AuthPct compares with 1 (B left, its nearest A image right; red: "
+                        "closer than that A image's own nearest A neighbour)</h3>"
                         f'<div class="pairs">{"".join(_pair(p) for p in m["pairs"])}</div>')
     if m.get("far_pairs"):
         pairs_block += (f'<h3 class="far">The {len(m["far_pairs"])} generated images farthest from every real image '

@@ -222,14 +222,14 @@ def _make_report_into(output: ReportOutput, a, b, *, start: float, samples: int,
     check = memorisation_check(side_a.stats.features, side_b.stats.features,
                                device=extractor_options.device) if both_features else None
 
-    # Which images to show: random samples of each side, the closest and the farthest pairs.
+    # Which images to show: random samples of each side, the pairs most like copies and the farthest pairs.
     rng = np.random.default_rng(sample_seed)
     shown = {s.label: np.sort(rng.choice(s.stats.count, min(samples, s.stats.count), replace=False))
              for s in sides}
     closest = farthest = np.array([], dtype=int)
     if check is not None:
         count = min(pairs, side_b.stats.count)
-        closest = check.closest(count)
+        closest = check.most_like_copies(count)
         farthest = check.farthest(count)
     wanted = {label: set(indices.tolist()) for label, indices in shown.items()}
     wanted["B"] |= set(closest.tolist()) | set(farthest.tolist())

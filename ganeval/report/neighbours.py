@@ -113,6 +113,13 @@ class MemorisationCheck:
         """Indices of the ``count`` generated images nearest to a real image (smallest d_j first, ties by index)."""
         return np.argsort(self.generated_nn_distance, kind="stable")[:count]
 
+    def most_like_copies(self, count: int) -> np.ndarray:
+        """Indices of the ``count`` generated images ranked by the memorisation score :attr:`ratio`
+        (d_j / ρ(r_{n(j)}), the quantity AuthPct and the memorisation fraction compare with 1),
+        smallest first; ties by d_j, then by index."""
+        order = np.lexsort((np.arange(self.ratio.shape[0]), self.generated_nn_distance, self.ratio))
+        return order[:count]
+
     def farthest(self, count: int) -> np.ndarray:
         """Indices of the ``count`` generated images farthest from every real image (largest d_j first)."""
         return np.argsort(-self.generated_nn_distance, kind="stable")[:count]
