@@ -34,7 +34,7 @@ label's position in the sorted names (torchvision ImageFolder's order); ``classe
 name of class 1, ...]`` states the mapping explicitly. It lies on the generator's device (form
 ``generator=``) or on the CPU (form ``generate=``).
 
-The callback is single-process and only calls the public API (``inception_for``, ``StatsSet``,
+The callback is single-process and only calls the public API (``extractor_for``, ``StatsSet``,
 ``evaluate``, whose result it records).
 """
 
@@ -47,7 +47,7 @@ from typing import Callable, Iterator
 import torch
 
 from ganeval.core.options import ExtractorOptions, MetricOptions, options_from_keywords
-from ganeval.metrics.registry import features_needed, metric_space, parse_metrics
+from ganeval.metrics.registry import features_needed, parse_metrics, spaces_for
 from ganeval.core.errors import GanevalError
 from ganeval.extractors.preprocess import to_uint8_batch
 from ganeval.api.progress import as_progress
@@ -99,9 +99,12 @@ class FIDCallback:
         [0, 1] and quantised exactly as a saved PNG (``floor(255 x + 0.5)``), so the FID equals
         ``ganeval fid`` on the same images written to disk. Values out of range are an error.
     num_samples: generated images per evaluation (>= 2; thousands for a meaningful value).
-    metrics: besides FID, any registered metric on pool3 ("fid,kid,prdc", "vendi", "mifid", "is" with a
-        head; ``ganeval.metrics.registry``), with ``metric_options`` (``ganeval.MetricOptions``); each
-        record's ``metrics`` holds them all. KID/PRDC/MiFID need the real statistics' raw features.
+    metrics: besides FID, any registered metric in any feature space ("fid,kid,prdc", "vendi:clip",
+        "fd_dinov2", "sfid", "is" with a head; ``ganeval.metrics.registry``), with ``metric_options``
+        (``ganeval.MetricOptions``); each record's ``metrics`` holds them all. Every network the metrics'
+        spaces need runs on the generated images (give their weights as for ``compute_stats``:
+        ``weights={"clip": path}``); the real statistics must hold those spaces (``ganeval stats
+        --features``), and KID/PRDC/MiFID/... their raw features (``--save-features``).
     every: evaluate when ``step % every == 0``.
     batch_size: images requested from ``generate`` per call.
     extractor_options or keywords (``mode``, ``weights``, ``device``, ``precision``, ...): the Inception
@@ -130,10 +133,7 @@ class FIDCallback:
         _check_sampling(generate, generator, sample)
 
         self.metrics = tuple(dict.fromkeys(("fid", *parse_metrics(metrics))))
-        other_spaces = [m for m in self.metrics if metric_space(m) != "pool3"]
-        if other_spaces:
-            raise GanevalError(f"FIDCallback computes pool3 features; {', '.join(other_spaces)} need another space: "
-                               "compute statistics and call ganeval.evaluate for those")
+        self.spaces = tuple(dict.fromkeys(("pool3", *spaces_for(self.metrics))))
         self.metric_options = metric_options or MetricOptions()
         if isinstance(real_stats, (str, Path)) and not Path(real_stats).is_file():
             raise GanevalError(f"{real_stats}: real statistics file not found; create it with `ganeval stats`")
@@ -142,6 +142,12 @@ class FIDCallback:
                      else real_stats)
         if not isinstance(self.real, Statistics):
             raise GanevalError("real_stats must be a statistics file (.h5), a ganeval.StatsSet or a FeatureStats")
+        lacking = [space for space in self.spaces if space not in self.real.spaces]
+        if lacking:
+            name = real_stats if isinstance(real_stats, (str, Path)) else "the real statistics"
+            raise GanevalError(f"{name}: holds no {', '.join(lacking)} features, which {','.join(self.metrics)} "
+                               f"need{'s' if len(self.metrics) == 1 else ''}; recompute it with `ganeval stats SOURCE "
+                               f"-o FILE --features {','.join(self.spaces)}`")
         if tuple(float(v) for v in value_range) not in VALUE_RANGES:
             raise GanevalError(f"value_range must be (0, 1) or (-1, 1), got {value_range}")
         if num_samples < 2:
@@ -157,11 +163,11 @@ class FIDCallback:
         options = options_from_keywords(extractor_keywords, allowed=(ExtractorOptions,),
                                         base={ExtractorOptions: extractor_options or ExtractorOptions()})
         options = options[ExtractorOptions]
-        # FID needs pool3 alone; the mode and precision default to the real statistics'.
+        # The spaces the metrics read; the mode and precision default to the real statistics'.
         defaults = {"mode": options.mode or self.real.provenance.get("mode")}
         if extractor_options is None and extractor_keywords.get("precision") is None:
             defaults["precision"] = self.real.provenance.get("precision") or options.precision
-        self.options = options.with_(features=("pool3",), **{k: v for k, v in defaults.items() if v})
+        self.options = options.with_(features=self.spaces, **{k: v for k, v in defaults.items() if v})
         self.history: list[FIDRecord] = []
         self.per_class = bool(per_class)
         self.label_seed = int(label_seed)
@@ -214,16 +220,18 @@ class FIDCallback:
 
     def compute(self, step: int | None = None) -> float:
         """Generate ``num_samples`` images, compute their statistics and the FID; record (step, fid)."""
-        from ganeval.api.compute import inception_for
+        from ganeval.api.compute import extractor_for
         from ganeval.api.evaluate import evaluate
 
         options = self.options
         bar = as_progress(self.progress, "FID" if step is None else f"FID step {step}")
-        with bar.phase("loading Inception network...", only_when_loading=True):  # once per process
-            extractor = inception_for(options)
+        networks = "Inception network" if self.spaces in (("pool3",), ("pool3", "spatial")) else "networks"
+        with bar.phase(f"loading {networks}...", only_when_loading=True):  # once per process
+            extractor = extractor_for(options)
         # Before any image is generated: real statistics made with other settings are refused.
-        check_compatible(space_of(self.real, "pool3").provenance, extractor.space_provenance("pool3"),
-                         "real statistics", "the features these settings compute")
+        for space in self.spaces:
+            check_compatible(space_of(self.real, space).provenance, extractor.space_provenance(space),
+                             "real statistics", "the features these settings compute")
         names = ("real statistics", "generated images")
         step = step if step is not None else len(self.history)
         keep = bool(features_needed(self.metrics, "b"))

@@ -180,5 +180,54 @@ def test_callback_computes_any_registered_metric_on_pool3(real_stats_file, tmp_p
     assert record.metrics["kid"]["mean"] == pytest.approx(expected["kid"]["mean"], rel=1e-5, abs=1e-9)
     assert record.metrics["prdc"] == pytest.approx(expected["prdc"], rel=1e-6)
     assert record.metrics["vendi"] == pytest.approx(expected["vendi"], rel=1e-6)
-    with pytest.raises(GanevalError, match="pool3"):
+    with pytest.raises(GanevalError, match=r"real.h5: holds no dinov2 features, which fid,fd_dinov2 need; .*"
+                                           r"--features pool3,dinov2"):
         ganeval.FIDCallback(real_stats_file, lambda n: images[:n], metrics="fd_dinov2")
+
+
+def test_callback_computes_metrics_in_other_feature_spaces(tmp_path):
+    """metrics="vendi:clip,kid:clip,fid:clip,prdc": the CLIP network runs on the generated images beside
+    Inception; each value equals ganeval.evaluate on the same images written to disk (CLIP weights: a
+    small random network in the official layout, as tests/test_encoder_metrics.py builds)."""
+    from vit_testing import randomise_
+
+    from ganeval.extractors.clip import ClipVisual
+
+    with torch.device("meta"):
+        layout = {f"visual.{k}": v for k, v in ClipVisual(64, 1, 14, 24, 768).state_dict().items()}
+    clip = tmp_path / "clip-l14-336-tiny.pt"
+    torch.save(randomise_(layout, seed=2), clip)
+    real_path = tmp_path / "real.h5"
+    ganeval.compute_stats(load_digits().images[:N], mode="tf1", workers=0, save_features=True,
+                          features=("pool3", "clip"), weights={"clip": clip}).save(real_path)
+    images = fake_images()
+    generate = iter(images.split(4))
+    metrics = "vendi:clip,kid:clip,fid:clip,prdc"
+    options = ganeval.MetricOptions(kid_subset_size=8, kid_subsets=10, k_pr=2, k_dc=2)
+    callback = ganeval.FIDCallback(real_path, lambda n: next(generate), num_samples=N, every=1,
+                                   value_range=(-1, 1), batch_size=4, metrics=metrics, metric_options=options,
+                                   weights={"clip": clip})
+    callback(0)
+    record = callback.history[-1]
+    assert set(record.metrics) == {"fid", "vendi:clip", "kid:clip", "fid:clip", "prdc"}
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        save_image((image + 1) / 2, folder / f"{i:03d}.png")
+    expected = ganeval.evaluate(str(real_path), str(folder), "fid," + metrics, metric_options=options, workers=0,
+                                weights={"clip": clip})
+    assert record.fid == pytest.approx(expected["fid"], rel=1e-5)
+    assert record.metrics["fid:clip"] == pytest.approx(expected["fid:clip"], rel=1e-5)
+    assert record.metrics["fid:clip"] != pytest.approx(record.fid, rel=1e-2)  # a different space, not pool3 again
+    assert record.metrics["vendi:clip"] == pytest.approx(expected["vendi:clip"], rel=1e-6)
+    assert record.metrics["kid:clip"]["mean"] == pytest.approx(expected["kid:clip"]["mean"], rel=1e-5, abs=1e-9)
+    assert record.metrics["prdc"] == pytest.approx(expected["prdc"], rel=1e-6)
+    # The CLIP statistics were made with these weights: other weights are refused before any image is made.
+    other = tmp_path / "clip-other.pt"
+    torch.save(randomise_(layout, seed=3), other)
+
+    def never(n):
+        raise AssertionError("the generator must not run when the settings cannot match")
+
+    with pytest.raises(GanevalError, match="differ"):
+        ganeval.FIDCallback(real_path, never, num_samples=N, metrics="vendi:clip", weights={"clip": other})(0)
