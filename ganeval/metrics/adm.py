@@ -70,7 +70,7 @@ from scipy.special import log_softmax
 from ganeval.core.errors import GanevalError
 from ganeval.metrics.frechet import frechet_distance
 from ganeval.metrics.neighbours import _exact_fp32_matmul, as_features, gemm_margin
-from ganeval.metrics.prdc import _up_to_float32
+from ganeval.metrics.neighbours import up_to_float32 as _up_to_float32
 
 __all__ = [
     "DISTANCE_PRECISIONS",

@@ -26,7 +26,10 @@ data copying; ≫ 0 underfitting.
 Differences from dgm-eval, all deterministic where it is random: PCA is exact (float64
 eigendecomposition of T's covariance, where scikit-learn's PCA may choose a randomized solver), k-means
 is scikit-learn's ``KMeans(n_clusters, n_init=10, random_state=seed)`` (dgm-eval leaves the seed
-unset), and nearest-neighbour distances are exact float64 (AuthPct in dgm-eval is float32).
+unset), and nearest-neighbour distances are exact: the float64 difference form, found at fp32
+GEMM speed by ``ganeval.metrics.neighbours.nearest_neighbours``, so duplicated features tie exactly
+(AuthPct in dgm-eval is float32, expanded form). Memory: no float64 copy of a whole set (blocks,
+one float32 working copy of the training set, C_T's 64-d projections).
 tests/test_memorisation.py checks both against a transcription of dgm-eval's code.
 """
 
@@ -39,7 +42,8 @@ import torch
 from scipy.stats import rankdata
 
 from ganeval.core.errors import GanevalError
-from ganeval.metrics.arrays import float64_matrix
+from ganeval.metrics.arrays import CHECK_ELEMENTS, feature_matrix, moments
+from ganeval.metrics.neighbours import nearest_neighbours
 
 __all__ = ["AuthenticityResult", "authenticity", "CTResult", "data_copying_ct", "nearest_neighbours"]
 
@@ -63,36 +67,10 @@ class CTResult(NamedTuple):
     test_share: np.ndarray  # float64 [cells]: P_n(π)
 
 
-BLOCK_ELEMENTS = 1 << 24  # distances per block: 128 MB of float64
-
-
-def nearest_neighbours(queries: torch.Tensor, points: torch.Tensor, *, exclude_self: bool = False,
-                       block_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each row of ``queries`` [Q, d], (distance, index) of its nearest row of ``points`` [P, d].
-
-    Float64 Euclidean, in row blocks (default 2²⁴ // P rows: 128 MB of distances). ``exclude_self``: queries are the
-    points themselves and row i may not pick i (duplicates of i still count, as dgm-eval).
-    """
-    p_sq = (points * points).sum(1)
-    block_rows = block_rows or max(1, BLOCK_ELEMENTS // max(points.shape[0], 1))
-    distances = torch.empty(queries.shape[0], dtype=torch.float64, device=queries.device)
-    indices = torch.empty(queries.shape[0], dtype=torch.int64, device=queries.device)
-    for start in range(0, queries.shape[0], block_rows):
-        q = queries[start:start + block_rows]
-        squared = (q * q).sum(1)[:, None] + p_sq[None, :] - 2.0 * (q @ points.T)
-        if exclude_self:
-            rows = torch.arange(q.shape[0], device=q.device)
-            squared[rows, rows + start] = float("inf")
-        best = squared.min(dim=1)
-        distances[start:start + q.shape[0]] = best.values.clamp(min=0.0).sqrt()
-        indices[start:start + q.shape[0]] = best.indices
-    return distances, indices
-
-
 def authenticity(train, generated, *, device=None) -> AuthenticityResult:
     """AuthPct of ``generated`` [M, d] against the training features ``train`` [N ≥ 2, d] (float64)."""
-    t = float64_matrix(train, "training features", device)
-    g = float64_matrix(generated, "generated features", t.device)
+    t = feature_matrix(train, "training features", device)
+    g = feature_matrix(generated, "generated features", t.device)
     if t.shape[1] != g.shape[1]:
         raise GanevalError(f"AuthPct: training and generated features differ in dimension ({t.shape[1]} vs {g.shape[1]})")
     if t.shape[0] < 2:
@@ -105,13 +83,23 @@ def authenticity(train, generated, *, device=None) -> AuthenticityResult:
                               nearest.cpu().numpy(), distance.cpu().numpy(), real_neighbour.cpu().numpy())
 
 
-def _pca_projection(train: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mean [d], basis [d, components]) of ``train``'s top principal components (exact, float64)."""
-    mean = train.mean(axis=0)
-    centred = train - mean
-    covariance = centred.T @ centred
+def _pca_projection(train: torch.Tensor, components: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean [d], basis [d, components]) of ``train``'s top principal components (exact, float64;
+    the covariance accumulated in row blocks, so ``train`` is not copied)."""
+    mean, covariance = moments(train)
     _, vectors = np.linalg.eigh(covariance)  # ascending eigenvalues
     return mean, vectors[:, ::-1][:, :components]
+
+
+def _projected(x: torch.Tensor, mean: np.ndarray | None, basis: np.ndarray | None) -> np.ndarray:
+    """float64 [n, components] (x − mean) · basis, in row blocks; x as float64 when not projected."""
+    if basis is None:
+        return x.to(torch.float64).cpu().numpy()
+    out = np.empty((x.shape[0], basis.shape[1]))
+    step = max(1, CHECK_ELEMENTS // max(x.shape[1], 1))
+    for start in range(0, x.shape[0], step):
+        out[start:start + step] = (x[start:start + step].to(torch.float64).cpu().numpy() - mean) @ basis
+    return out
 
 
 def mann_whitney_z(generated_distances: np.ndarray, test_distances: np.ndarray) -> float:
@@ -131,18 +119,18 @@ def data_copying_ct(train, test, generated, *, cells: int = CT_CELLS, pca_compon
     """
     from sklearn.cluster import KMeans  # scikit-learn is a ganeval dependency; imported when used
 
-    t = float64_matrix(train, "training features", device)
-    p = float64_matrix(test, "test features", t.device)
-    q = float64_matrix(generated, "generated features", t.device)
+    t = feature_matrix(train, "training features", device)
+    p = feature_matrix(test, "test features", t.device)
+    q = feature_matrix(generated, "generated features", t.device)
     if not t.shape[1] == p.shape[1] == q.shape[1]:
         raise GanevalError(f"C_T: training, test and generated features differ in dimension "
                            f"({t.shape[1]}, {p.shape[1]}, {q.shape[1]})")
     if t.shape[0] < cells:
         raise GanevalError(f"C_T needs at least {cells} training features for {cells} cells, got {t.shape[0]}")
-    t_np, p_np, q_np = (x.cpu().numpy() for x in (t, p, q))
-    if t_np.shape[1] > pca_components:
-        mean, basis = _pca_projection(t_np, pca_components)
-        t_np, p_np, q_np = ((x - mean) @ basis for x in (t_np, p_np, q_np))
+    mean = basis = None
+    if t.shape[1] > pca_components:
+        mean, basis = _pca_projection(t, pca_components)
+    t_np, p_np, q_np = (_projected(x, mean, basis) for x in (t, p, q))
     kmeans = KMeans(n_clusters=cells, n_init=10, random_state=seed).fit(t_np)
     t_cells, p_cells, q_cells = (kmeans.predict(x) for x in (t_np, p_np, q_np))
 

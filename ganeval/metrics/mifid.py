@@ -15,18 +15,19 @@ selects; the default "real" is torchmetrics', which ganeval is tested against
 (tests/test_mifid.py, ≤ 1e-6 relative). As torchmetrics, rows whose entries sum to 0 are left
 out of d, the penalty is d + 1e-14, and FID ≤ 1e-8 gives MiFID = 0.
 
-Float64 throughout; the cosine matrix is formed in row blocks (no N × M matrix is held).
+Float64 throughout, without float64 copies of whole sets but one (the unit rows of the set each
+minimum is taken over): the moments are accumulated in row blocks and the cosine matrix is formed in row
+blocks (no N × M matrix is held).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from ganeval.core.errors import GanevalError
-from ganeval.metrics.arrays import float64_matrix
+from ganeval.metrics.arrays import feature_matrix, moments
 from ganeval.metrics.frechet import frechet_distance
 
 __all__ = ["MiFIDResult", "mifid", "min_cosine_distance", "DEFAULT_COSINE_EPS"]
@@ -45,20 +46,29 @@ class MiFIDResult(NamedTuple):
 def min_cosine_distance(rows, others, *, block_rows: int | None = None) -> float:
     """Mean over ``rows`` [N, d] of min_j (1 − |cos(rows_i, others_j)|), others [M, d]; float64.
 
-    Rows of either set whose entries sum to exactly 0 are dropped first (torchmetrics does).
+    Rows of either set whose entries sum to exactly 0 are dropped first (torchmetrics does). Memory:
+    one float64 unit-row copy of ``others`` (the GEMM operand) and one block of ``rows`` with its
+    [block, M] cosines (2²⁴ entries, 128 MB); ``rows`` is never copied whole.
     """
-    a = rows[rows.sum(dim=1) != 0]
-    b = others[others.sum(dim=1) != 0]
-    if a.shape[0] == 0 or b.shape[0] == 0:
+    b = others.to(torch.float64)  # no copy when already float64: the division below makes the one copy
+    b = b[b.sum(dim=1) != 0]
+    if b.shape[0] == 0:
         raise GanevalError("MiFID: every feature row of one side sums to 0; the cosine distance is undefined")
-    a = a / a.norm(dim=1, keepdim=True)
     b = b / b.norm(dim=1, keepdim=True)
-    block_rows = block_rows or max(1, (1 << 24) // b.shape[0])  # 128 MB of float64 per block
-    total = torch.zeros((), dtype=torch.float64, device=a.device)
-    for start in range(0, a.shape[0], block_rows):
-        block = 1.0 - (a[start:start + block_rows] @ b.T).abs()
-        total += block.min(dim=1).values.sum()
-    return float(total / a.shape[0])
+    block_rows = block_rows or max(1, (1 << 24) // b.shape[0])
+    total = torch.zeros((), dtype=torch.float64, device=b.device)
+    kept = 0
+    for start in range(0, rows.shape[0], block_rows):
+        a = rows[start:start + block_rows].to(b.device, torch.float64)
+        a = a[a.sum(dim=1) != 0]
+        if a.shape[0] == 0:
+            continue
+        cosines = ((a / a.norm(dim=1, keepdim=True)) @ b.T).abs_()
+        total += (1.0 - cosines.max(dim=1).values).sum()  # = min(1 − |cos|) exactly: 1 − x is monotone
+        kept += a.shape[0]
+    if kept == 0:
+        raise GanevalError("MiFID: every feature row of one side sums to 0; the cosine distance is undefined")
+    return float(total / kept)
 
 
 def mifid(real, fake, *, cosine_distance_eps: float = DEFAULT_COSINE_EPS, penalty_over: str = "real",
@@ -72,12 +82,11 @@ def mifid(real, fake, *, cosine_distance_eps: float = DEFAULT_COSINE_EPS, penalt
         raise GanevalError(f"MiFID: penalty_over must be 'real' or 'generated', got {penalty_over!r}")
     if not 0 < float(cosine_distance_eps) <= 1:
         raise GanevalError(f"MiFID: cosine_distance_eps must be in (0, 1], got {cosine_distance_eps}")
-    r = float64_matrix(real, "real features", device, min_rows=2, metric="MiFID")
-    f = float64_matrix(fake, "generated features", r.device, min_rows=2, metric="MiFID")
+    r = feature_matrix(real, "real features", device, min_rows=2, metric="MiFID")
+    f = feature_matrix(fake, "generated features", r.device, min_rows=2, metric="MiFID")
     if r.shape[1] != f.shape[1]:
         raise GanevalError(f"MiFID: real and generated features differ in dimension ({r.shape[1]} vs {f.shape[1]})")
-    r_np, f_np = r.cpu().numpy(), f.cpu().numpy()
-    fid = frechet_distance(r_np.mean(0), np.cov(r_np, rowvar=False), f_np.mean(0), np.cov(f_np, rowvar=False))
+    fid = frechet_distance(*moments(r), *moments(f))
     d = min_cosine_distance(r, f) if penalty_over == "real" else min_cosine_distance(f, r)
     penalty = d if d < cosine_distance_eps else 1.0
     value = fid / (penalty + 1e-14) if fid > 1e-8 else 0.0

@@ -42,7 +42,7 @@ import torch
 from ganeval.core.errors import GanevalError
 
 __all__ = ["DEFAULT_BLOCK_ELEMENTS", "RADIUS_SLACK", "gemm_margin", "pair_distances", "kth_neighbour_radii",
-           "Side", "screen_blocks"]
+           "nearest_neighbours", "Side", "screen_blocks", "up_to_float32"]
 
 DEFAULT_BLOCK_ELEMENTS = 1 << 24
 RADIUS_SLACK = 1e-12
@@ -232,6 +232,53 @@ def _radii(side: Side, ks: list[int], block_rows: int | None) -> dict[int, torch
             raise GanevalError("internal error: k-NN window does not hold the k-th neighbour")
         radii[k] = ordered[starts + position]
     return radii
+
+
+def nearest_neighbours(queries, points, *, exclude_self: bool = False, block_rows: int | None = None,
+                       device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row of ``queries`` [Q, d]: (distance float64 [Q], index int64 [Q]) of its nearest row
+    of ``points`` [P, d], the distance exact (the float64 difference form), ties to the lowest index.
+
+    ``exclude_self``: ``queries`` is ``points`` and row i may not pick itself (its duplicates may).
+    Screened like the radii: a row's candidates are the columns within 2m of its smallest screen
+    value (m its margin), which surely holds the exact minimum; only those get the float64 distance.
+    Memory: one float32 working copy of ``points`` and one block; nothing of size Q × P.
+    """
+    p = as_features(points, "points", device)
+    q = p if exclude_self else as_features(queries, "queries", p.device)
+    if q.shape[1] != p.shape[1]:
+        raise GanevalError(f"queries have {q.shape[1]}-d features and points {p.shape[1]}-d")
+    if exclude_self and (tuple(torch.as_tensor(queries).shape) != tuple(p.shape) or p.shape[0] < 2):
+        raise GanevalError("a set's own nearest neighbours need one set of at least 2 rows")
+    cols = Side(p)
+    rows = cols if exclude_self else Side(q, center=cols.center)
+    eta = gemm_margin(cols.inner)
+    distances = torch.empty(q.shape[0], dtype=torch.float64, device=p.device)
+    indices = torch.empty(q.shape[0], dtype=torch.int64, device=p.device)
+    right = cols.right()
+    for start, stop, screen in screen_blocks(rows, right, block_rows):
+        if exclude_self:
+            own = torch.arange(stop - start, device=p.device)
+            screen[own, own + start] = math.inf
+        best = screen.min(dim=1).values.to(torch.float64)
+        limit = up_to_float32(best + 2.0 * eta * (rows.norms[start:stop] + cols.max_norm))
+        r, c = torch.le(screen, limit[:, None]).nonzero(as_tuple=True)
+        del screen
+        exact = pair_distances(q, p, r + start, c)
+        order = torch.argsort(c, stable=True)  # ties: the lowest index first
+        order = order[torch.argsort(exact[order], stable=True)]
+        order = order[torch.argsort(r[order], stable=True)]
+        counts = torch.bincount(r, minlength=stop - start)
+        first = order[torch.cumsum(counts, 0) - counts]
+        distances[start:stop], indices[start:stop] = exact[first], c[first]
+    return distances, indices
+
+
+def up_to_float32(x: torch.Tensor) -> torch.Tensor:
+    """float64 → float32 values ≥ x (round to nearest, then one step up where that went below)."""
+    y = x.to(torch.float32)
+    below = y.to(torch.float64) < x
+    return torch.where(below, torch.nextafter(y, torch.full_like(y, math.inf)), y)
 
 
 def as_features(x, name: str, device=None) -> torch.Tensor:

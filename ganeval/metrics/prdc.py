@@ -28,14 +28,14 @@ one set (the GEMM's right operand) and per block a [rows, N] float32 screen of a
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 
 from ganeval.core.errors import GanevalError
 from ganeval.metrics.neighbours import (DEFAULT_BLOCK_ELEMENTS, RADIUS_SLACK, Side, _radii, as_features, gemm_margin,
-                                        kth_neighbour_radii, pair_distances, screen_blocks)
+                                        kth_neighbour_radii, pair_distances, screen_blocks,
+                                        up_to_float32 as _up_to_float32)
 
 __all__ = ["PRDCResult", "prdc", "kth_neighbour_radii", "DEFAULT_BLOCK_ELEMENTS"]
 
@@ -126,9 +126,3 @@ def prdc(real, fake, *, k_pr: int = 3, k_dc: int = 5, block_rows: int | None = N
         k_dc=k_dc,
     )
 
-
-def _up_to_float32(x: torch.Tensor) -> torch.Tensor:
-    """float64 → float32 values ≥ x (round to nearest, then one step up where that went below)."""
-    y = x.to(torch.float32)
-    below = y.to(torch.float64) < x
-    return torch.where(below, torch.nextafter(y, torch.full_like(y, math.inf)), y)

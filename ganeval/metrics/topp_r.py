@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ganeval.core.errors import GanevalError
+from ganeval.metrics.arrays import CHECK_ELEMENTS, feature_matrix
 
 __all__ = ["TopPRResult", "top_pr", "top_pr_projection"]
 
@@ -65,7 +66,9 @@ def top_pr_projection(dim: int, *, seed: int = PROJECTION_SEED, out_dim: int = P
 
 
 def _distance_block(rows: torch.Tensor, rows_sq: torch.Tensor, cols: torch.Tensor, cols_sq: torch.Tensor):
-    return (rows_sq[:, None] + cols_sq[None, :] - 2.0 * (rows @ cols.T)).clamp_(min=0.0).sqrt_()
+    """sqrt(max(‖r‖² + ‖c‖² − 2·r·c, 0)) [rows, cols], the package's formula, with one temporary block."""
+    twice = (rows @ cols.T).mul_(2.0)
+    return torch.add(rows_sq[:, None], cols_sq[None, :]).sub_(twice).clamp_(min=0.0).sqrt_()
 
 
 def _balloon_bandwidth(x: torch.Tensor, k: int, block_rows: int) -> float:
@@ -85,7 +88,9 @@ def _balloon_bandwidth(x: torch.Tensor, k: int, block_rows: int) -> float:
 
 
 def _cosine_kernel(dist: torch.Tensor, h: float) -> torch.Tensor:
-    return torch.where(dist * dist <= h * h, torch.cos((math.pi / 2.0) * (dist / h)), torch.zeros_like(dist))
+    """cos(π/2 · dist/h) where dist² ≤ h², else 0; computed in place of ``dist``."""
+    outside = dist.square() > h * h
+    return dist.div_(h).mul_(math.pi / 2.0).cos_().masked_fill_(outside, 0.0)
 
 
 def _densities(positions: torch.Tensor, data: torch.Tensor, h: float, weights: torch.Tensor, block_rows: int):
@@ -115,20 +120,21 @@ def _confidence_band(x: torch.Tensor, h: float, alpha: float, rng: np.random.Ran
     return float(np.quantile(theta, 1.0 - alpha)) / math.sqrt(n), p_hat
 
 
-def _features(x, name: str) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-    if t.ndim != 2:
-        raise GanevalError(f"TopP&R needs {name} as an [N, d] matrix, got shape {list(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise GanevalError(f"TopP&R: {name} contain NaN or infinite values; recompute the features")
-    return t
+def _projected(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """float64 [n, out] x · weightᵀ in row blocks (x is not copied to float64 whole)."""
+    out = torch.empty(x.shape[0], weight.shape[0], dtype=torch.float64, device=x.device)
+    step = max(1, CHECK_ELEMENTS // max(x.shape[1], 1))
+    for start in range(0, x.shape[0], step):
+        out[start:start + step] = x[start:start + step].to(torch.float64) @ weight.T
+    return out
 
 
 def top_pr(real, fake, *, alpha: float = 0.1, random_projection: bool = True,
            projection_seed: int = PROJECTION_SEED, bootstrap_seed: int = BOOTSTRAP_SEED,
            bootstrap_repeats: int = BOOTSTRAP_REPEATS, block_rows: int | None = None, device=None) -> TopPRResult:
     """TopP&R of ``fake`` [M, d] against ``real`` [N, d] (see the module docstring); float64."""
-    r, f = _features(real, "real features"), _features(fake, "generated features")
+    r = feature_matrix(real, "real features", metric="TopP&R")
+    f = feature_matrix(fake, "generated features", metric="TopP&R")
     if r.shape[1] != f.shape[1]:
         raise GanevalError(f"TopP&R: real and generated features differ in dimension ({r.shape[1]} vs {f.shape[1]})")
     if r.shape[1] <= 3:
@@ -137,8 +143,8 @@ def top_pr(real, fake, *, alpha: float = 0.1, random_projection: bool = True,
     if not 0 < alpha < 1:
         raise GanevalError(f"TopP&R: alpha must be in (0, 1), got {alpha}")
     if random_projection and r.shape[1] > PROJECTION_DIM:
-        weight = top_pr_projection(r.shape[1], seed=projection_seed).to(torch.float64)
-        r, f = r.to(torch.float64) @ weight.T, f.to(torch.float64) @ weight.T
+        weight = top_pr_projection(r.shape[1], seed=projection_seed).to(r.device, torch.float64)
+        r, f = _projected(r, weight), _projected(f, weight)
     dev = device if device is not None else r.device
     r, f = r.to(dev, torch.float64), f.to(dev, torch.float64)
     k = BALLOON_NEIGHBOURS_PER_DIM * r.shape[1]

@@ -17,7 +17,8 @@ Both fractions are not zero for a generator that never copies: fresh images of t
 distribution are sometimes closer to a real image than its own neighbours are. Compare with
 the same report made with held-out real images as B.
 
-Distances are float64, computed in row blocks (never the full M × N matrix at once).
+Distances are exact (the float64 difference form, so a copy is at distance 0 and duplicates tie),
+screened in row blocks by ``ganeval.metrics.neighbours`` (never the full M × N matrix at once).
 """
 
 from __future__ import annotations
@@ -28,17 +29,16 @@ import numpy as np
 import torch
 
 from ganeval.core.errors import GanevalError
+from ganeval.metrics.neighbours import nearest_neighbours as exact_nearest
 
 __all__ = ["MemorisationCheck", "memorisation_check", "nearest_neighbours"]
 
-BLOCK_ELEMENTS = 1 << 24  # distances per block: 128 MB of float64
 
-
-def _as_float64(x, name: str, device=None) -> torch.Tensor:
+def _checked(x, name: str):
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.ndim != 2 or t.shape[0] < 1:
         raise GanevalError(f"{name} must be a non-empty [N, d] array, got shape {tuple(t.shape)}")
-    return t.to(device=device, dtype=torch.float64)
+    return t
 
 
 def nearest_neighbours(queries, references, *, exclude_self: bool = False, device=None,
@@ -46,28 +46,12 @@ def nearest_neighbours(queries, references, *, exclude_self: bool = False, devic
     """For each row of ``queries`` [M, d]: its distance to, and index of, the nearest row of ``references`` [N, d].
 
     ``exclude_self``: queries and references are the same set; row i never matches itself
-    (the set's own nearest-neighbour distance). Returns (float64 [M], int64 [M]) numpy arrays.
+    (the set's own nearest-neighbour distance). Returns (float64 [M], int64 [M]) numpy arrays:
+    ``ganeval.metrics.neighbours.nearest_neighbours`` (exact distances, ties to the lowest index).
     """
-    q = _as_float64(queries, "queries", device)
-    r = _as_float64(references, "references", q.device)
-    if q.shape[1] != r.shape[1]:
-        raise GanevalError(f"queries have {q.shape[1]}-d features and references {r.shape[1]}-d")
-    if exclude_self and (q.shape[0] != r.shape[0] or r.shape[0] < 2):
-        raise GanevalError("a set's own nearest neighbours need one set of at least 2 rows")
-    step = block_rows or max(1, BLOCK_ELEMENTS // r.shape[0])
-    q_sq, r_sq = (q * q).sum(dim=1), (r * r).sum(dim=1)
-    distances = np.empty(q.shape[0], dtype=np.float64)
-    indices = np.empty(q.shape[0], dtype=np.int64)
-    for start in range(0, q.shape[0], step):
-        stop = min(start + step, q.shape[0])
-        squared = q_sq[start:stop, None] + r_sq[None, :] - 2.0 * (q[start:stop] @ r.T)
-        if exclude_self:
-            rows = torch.arange(start, stop, device=q.device)
-            squared[rows - start, rows] = float("inf")
-        best, where = squared.min(dim=1)
-        distances[start:stop] = best.clamp(min=0.0).sqrt().cpu().numpy()
-        indices[start:stop] = where.cpu().numpy()
-    return distances, indices
+    distances, indices = exact_nearest(_checked(queries, "queries"), _checked(references, "references"),
+                                       exclude_self=exclude_self, block_rows=block_rows, device=device)
+    return distances.cpu().numpy(), indices.cpu().numpy()
 
 
 @dataclass
@@ -135,9 +119,9 @@ class MemorisationCheck:
 
 def memorisation_check(real_features, generated_features, *, device=None) -> MemorisationCheck:
     """Nearest real neighbour of every generated feature and the real set's own 1-NN distances."""
-    real = _as_float64(real_features, "real features", device)
+    real = _checked(real_features, "real features")
     if real.shape[0] < 2:
         raise GanevalError("the memorisation check needs at least 2 real images")
-    real_nn, _ = nearest_neighbours(real, real, exclude_self=True)
-    gen_nn, gen_index = nearest_neighbours(generated_features, real)
+    real_nn, _ = nearest_neighbours(real, real, exclude_self=True, device=device)
+    gen_nn, gen_index = nearest_neighbours(generated_features, real, device=device)
     return MemorisationCheck(real_nn, gen_nn, gen_index)
