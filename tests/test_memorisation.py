@@ -172,3 +172,28 @@ def test_row_blocks_do_not_change_the_neighbours():
     d_self, _ = memorisation.nearest_neighbours(blocked_t, blocked_t, exclude_self=True, block_rows=7)
     d_whole, _ = memorisation.nearest_neighbours(blocked_t, blocked_t, exclude_self=True)
     np.testing.assert_allclose(d_self.numpy(), d_whole.numpy(), rtol=1e-12)  # BLAS blocking: last-bit rounding
+
+
+def test_authpct_ties_follow_the_exact_distances():
+    """Duplicated training rows and generated copies: distances are the float64 difference form, so a
+    copy of a duplicated row is at 0 = its neighbour's 0 (not authentic, strict <) and a copy of a lone
+    row is at 0 < its neighbour distance (not authentic); the rest as brute force says. Pool3-like
+    2048-d values, where the expanded form ‖x‖² + ‖y‖² − 2x·y leaves ~1e-13 noise instead of 0."""
+    rng = np.random.default_rng(5)
+    train = np.maximum(rng.normal(0.4, 0.5, (300, 2048)), 0).astype(np.float32)
+    train[100:150] = train[:50]                                  # 50 duplicated rows
+    generated = np.maximum(rng.normal(0.4, 0.5, (200, 2048)), 0).astype(np.float32)
+    generated[:40] = train[:40]                                  # copies of duplicated rows
+    generated[40:80] = train[200:240]                            # copies of lone rows
+    generated[80:90] = generated[90:100]                         # repeats among the generated
+    t64, g64 = train.astype(np.float64), generated.astype(np.float64)
+    dist_tt = np.sqrt(((t64[:, None] - t64[None]) ** 2).sum(-1))
+    np.fill_diagonal(dist_tt, np.inf)
+    dist_gt = np.sqrt(((g64[:, None] - t64[None]) ** 2).sum(-1))
+    nearest = dist_gt.argmin(axis=1)
+    expected = dist_tt.min(axis=1)[nearest] < dist_gt.min(axis=1)
+    result = authenticity(train, generated, device="cpu")
+    np.testing.assert_array_equal(result.authentic, expected)
+    np.testing.assert_array_equal(result.nearest_real, nearest)
+    assert (result.distance[:80] == 0).all() and (result.real_neighbour_distance[:40] == 0).all()
+    assert not result.authentic[:80].any() and result.authpct == pytest.approx(100 * expected.mean(), abs=0)
