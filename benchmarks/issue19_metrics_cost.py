@@ -1,98 +1,141 @@
-"""Cost of MiFID, Vendi, TopP&R, AuthPct and C_T on synthetic features, and of PPL per sample.
+"""Cost of MiFID, Vendi, TopP&R, AuthPct and C_T at 10k and 50k per side, and of PPL per sample.
 
-    nice -n 10 python benchmarks/issue19_metrics_cost.py [--sizes 2500,5000,10000] [--dim 2048]
+    nice -n 10 python benchmarks/issue19_metrics_cost.py [--sizes 10000,50000] [--dim 2048] [--json out.json]
 
-Every metric runs on N real + N generated synthetic float32 features (correlated Gaussians, dimension
-``--dim``) for each N of ``--sizes``; the times at 10k and 50k per side, where not among ``--sizes``, are
-extrapolated from the growth exponent between the two largest sizes (t ∝ N^p), not measured; the
-last column bounds the 50k cost from above with the asymptotic exponent k of each metric (cost =
-fixed + c N^k ⇒ t(50k) ≤ t(N) (50k/N)^k). PPL: seconds per sample (one pair = two images
-through LPIPS-VGG16 with a random backbone; the speed does not depend on the weights) at torch-fidelity's
-LPIPS size 64 and at StyleGAN's 256, for a trivial generator; PPL is linear in the number of samples.
-Times are CPU seconds of the process (all threads), not wall time. Prints one Markdown table.
+Every metric runs in a fresh process on N real + N generated synthetic pool3-like float32 features
+(benchmarks/synthetic_features.py, dimension ``--dim``) for each N of ``--sizes``: CPU seconds of the
+metric call (user + system of all threads, ``time.process_time``), its wall seconds, the process's peak
+RSS (ru_maxrss) and its growth during the call (what the metric itself held at its peak, beyond the
+features and the interpreter), and the fp32 GEMM limit of the metric's N × N products (their FLOP
+at the FLOP per CPU-second of a plain torch.mm measured in this invocation) where it has them.
+Growth exponents a (time ∝ N^a) between the smallest and the largest size. PPL: CPU seconds per
+sample (one pair = two images through LPIPS-VGG16 with a random backbone; the speed does not
+depend on the weights) at torch-fidelity's LPIPS size 64 and at StyleGAN's 256, for a trivial
+generator; PPL is linear in the number of samples.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 
-from ganeval.metrics.lpips import LPIPSVGG16
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+# name → (the call, on a = real and b = generated; its N × N products of d-dimensional rows)
+METRICS = {
+    "mifid": ("mifid(a, b)", 1),  # N × N cosines (float64; FID from blockwise moments)
+    "vendi (B)": ("vendi_score(b)", 0),  # N d² Gram (float64) + d³ eigenvalues
+    "toppr": ("top_pr(a, b)", 0),  # N × N distances in 32-d after the projection: no d-dimensional products
+    "authpct": ("authenticity(a, b)", 2),  # A × A and B × A screens (fp32 GEMM), exact recompute near decisions
+    "ct (A halved)": ("data_copying_ct(a[: len(a) // 2], a[len(a) // 2:], b)", 0),  # PCA to 64-d, then 64-d
+}
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[4])
+import torch
+from synthetic_features import synthetic_pool3
 from ganeval.metrics.memorisation import authenticity, data_copying_ct
 from ganeval.metrics.mifid import mifid
-from ganeval.metrics.ppl import perceptual_path_length
 from ganeval.metrics.topp_r import top_pr
 from ganeval.metrics.vendi import vendi_score
 
-
-def features(n: int, dim: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    mix = rng.normal(size=(64, dim)) / 8.0
-    return (rng.normal(size=(n, 64)) @ mix + 0.3 * rng.normal(size=(n, dim))).astype(np.float32)
-
-
-# name → (function, asymptotic exponent k of its cost in N: t = fixed + c N^k; the fixed part is the
-# d × d linear algebra, e.g. FID's and PCA's d³)
-METRICS = {
-    "mifid": (lambda a, b: mifid(a, b), 2),  # N × N cosines
-    "vendi (B)": (lambda a, b: vendi_score(b), 1),  # N d² Gram + d³ eigenvalues
-    "toppr": (lambda a, b: top_pr(a, b), 2),  # N × N distances (32-d after projection)
-    "authpct": (lambda a, b: authenticity(a, b), 2),  # N × N distances
-    "ct (A halved)": (lambda a, b: data_copying_ct(*np.array_split(a, 2), b), 2),  # N d² PCA, (N/3)² per cell
-}
+n, dim = int(sys.argv[2]), int(sys.argv[3])
+a = synthetic_pool3(n, dim=dim, seed=1)
+b = synthetic_pool3(n, dim=dim, seed=2, shift=0.02, tail=1.3)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+start, cpu = time.perf_counter(), time.process_time()
+value = eval(sys.argv[1])
+cpu, wall = time.process_time() - cpu, time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+value = value if isinstance(value, float) else value[0]
+print(json.dumps({"cpu_s": cpu, "wall_s": wall, "peak_rss_gb": peak / 1e9, "growth_gb": (peak - before) / 1e9,
+                  "feature_gb": (a.nbytes + b.nbytes) / 1e9, "value": float(value)}))
+"""
 
 
-def seconds(fn) -> float:
-    """CPU seconds of this process (all threads): steadier than wall time on a shared machine;
-    on an idle machine the wall time is about this divided by the threads in use."""
-    start = time.process_time()
-    fn()
-    return time.process_time() - start
+def gemm_flops_per_cpu_second(dim: int, size: int = 4096, repeats: int = 5) -> float:
+    a, b = torch.randn(size, dim), torch.randn(size, dim)
+    a @ b.T
+    cpu = time.process_time()
+    for _ in range(repeats):
+        a @ b.T
+    return 2.0 * size * size * dim * repeats / (time.process_time() - cpu)
+
+
+def run_metric(call: str, n: int, dim: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", CHILD, call, str(n), str(dim), str(HERE)], capture_output=True,
+                          text=True, env=env, check=False)
+    if done.returncode:
+        raise SystemExit(f"{call} at N = {n} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def ppl_seconds_per_sample(size: int, samples: int = 16) -> float:
+    from ganeval.metrics.lpips import LPIPSVGG16
+    from ganeval.metrics.ppl import perceptual_path_length
+
     lpips = LPIPSVGG16(resize=None)  # random backbone: same speed as the trained one
+
     def generator(p):
         return torch.tanh(p[:, :3, None, None].expand(-1, 3, size, size).contiguous())
-    return seconds(lambda: perceptual_path_length(generator, 16, lpips, num_samples=samples, batch_size=8)) / samples
+
+    start = time.process_time()
+    perceptual_path_length(generator, 16, lpips, num_samples=samples, batch_size=8)
+    return (time.process_time() - start) / samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="2500,5000,10000")
+    parser.add_argument("--sizes", default="10000,50000")
     parser.add_argument("--dim", type=int, default=2048)
+    parser.add_argument("--only", default=None, help="comma-separated metric names (default: all)")
+    parser.add_argument("--no-ppl", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    torch.set_num_threads(torch.get_num_threads())
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    rate = gemm_flops_per_cpu_second(args.dim)
+    print(f"fp32 GEMM: {rate / 1e9:.1f} GFLOP per CPU-second ({torch.get_num_threads()} threads)", flush=True)
+    names = args.only.split(",") if args.only else list(METRICS)
     rows = []
-    for name, (fn, asymptotic) in METRICS.items():
-        times = []
+    for name in names:
+        call, products = METRICS[name]
         for n in sizes:
-            a, b = features(n, args.dim, 0), features(n, args.dim, 1)
-            times.append(seconds(lambda: fn(a, b)))
-        p = math.log(times[-1] / times[-2]) / math.log(sizes[-1] / sizes[-2])
-        targets = {n: times[sizes.index(n)] if n in sizes else times[-1] * (n / sizes[-1]) ** p
-                   for n in (10000, 50000)}
-        # an upper bound: for t = fixed + c N^k, t(N2) ≤ t(N1) (N2/N1)^k
-        bound = times[-1] * (50000 / sizes[-1]) ** asymptotic
-        rows.append((name, times, p, targets, asymptotic, bound))
-    print(f"features: {args.dim}-d float32, N real + N generated; CPU seconds (all threads; torch threads "
-          f"{torch.get_num_threads()})\n")
-    print("| metric | " + " | ".join(f"{n:,} per side (CPU s)" for n in sizes)
-          + " | growth exponent p | 10k per side (CPU s) | 50k per side (CPU s, extrapolated) | 50k upper bound (CPU s) |")
-    print("|---" * (len(sizes) + 5) + "|")
-    for name, times, p, targets, k, bound in rows:
-        cells = [f"{t:.0f}" if n in sizes else f"~{t:.0f}" for n, t in targets.items()]
-        print(f"| {name} | " + " | ".join(f"{t:.2f}" for t in times) + f" | {p:.2f} | " + " | ".join(cells)
-              + f" | {bound:.0f} (k = {k}) |")
-    for size in (64, 256):
-        per = ppl_seconds_per_sample(size)
-        print(f"\nPPL, LPIPS-VGG16 at {size}x{size}: {per * 1000:.0f} CPU ms per sample "
-              f"(10k samples {per * 1e4 / 60:.0f} CPU min, 50k {per * 5e4 / 60:.0f} CPU min)")
+            row = {"metric": name, "n": n, **run_metric(call, n, args.dim)}
+            row["gemm_limit_cpu_s"] = products * 2.0 * n * n * args.dim / rate if products else None
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print(f"\nfeatures: {args.dim}-d synthetic pool3-like float32, N real + N generated\n")
+    print("| metric | N per side | CPU s | wall s | peak RSS GB (growth in the call) | fp32 GEMM limit CPU s |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        limit = f"{row['gemm_limit_cpu_s']:.1f}" if row["gemm_limit_cpu_s"] else "–"
+        print(f"| {row['metric']} | {row['n']:,} | {row['cpu_s']:.1f} | {row['wall_s']:.1f} | "
+              f"{row['peak_rss_gb']:.2f} (+{row['growth_gb']:.2f}) | {limit} |")
+    if len(sizes) > 1:
+        for name in names:
+            small = next(r for r in rows if r["metric"] == name and r["n"] == sizes[0])
+            large = next(r for r in rows if r["metric"] == name and r["n"] == sizes[-1])
+            exponent = math.log(large["cpu_s"] / small["cpu_s"]) / math.log(sizes[-1] / sizes[0])
+            print(f"growth {name}: CPU time ∝ N^{exponent:.2f}")
+    ppl = {}
+    if not args.no_ppl:
+        for size in (64, 256):
+            ppl[size] = ppl_seconds_per_sample(size)
+            print(f"PPL, LPIPS-VGG16 at {size}x{size}: {ppl[size] * 1000:.0f} CPU ms per sample "
+                  f"(10k samples {ppl[size] * 1e4 / 60:.0f} CPU min, 50k {ppl[size] * 5e4 / 60:.0f} CPU min)")
+    if args.json:
+        args.json.write_text(json.dumps({"gemm_gflops_per_cpu_s": rate / 1e9, "rows": rows, "ppl": ppl}, indent=1))
 
 
 if __name__ == "__main__":
