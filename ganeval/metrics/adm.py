@@ -621,10 +621,12 @@ def adm_inception_split_scores(pool3_features, weight, *, split_size: int = ADM_
     """
     if split_size < 1:
         raise GanevalError(f"split_size must be at least 1, got {split_size}")
-    log_p = log_softmax(_logits(pool3_features, weight), axis=1)  # tf.nn.softmax, L614
+    x = pool3_features if isinstance(pool3_features, torch.Tensor) else np.asarray(pool3_features)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise GanevalError(f"Inception Score needs pool3 features of shape [N, d], got {tuple(x.shape)}")
     scores = []
-    for start in range(0, log_p.shape[0], split_size):  # L187
-        part = log_p[start:start + split_size]
+    for start in range(0, x.shape[0], split_size):  # L187; one split's logits at a time (memory)
+        part = log_softmax(_logits(x[start:start + split_size], weight), axis=1)  # tf.nn.softmax, L614
         p = np.exp(part)
         log_marginal = np.log(p.mean(axis=0))  # log of the split's p(y), L189
         terms = np.where(p > 0, p * (part - log_marginal), 0.0)  # 0·log 0 = 0 (float32 would give NaN)
@@ -659,10 +661,13 @@ def _numpy64(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _stats_of(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _stats_of(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (ddof 1) as compute_statistics computes them (L174-L177), bit for bit: numpy
+    on a float64 copy of the set (made here only, one side at a time; ``ganeval eval`` passes the moments)."""
     if features.shape[0] < 2:
         raise GanevalError(f"FID statistics need at least 2 feature rows, got {features.shape[0]}")
-    return features.mean(axis=0), np.cov(features, rowvar=False)  # compute_statistics, L174-L177 (ddof 1)
+    x = _numpy64(features)
+    return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
 def _pair(stats, name: str):
@@ -694,7 +699,8 @@ def adm_suite(ref_pool3, sample_pool3, *, ref_spatial_stats=None, sample_spatial
     FID and sFID use ganeval's exact ``frechet_distance`` (the evaluator's sqrtm, L72-L115,
     agrees to its own rounding), in the evaluator's argument order (samples, reference).
     """
-    ref, sam = _numpy64(ref_pool3), _numpy64(sample_pool3)
+    # As given (float32 pool3 stays float32): no whole-set float64 copies; P/R rounds per block.
+    ref, sam = as_features(ref_pool3, "reference features"), as_features(sample_pool3, "sample features")
     metrics: dict[str, float] = {}
     omitted: dict[str, str] = {}
     if logits_weight is None:
