@@ -187,9 +187,9 @@ def test_authpct_ties_follow_the_exact_distances():
     generated[40:80] = train[200:240]                            # copies of lone rows
     generated[80:90] = generated[90:100]                         # repeats among the generated
     t64, g64 = train.astype(np.float64), generated.astype(np.float64)
-    dist_tt = np.sqrt(((t64[:, None] - t64[None]) ** 2).sum(-1))
+    dist_tt = np.array([np.sqrt(((t64 - row) ** 2).sum(axis=1)) for row in t64])  # difference form, row by row
     np.fill_diagonal(dist_tt, np.inf)
-    dist_gt = np.sqrt(((g64[:, None] - t64[None]) ** 2).sum(-1))
+    dist_gt = np.array([np.sqrt(((t64 - row) ** 2).sum(axis=1)) for row in g64])
     nearest = dist_gt.argmin(axis=1)
     expected = dist_tt.min(axis=1)[nearest] < dist_gt.min(axis=1)
     result = authenticity(train, generated, device="cpu")

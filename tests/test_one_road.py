@@ -150,3 +150,36 @@ def test_refinements_are_options_not_metric_names(files):
         evaluate(*files, "fid_inf")
     with pytest.raises(GanevalError, match="refine FID"):
         evaluate(*files, "kid", bootstrap=3)
+
+
+def test_adm_suite_of_stats_files_reads_the_head_without_building_the_network(files, tmp_path, monkeypatch):
+    """`eval A.h5 B.h5 --suite adm --weights W`: the Inception Score's head is read from W alone (the
+    network is not built: 0.4 GB less at any N), and it is the head the built network would use."""
+    import torch
+
+    import ganeval.api.compute as compute
+    from ganeval.extractors.inception_extractor import InceptionExtractor
+    from ganeval.extractors.weights import export_state_dict, load_inception
+    from ganeval.metrics.adm import adm_inception_score
+
+    model, _ = load_inception(None)
+    g = torch.Generator().manual_seed(7)
+    head = {"output.weight": 0.05 * torch.randn(1008, 2048, generator=g),
+            "output.bias": 0.05 * torch.randn(1008, generator=g)}
+    weights = tmp_path / "with-head.pth"
+    torch.save(export_state_dict(dict(model.state_dict(), **head), "pytorch-fid"), weights)
+    built = InceptionExtractor(weights, device="cpu").network.output.weight.detach()
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the ADM suite of two stats files must not build the Inception network")
+
+    monkeypatch.setattr(compute, "get_inception", no_network)
+    result = evaluate(files[0], files[1], suite="adm", weights=str(weights))
+    features_b = ganeval.load_statistics(files[1], with_features=True)["pool3"].features
+    assert result["inception_score"] == adm_inception_score(features_b, built)
+    assert torch.equal(compute.logits_head_of(ExtractorOptions(weights=str(weights))), built)
+    from ganeval.extractors.weights import resolve_weights
+
+    default = evaluate(files[0], files[1], suite="adm")  # IS omitted unless a head is cached for the default
+    assert ("inception_score" in default.metrics) == resolve_weights(None).has_logits
+    assert ("inception_score" in default["omitted"]) != resolve_weights(None).has_logits

@@ -49,7 +49,7 @@ def test_hand_checked_values():
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((3, 2)), "all zeros"),
     (np.full((3, 2), np.inf), "NaN or infinite"),
-    (np.ones(5), r"\[n, d\]"),
+    (np.ones(5), r"\[N, d\]"),
 ])
 def test_bad_input(bad, message):
     with pytest.raises(GanevalError, match=message):

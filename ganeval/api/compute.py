@@ -126,6 +126,16 @@ def inception_for(options: ExtractorOptions) -> InceptionExtractor:
                          backend=options.backend, compile=options.compile)
 
 
+def logits_head_of(options: ExtractorOptions):
+    """The logits head weight float32 [1008, 2048] of ``options``' Inception weights (None when they have
+    none), read without building the network: the same checks and head as :func:`inception_for`."""
+    from ganeval.extractors.weights import load_logits_head
+
+    head = load_logits_head(options.weights_by_network.get("inception"),
+                            allow_unknown=options.allow_unknown_weights)
+    return None if head is None else head["output.weight"]
+
+
 def compute_stats(source, *, progress=None, extractor=None, extractor_options: ExtractorOptions | None = None,
                   run_options: RunOptions | None = None, **keywords) -> StatsSet:
     """Feature statistics of an image source (folder, zip, .npy/.npz, array, tensors, iterable, generator fn).

@@ -270,13 +270,16 @@ def evaluate(a, b, metrics: str | Sequence[str] | None = None, *, suite: str | N
         loading = progress_for("networks")  # shown only while a network is really built (once per process)
     try:
         with loading.phase("loading...", only_when_loading=True) if loading is not None else nullcontext():
-            ext, _, inception = prepare_extraction(sides, names, metrics, ext,
-                                                   allow_mismatch=options.allow_mismatch)
+            ext, extractor, inception = prepare_extraction(sides, names, metrics, ext,
+                                                           allow_mismatch=options.allow_mismatch)
     finally:
         if loading is not None:
             loading.close()
-    if suite == "adm":
-        inception = inception or api.inception_for(ext)
+    head = None
+    if suite == "adm":  # the IS head: from the network when one is built, else read alone (no network)
+        inception = inception or (networks.inception_of(extractor) if extractor is not None else None)
+        head = (api.logits_head_of(ext) if inception is None else
+                inception.network.output.weight.detach() if inception.has_logits else None)
     if any(metric_of(m).needs_classes for m in metrics):
         run = _with(run, per_class=True)
     need = tuple(dict.fromkeys(features_needed(metrics, "a") + features_needed(metrics, "b")))
@@ -294,7 +297,7 @@ def evaluate(a, b, metrics: str | Sequence[str] | None = None, *, suite: str | N
     notes += _skipped_notes(sets, names)
     metric_start = time.perf_counter()
     if suite == "adm":
-        values = adm_suite_report(sets[0], sets[1], extractor=inception, names=names,
+        values = adm_suite_report(sets[0], sets[1], logits_weight=head, names=names,
                                   allow_mismatch=options.allow_mismatch, device=ext.device)
         notes += list(values.get("omitted", {}).values())
         spaces = ("pool3", "spatial")
@@ -328,13 +331,14 @@ def per_class_fid(a, b, *, names: tuple[str, str] = ("A", "B"), allow_mismatch: 
     return evaluate_stats(a, b, ("intra_fid",), names=names, allow_mismatch=allow_mismatch)
 
 
-def adm_suite_report(stats_a, stats_b, *, extractor=None, names: tuple[str, str] = ("A", "B"),
+def adm_suite_report(stats_a, stats_b, *, extractor=None, logits_weight=None, names: tuple[str, str] = ("A", "B"),
                      allow_mismatch: bool = False, device=None) -> dict:
     """The ADM evaluator's numbers (``ganeval.metrics.adm.adm_suite``) between reference A and samples B.
 
     FID/sFID from each side's statistics (an ADM reference batch's stored whole-dataset moments),
     precision/recall from the raw pool3 features (a reference batch's ``arr_0`` images), IS of B
-    with the head's weight and no bias (omitted, with the reason, when the weights have no head).
+    with the head's weight and no bias (omitted, with the reason, when the weights have no head):
+    ``logits_weight`` [1008, 2048], or the head of ``extractor`` (an Inception extractor).
     """
     from ganeval.metrics.adm import adm_suite
 
@@ -347,7 +351,9 @@ def adm_suite_report(stats_a, stats_b, *, extractor=None, names: tuple[str, str]
     for side, name in zip(sets, names):
         if side.features is None:
             raise metrics_registry.missing_features_error(name, "pool3", "the ADM suite's precision/recall")
-    head = extractor.network.output.weight.detach() if extractor is not None and extractor.has_logits else None
+    head = logits_weight
+    if head is None and extractor is not None and extractor.has_logits:
+        head = extractor.network.output.weight.detach()
     result = adm_suite(
         sets[0].features, sets[1].features,
         ref_pool3_stats=(sets[0].mu, sets[0].sigma), sample_pool3_stats=(sets[1].mu, sets[1].sigma),

@@ -452,6 +452,20 @@ def load_inception(
     return model.to(device), info
 
 
+def load_logits_head(weights: WeightsInfo | PathLike | None = None, *,
+                     allow_unknown: bool = False) -> dict[str, Tensor] | None:
+    """The logits head ({"output.weight": float32 [1008, 2048], "output.bias": [1008]}) that
+    :func:`load_inception` would attach to these weights, or None when they have none, without
+    building the network (what the ADM suite needs for the Inception Score of stored features)."""
+    info = weights if isinstance(weights, WeightsInfo) else resolve_weights(weights, allow_unknown=allow_unknown)
+    if not info.has_logits:
+        return None
+    state = load_state_dict(info)
+    if "output.weight" not in state:
+        state = read_logits_head(info.logits_head)
+    return {name: state[name] for name in ("output.weight", "output.bias")}
+
+
 def read_logits_head(path: PathLike) -> dict[str, Tensor]:
     """The head in a :data:`LOGITS_HEAD_FILE`: {"output.weight": float32 [1008, 2048],
     "output.bias": float32 [1008]}. A damaged file is one GanevalError line saying how to fetch it again."""

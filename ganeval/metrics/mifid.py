@@ -27,7 +27,7 @@ from typing import NamedTuple
 import torch
 
 from ganeval.core.errors import GanevalError
-from ganeval.metrics.arrays import feature_matrix, moments
+from ganeval.metrics.arrays import CHECK_ELEMENTS, feature_matrix, moments
 from ganeval.metrics.frechet import frechet_distance
 
 __all__ = ["MiFIDResult", "mifid", "min_cosine_distance", "DEFAULT_COSINE_EPS"]
@@ -50,11 +50,18 @@ def min_cosine_distance(rows, others, *, block_rows: int | None = None) -> float
     one float64 unit-row copy of ``others`` (the GEMM operand) and one block of ``rows`` with its
     [block, M] cosines (2²⁴ entries, 128 MB); ``rows`` is never copied whole.
     """
-    b = others.to(torch.float64)  # no copy when already float64: the division below makes the one copy
-    b = b[b.sum(dim=1) != 0]
+    step = max(1, CHECK_ELEMENTS // max(others.shape[1], 1))
+    kept = sum(int((others[s:s + step].to(torch.float64).sum(dim=1) != 0).sum())
+               for s in range(0, others.shape[0], step))
+    b = torch.empty(kept, others.shape[1], dtype=torch.float64, device=others.device)
     if b.shape[0] == 0:
         raise GanevalError("MiFID: every feature row of one side sums to 0; the cosine distance is undefined")
-    b = b / b.norm(dim=1, keepdim=True)
+    filled = 0
+    for start in range(0, others.shape[0], step):  # the unit rows, block by block into the one copy
+        r = others[start:start + step].to(torch.float64)
+        r = r[r.sum(dim=1) != 0]
+        b[filled:filled + r.shape[0]] = r / r.norm(dim=1, keepdim=True)
+        filled += r.shape[0]
     block_rows = block_rows or max(1, (1 << 24) // b.shape[0])
     total = torch.zeros((), dtype=torch.float64, device=b.device)
     kept = 0

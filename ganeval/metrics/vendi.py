@@ -26,6 +26,7 @@ import torch
 from scipy.linalg import eigvalsh
 
 from ganeval.core.errors import GanevalError
+from ganeval.metrics.arrays import CHECK_ELEMENTS, feature_matrix
 
 __all__ = ["vendi_score", "entropy_of_order"]
 
@@ -47,23 +48,19 @@ def vendi_score(features, *, order: float | str = 1, block_rows: int = 8192, dev
     """
     if order != "inf" and (not isinstance(order, (int, float)) or order < 0):
         raise GanevalError(f"Vendi score: order must be a number ≥ 0 or 'inf', got {order!r}")
-    x = torch.as_tensor(np.asarray(features) if not isinstance(features, torch.Tensor) else features)
-    if x.ndim != 2 or x.shape[0] < 1:
-        raise GanevalError(f"Vendi score needs an [n, d] feature matrix with n ≥ 1, got shape {list(x.shape)}")
-    x = x.to(device if device is not None else x.device, torch.float64)
-    if not bool(torch.isfinite(x).all()):
-        raise GanevalError("Vendi score: the features contain NaN or infinite values; recompute them")
-    norms = x.norm(dim=1, keepdim=True)
+    x = feature_matrix(features, "features", device, metric="Vendi score")  # checked; not copied
+    n, d = x.shape
+    step = max(1, CHECK_ELEMENTS // max(d, 1))
+    norms = torch.cat([x[start:start + step].to(torch.float64).norm(dim=1) for start in range(0, n, step)])
     if bool((norms == 0).any()):
         raise GanevalError("Vendi score: a feature row is all zeros, so it has no direction; drop it")
-    n, d = x.shape
     if n <= d:
-        unit = x / norms
+        unit = x.to(torch.float64) / norms[:, None]  # n ≤ d rows: no larger than the d × d matrix below
         gram = unit @ unit.T
-    else:  # the dual: same nonzero spectrum, d × d, summed over row blocks
+    else:  # the dual: same nonzero spectrum, d × d, summed over float64 row blocks (no float64 copy of x)
         gram = torch.zeros((d, d), dtype=torch.float64, device=x.device)
         for start in range(0, n, block_rows):
-            unit = x[start:start + block_rows] / norms[start:start + block_rows]
+            unit = x[start:start + block_rows].to(torch.float64) / norms[start:start + block_rows, None]
             gram += unit.T @ unit
     eigenvalues = eigvalsh((gram / n).cpu().numpy())
     return math.exp(entropy_of_order(eigenvalues, order))
