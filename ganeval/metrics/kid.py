@@ -16,13 +16,16 @@ Precision and speed: float64 for the dot products and sums, because it matters h
 difference of kernel means near 1.7 whose result is ~1e-3, so the relative error of the dot
 products is amplified about a thousandfold: float32 GEMM (as torch-fidelity computes) leaves
 ~7e-7 of KID on pool3-like features, float64 ~4e-14 (tests/test_metrics_exact.py); no float32
-accumulation order can reach 1e-12. Where precision does not matter the cost is already low:
-only the subsets' rows are converted to float64 (never a whole set) and each subset is 3 GEMMs
-of [1000, d] float64 (24 MB of kernel matrices). Measured on the 2-core CPU of
-docs/speed-and-accuracy.md: 10 subsets of 1000 x 2048 take 4.6 CPU-s in float64 against 2.8
-CPU-s for torch-fidelity's float32 formula (1.6x, the float64/float32 GEMM ratio of this CPU);
-computing only the symmetric halves of K_xx/K_yy in smaller blocks was slower (5.9-8.2 CPU-s)
-and was not kept. KID is 4 % of the GEMM work of `eval --metrics fid,kid,prdc` at 50k.
+accumulation order can reach 1e-12. The speed comes from doing less float64 work instead: each
+subset's X [m, d] and Y [n, d] are stacked into Z = [X; Y] and the one Gram matrix Z Zᵀ is
+formed, whose blocks are X Xᵀ, Y Yᵀ and X Yᵀ. On the CPU it goes through numpy's BLAS, which
+computes a product with its own transpose as a symmetric rank-k update (syrk: one triangle,
+mirrored): (m + n)²d multiply-adds instead of the (m² + n² + mn)·2d of three products, 2/3 of
+the work, in one large call; on other devices ``torch.mm``. Only the subsets' rows are converted
+to float64 (never a whole set). Measured on the 2-core CPU of docs/speed-and-accuracy.md
+(`benchmarks/metrics_peers.py`): 100 subsets of 1000 × 2048 took 33.4 CPU-s with three torch
+float64 products and take about half that now, against 12.1 for torch-fidelity's float32 (whose
+numpy products also use syrk).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import torch
 
 from ganeval.core.errors import GanevalError
 
-__all__ = ["KIDResult", "kid", "mmd2_unbiased", "polynomial_kernel"]
+__all__ = ["KIDResult", "kid", "mmd2_unbiased", "polynomial_kernel", "gram"]
 
 
 class KIDResult(NamedTuple):
@@ -49,6 +52,14 @@ def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x @ y.T / x.shape[1] + 1.0) ** 3
 
 
+def gram(z: torch.Tensor) -> torch.Tensor:
+    """z zᵀ, float64 [N, N] of z float64 [N, d]: numpy's syrk on the CPU (one triangle, mirrored), else torch.mm."""
+    if z.device.type == "cpu":
+        values = z.numpy()
+        return torch.from_numpy(values @ values.T)  # numpy calls syrk for a product with its own transpose
+    return z @ z.T
+
+
 def mmd2_unbiased(x, y) -> float:
     """Unbiased MMD² with the cubic polynomial kernel; x [m, d], y [n, d], m, n ≥ 2. Float64 throughout."""
     x = _as_float64(x, "features A")
@@ -58,9 +69,12 @@ def mmd2_unbiased(x, y) -> float:
     m, n = x.shape[0], y.shape[0]
     if m < 2 or n < 2:
         raise GanevalError(f"KID needs at least 2 feature vectors on each side, got {m} and {n}")
-    k_xx = polynomial_kernel(x, x)
-    k_yy = polynomial_kernel(y, y)
-    k_xy = polynomial_kernel(x, y)
+    k = (gram(torch.cat([x, y])) / x.shape[1] + 1.0) ** 3  # [[K_xx, K_xy], [K_yx, K_yy]]
+    # The three means are ~2 and MMD² ~1e-3: the same shift of every kernel value leaves MMD² unchanged
+    # (the weights of each side sum to 1, the cross term's to 2) and makes the terms small, so their
+    # final roundings no longer set a ~1e-12 relative floor.
+    k -= k[:m, m:].mean()
+    k_xx, k_yy, k_xy = k[:m, :m], k[m:, m:], k[:m, m:]
     within_x = (k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1))
     within_y = (k_yy.sum() - k_yy.diagonal().sum()) / (n * (n - 1))
     return float(within_x + within_y - 2.0 * k_xy.sum() / (m * n))
