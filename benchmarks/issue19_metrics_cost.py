@@ -19,16 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+from feature_runs import run_in_child
 
 # name → (the call, on a = real and b = generated; its N × N products of d-dimensional rows)
 METRICS = {
@@ -39,30 +35,6 @@ METRICS = {
     "ct (A halved)": ("data_copying_ct(a[: len(a) // 2], a[len(a) // 2:], b)", 0),  # PCA to 64-d, then 64-d
 }
 
-CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, sys.argv[4])
-import torch
-from synthetic_features import synthetic_pool3
-from ganeval.metrics.memorisation import authenticity, data_copying_ct
-from ganeval.metrics.mifid import mifid
-from ganeval.metrics.topp_r import top_pr
-from ganeval.metrics.vendi import vendi_score
-
-n, dim = int(sys.argv[2]), int(sys.argv[3])
-a = synthetic_pool3(n, dim=dim, seed=1)
-b = synthetic_pool3(n, dim=dim, seed=2, shift=0.02, tail=1.3)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-start, cpu = time.perf_counter(), time.process_time()
-value = eval(sys.argv[1])
-cpu, wall = time.process_time() - cpu, time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-value = value if isinstance(value, float) else value[0]
-print(json.dumps({"cpu_s": cpu, "wall_s": wall, "peak_rss_gb": peak / 1e9, "growth_gb": (peak - before) / 1e9,
-                  "feature_gb": (a.nbytes + b.nbytes) / 1e9, "value": float(value)}))
-"""
-
-
 def gemm_flops_per_cpu_second(dim: int, size: int = 4096, repeats: int = 5) -> float:
     a, b = torch.randn(size, dim), torch.randn(size, dim)
     a @ b.T
@@ -72,13 +44,17 @@ def gemm_flops_per_cpu_second(dim: int, size: int = 4096, repeats: int = 5) -> f
     return 2.0 * size * size * dim * repeats / (time.process_time() - cpu)
 
 
+IMPORTS = ("from ganeval.metrics.memorisation import authenticity, data_copying_ct\n"
+           "from ganeval.metrics.mifid import mifid\n"
+           "from ganeval.metrics.topp_r import top_pr\n"
+           "from ganeval.metrics.vendi import vendi_score\n")
+
+
 def run_metric(call: str, n: int, dim: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-c", CHILD, call, str(n), str(dim), str(HERE)], capture_output=True,
-                          text=True, env=env, check=False)
-    if done.returncode:
-        raise SystemExit(f"{call} at N = {n} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    row = run_in_child(f"{IMPORTS}value = {call}\nvalue = value if isinstance(value, float) else value[0]", n, dim)
+    if "error" in row:
+        raise SystemExit(f"{call} at N = {n} failed: {row['error']}")
+    return row
 
 
 def ppl_seconds_per_sample(size: int, samples: int = 16) -> float:

@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+from feature_runs import run_in_child
 
 CALLS = {
     ("prdc", "ganeval"): """
@@ -69,35 +65,6 @@ value = [fid_statistics_to_metric(fid_features_to_statistics(torch.from_numpy(a)
                                   fid_features_to_statistics(torch.from_numpy(b)), False)["frechet_inception_distance"]]""",
 }
 
-CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, sys.argv[4])
-import torch
-from synthetic_features import synthetic_pool3
-
-n, dim = int(sys.argv[2]), int(sys.argv[3])
-a = synthetic_pool3(n, dim=dim, seed=1)
-b = synthetic_pool3(n, dim=dim, seed=2, shift=0.02, tail=1.3)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-start, cpu = time.perf_counter(), time.process_time()
-scope = {"a": a, "b": b, "torch": torch}
-exec(sys.argv[1], scope)
-cpu, wall = time.process_time() - cpu, time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"cpu_s": cpu, "wall_s": wall, "peak_rss_gb": peak / 1e9, "growth_gb": (peak - before) / 1e9,
-                  "value": [float(v) for v in scope["value"]]}))
-"""
-
-
-def run(code: str, n: int, dim: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-c", CHILD, code, str(n), str(dim), str(HERE)], capture_output=True,
-                          text=True, env=env, check=False)
-    if done.returncode:
-        return {"error": done.stderr.strip().splitlines()[-1][:200] if done.stderr.strip() else f"exit {done.returncode}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,50000")
@@ -116,7 +83,7 @@ def main() -> None:
                     rows.append({"metric": metric, "who": who, "n": n, "error": "three N x N matrices do not fit"})
                     print(json.dumps(rows[-1]), flush=True)
                     continue
-                row = {"metric": metric, "who": who, "n": n, **run(code, n, args.dim)}
+                row = {"metric": metric, "who": who, "n": n, **run_in_child(code, n, args.dim)}
                 if who == "ganeval":
                     ours = row
                 elif ours is not None and "value" in row and "value" in ours:

@@ -155,19 +155,18 @@ def test_refinements_are_options_not_metric_names(files):
 def test_adm_suite_of_stats_files_reads_the_head_without_building_the_network(files, tmp_path, monkeypatch):
     """`eval A.h5 B.h5 --suite adm --weights W`: the Inception Score's head is read from W alone (the
     network is not built: 0.4 GB less at any N), and it is the head the built network would use."""
+    import sys
+
     import torch
 
     import ganeval.api.compute as compute
     from ganeval.extractors.inception_extractor import InceptionExtractor
-    from ganeval.extractors.weights import export_state_dict, load_inception
     from ganeval.metrics.adm import adm_inception_score
 
-    model, _ = load_inception(None)
-    g = torch.Generator().manual_seed(7)
-    head = {"output.weight": 0.05 * torch.randn(1008, 2048, generator=g),
-            "output.bias": 0.05 * torch.randn(1008, generator=g)}
-    weights = tmp_path / "with-head.pth"
-    torch.save(export_state_dict(dict(model.state_dict(), **head), "pytorch-fid"), weights)
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))
+    from outputs import _head_weights  # the golden file's weights: the default network plus a seeded head
+
+    weights = _head_weights(tmp_path)
     built = InceptionExtractor(weights, device="cpu").network.output.weight.detach()
 
     def no_network(*args, **kwargs):
