@@ -13,19 +13,21 @@ subsets of 1,000 rows from each side, drawn without replacement); the reported s
 the standard deviation of the per-subset estimates (ddof = 0, as torch-fidelity).
 
 Precision and speed: float64 for the dot products and sums, because it matters here. KID is a
-difference of kernel means near 1.7 whose result is ~1e-3, so the relative error of the dot
+difference of kernel means near 2 whose result is ~1e-3, so the relative error of the dot
 products is amplified about a thousandfold: float32 GEMM (as torch-fidelity computes) leaves
-~7e-7 of KID on pool3-like features, float64 ~4e-14 (tests/test_metrics_exact.py); no float32
-accumulation order can reach 1e-12. The speed comes from doing less float64 work instead: each
+~6e-6 relative of KID on pool3-like features, float64 ~1e-14 (tests/test_metrics_exact.py); no
+float32 accumulation order can reach 1e-12. The speed comes from doing less float64 work: each
 subset's X [m, d] and Y [n, d] are stacked into Z = [X; Y] and the one Gram matrix Z Zᵀ is
 formed, whose blocks are X Xᵀ, Y Yᵀ and X Yᵀ. On the CPU it goes through numpy's BLAS, which
 computes a product with its own transpose as a symmetric rank-k update (syrk: one triangle,
-mirrored): (m + n)²d multiply-adds instead of the (m² + n² + mn)·2d of three products, 2/3 of
-the work, in one large call; on other devices ``torch.mm``. Only the subsets' rows are converted
-to float64 (never a whole set). Measured on the 2-core CPU of docs/speed-and-accuracy.md
-(`benchmarks/metrics_peers.py`): 100 subsets of 1000 × 2048 took 33.4 CPU-s with three torch
-float64 products and take about half that now, against 12.1 for torch-fidelity's float32 (whose
-numpy products also use syrk).
+mirrored): (m + n)²d FLOP instead of the (m² + n² + mn)·2d of three products, 2/3 of the work,
+in one large call; on other devices ``torch.mm``. Only the subsets' rows are converted
+to float64 (never a whole set). The sums: the three kernel means are ~2 and MMD² ~1e-3, so each
+kernel value is shifted by the cross mean first (MMD² is unchanged), which lowers the error
+against an extended-precision reference from ~1e-12 to ~1e-14 relative (tests/test_metrics_exact.py).
+Measured on the 2-core CPU of docs/speed-and-accuracy.md (`benchmarks/metrics_peers.py`): 100
+subsets of 1000 × 2048 take 30.0 CPU-s (33.4 with three torch float64 products) against 13.3 for
+torch-fidelity's float32: this CPU's float64 multiply-add costs 1.6× float32's.
 """
 
 from __future__ import annotations
