@@ -94,3 +94,34 @@ def test_row_blocks_do_not_change_the_distance():
 
     real, fake = (torch.from_numpy(x) for x in _sets(5, 90, 70, 6, 0.3))
     assert min_cosine_distance(real, fake, block_rows=11) == pytest.approx(min_cosine_distance(real, fake), rel=1e-15)
+
+
+def test_screened_cosines_equal_the_float64_computation_at_near_ties():
+    """The fp32 screen only picks candidates: with near-ties inside its margin (second-best |cos| 1e-9 …
+    1e-5 below the best, where float32 cannot order them), exact duplicates, a negated copy (|cos| = 1)
+    and all-zero-sum rows, the mean minimum distance equals the float64 brute force."""
+    from ganeval.metrics.mifid import cosine_margin, min_cosine_distance
+
+    rng = np.random.default_rng(9)
+    dim = 2048
+    rows = np.maximum(rng.normal(0.4, 0.5, (60, dim)), 0)
+    others = np.maximum(rng.normal(0.4, 0.5, (400, dim)), 0)
+    for i, gap in enumerate([1e-9, 1e-8, 1e-7, 1e-6, 1e-5] * 8):  # two columns near row i's direction
+        direction = rows[i] + 0.3 * rng.normal(size=dim)
+        others[2 * i] = direction
+        bend = rng.normal(size=dim)
+        bend -= bend @ direction / (direction @ direction) * direction
+        others[2 * i + 1] = direction + np.sqrt(2 * gap) * np.linalg.norm(direction) / np.linalg.norm(bend) * bend
+    others[100] = others[101] = rows[50]          # exact duplicates of a row
+    others[102] = -rows[51]                       # |cos| = 1 through the sign
+    others[103] = 0.0                             # dropped (sums to 0), as torchmetrics
+    rows[59] = 0.0
+    unit = lambda x: x[x.sum(1) != 0] / np.linalg.norm(x[x.sum(1) != 0], axis=1, keepdims=True)  # noqa: E731
+    exact = np.mean(1.0 - np.abs(unit(rows) @ unit(others).T).max(axis=1))
+    ours = min_cosine_distance(torch.from_numpy(rows), torch.from_numpy(others), block_rows=7)
+    assert ours == pytest.approx(exact, rel=1e-13, abs=1e-16)
+    assert 2 * cosine_margin(dim) > 1e-5  # the gaps above lie inside the screen's margin
+    as32 = min_cosine_distance(torch.from_numpy(rows).float(), torch.from_numpy(others).float())
+    assert as32 == pytest.approx(np.mean(1.0 - np.abs(unit(rows.astype(np.float32).astype(np.float64))
+                                                        @ unit(others.astype(np.float32).astype(np.float64)).T)
+                                         .max(axis=1)), rel=1e-13, abs=1e-16)
