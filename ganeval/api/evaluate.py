@@ -276,10 +276,9 @@ def evaluate(a, b, metrics: str | Sequence[str] | None = None, *, suite: str | N
         if loading is not None:
             loading.close()
     head = None
-    if suite == "adm":  # the IS head: from the network when one is built, else read alone (no network)
+    if suite == "adm":  # the IS head: the built network's, else read from the weights alone (no network)
         inception = inception or (networks.inception_of(extractor) if extractor is not None else None)
-        head = (api.logits_head_of(ext) if inception is None else
-                inception.network.output.weight.detach() if inception.has_logits else None)
+        head = api.logits_head_of(ext) if inception is None else None
     if any(metric_of(m).needs_classes for m in metrics):
         run = _with(run, per_class=True)
     need = tuple(dict.fromkeys(features_needed(metrics, "a") + features_needed(metrics, "b")))
@@ -297,7 +296,7 @@ def evaluate(a, b, metrics: str | Sequence[str] | None = None, *, suite: str | N
     notes += _skipped_notes(sets, names)
     metric_start = time.perf_counter()
     if suite == "adm":
-        values = adm_suite_report(sets[0], sets[1], logits_weight=head, names=names,
+        values = adm_suite_report(sets[0], sets[1], extractor=inception, logits_weight=head, names=names,
                                   allow_mismatch=options.allow_mismatch, device=ext.device)
         notes += list(values.get("omitted", {}).values())
         spaces = ("pool3", "spatial")

@@ -83,8 +83,11 @@ def min_cosine_distance(rows, others, *, block_rows: int | None = None) -> float
     if kept_index.numel() == 0:
         raise GanevalError("MiFID: every feature row of one side sums to 0; the cosine distance is undefined")
     b32 = torch.empty(kept_index.numel(), others.shape[1], dtype=torch.float32, device=others.device)
+    b_norms = torch.empty(kept_index.numel(), dtype=torch.float64, device=others.device)
     for start in range(0, kept_index.numel(), step):
-        b32[start:start + step] = _unit_rows(others[kept_index[start:start + step]]).to(torch.float32)
+        block = others[kept_index[start:start + step]].to(torch.float64)
+        b_norms[start:start + step] = block.norm(dim=1)
+        b32[start:start + step] = (block / b_norms[start:start + step, None]).to(torch.float32)
     margin = 2.0 * cosine_margin(others.shape[1])
     block_rows = block_rows or max(1, (1 << 24) // b32.shape[0])
     total = torch.zeros((), dtype=torch.float64, device=b32.device)
@@ -101,7 +104,7 @@ def min_cosine_distance(rows, others, *, block_rows: int | None = None) -> float
         cosines = torch.empty(r.shape[0], dtype=torch.float64, device=a.device)
         chunk = max(1, _PAIR_CHUNK_ELEMENTS // max(a.shape[1], 1))  # many near-ties: bounded chunks
         for p in range(0, r.shape[0], chunk):  # float64 â·b̂ of the candidate pairs
-            columns = _unit_rows(others[kept_index[c[p:p + chunk]]])
+            columns = others[kept_index[c[p:p + chunk]]].to(torch.float64) / b_norms[c[p:p + chunk], None]
             cosines[p:p + chunk] = (a[r[p:p + chunk]] * columns).sum(dim=1).abs_()
         best = torch.zeros(a.shape[0], dtype=torch.float64, device=a.device).scatter_reduce_(
             0, r, cosines, reduce="amax")
